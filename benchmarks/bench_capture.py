@@ -1,0 +1,134 @@
+"""Capture overhead and ledger write speed, each against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/bench_capture.py
+
+- capture + durable row write per non-stream call: the real openai client on an in-process transport
+  (no network, so the difference is ours alone), p50 with capture on minus p50 with it off. Floor 60 µs.
+- per stream chunk: a 2,000-chunk SSE stream read through httpx2 with and without the tee. Floor 3 µs.
+- bulk writes: ``log_many`` of 200k rows (priced) vs raw sqlite3 executemany of the same rows. Floor 100k rows/s.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+import openai
+
+import llmcost_nb
+from llmcost_nb import capture
+
+CHAT = json.dumps({
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4.1",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
+              "prompt_tokens_details": {"cached_tokens": 64}},
+}).encode()
+CHUNKS = 2000
+
+
+def chat_handler(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, content=CHAT, headers={"content-type": "application/json"})
+
+
+def stream_handler(request: httpx2.Request) -> httpx2.Response:
+    events = [b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4.1","choices":[{"index":0,'
+              b'"delta":{"content":"word "}}]}\n\n'] * CHUNKS
+    events.append(b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4.1","choices":[],'
+                  b'"usage":{"prompt_tokens":10,"completion_tokens":2000,"total_tokens":2010}}\n\n')
+    return httpx2.Response(200, content=iter(events), headers={"content-type": "text/event-stream"})
+
+
+def per_call_us(client: openai.OpenAI, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def stream_us(http: httpx2.Client, n: int) -> float:
+    times = []
+    body = {"model": "gpt-4.1", "stream": True, "stream_options": {"include_usage": True}}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with http.stream("POST", "http://bench.local/v1/chat/completions", json=body) as resp:
+            for _ in resp.iter_raw():
+                pass
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def bench_calls(tmp: Path) -> None:
+    client = openai.OpenAI(base_url="http://bench.local/v1", api_key="k",
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(chat_handler)))
+    per_call_us(client, 200)  # warm up
+    off = per_call_us(client, 3000)
+    capture.install()
+    llmcost_nb.get_session().use_ledger(tmp / "calls.db")
+    with llmcost_nb.track() as t:
+        per_call_us(client, 200)
+        on = per_call_us(client, 3000)
+    capture.uninstall()
+    rows = llmcost_nb.Ledger(tmp / "calls.db").count()
+    print(f"non-stream call: {on:.1f} µs p50 tracked vs {off:.1f} µs untracked -> capture + durable row "
+          f"{on - off:.1f} µs per call (floor 60 µs); {rows} rows committed, scope total ${t.total_cost}")
+
+
+def bench_stream(tmp: Path) -> None:
+    http = httpx2.Client(transport=httpx2.MockTransport(stream_handler))
+    stream_us(http, 20)
+    off = stream_us(http, 200)
+    capture.install()
+    llmcost_nb.get_session().use_ledger(tmp / "stream.db")
+    stream_us(http, 20)
+    on = stream_us(http, 200)
+    capture.uninstall()
+    per_chunk = (on - off) / (CHUNKS + 1)
+    print(f"stream of {CHUNKS + 1} chunks: {on:.0f} µs tracked vs {off:.0f} µs untracked -> "
+          f"{per_chunk:.2f} µs per chunk, row write included (floor 3 µs)")
+
+
+def bench_bulk(tmp: Path, n: int = 200_000) -> None:
+    rows = [{"model": "gpt-4.1" if i % 3 else "claude-sonnet-4-5", "input_tokens": 100 + i % 1000,
+             "output_tokens": 20 + i % 300, "cache_read_tokens": i % 50, "tags": {"team": f"t{i % 5}"}}
+            for i in range(n)]
+    ledger = llmcost_nb.Ledger(tmp / "bulk.db")
+    t0 = time.perf_counter()
+    llmcost_nb.log_many(rows, ledger=ledger)
+    ours = n / (time.perf_counter() - t0)
+
+    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE calls (id INTEGER PRIMARY KEY, ts TEXT, model TEXT, input_tokens INT, "
+                 "output_tokens INT, cache_read_tokens INT, cost_pusd INT, tags TEXT)")
+    conn.execute("CREATE INDEX calls_ts ON calls(ts)")
+    t0 = time.perf_counter()
+    params = [("2026-01-01T00:00:00.000000Z", r["model"], r["input_tokens"], r["output_tokens"],
+               r["cache_read_tokens"], 0, json.dumps(r["tags"])) for r in rows]
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO calls (ts, model, input_tokens, output_tokens, cache_read_tokens, cost_pusd, "
+                     "tags) VALUES (?, ?, ?, ?, ?, ?, ?)", params)
+    conn.execute("COMMIT")
+    raw = n / (time.perf_counter() - t0)
+    print(f"bulk log_many: {ours:,.0f} rows/s (priced, tagged) vs raw sqlite3 executemany {raw:,.0f} rows/s "
+          f"-> ratio {ours / raw:.2f} (floor 100k rows/s)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_calls(Path(tmp))
+        bench_stream(Path(tmp))
+        bench_bulk(Path(tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The record of one LLM call attempt: what capture produces, pricing completes and the ledger stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+__all__ = ["PICO", "Call", "from_pusd", "now_iso", "parse_iso", "to_pusd"]
+
+PICO = Decimal("1e-12")
+_PICO_PER_USD = 10**12
+
+# Token columns, in ledger order. input_tokens counts every input token (cached included);
+# output_tokens counts every output token (reasoning included).
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
+# genai-prices usage keys that have a column of their own; every other key goes to usage_extra.
+USAGE_KEY_TO_FIELD = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+    "output_reasoning_tokens": "reasoning_tokens",
+    "input_audio_tokens": "input_audio_tokens",
+    "output_audio_tokens": "output_audio_tokens",
+}
+FIELD_TO_USAGE_KEY = {v: k for k, v in USAGE_KEY_TO_FIELD.items()}
+
+
+def now_iso() -> str:
+    """The current UTC time as stored in the ledger: ``2026-11-22T07:41:22.123456Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def to_pusd(cost: Decimal | None) -> int | None:
+    """USD as integer picodollars (1e-12 USD), the ledger's exact unit; half-even below a picodollar."""
+    if cost is None:
+        return None
+    return int((cost * _PICO_PER_USD).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_pusd(pusd: int | None) -> Decimal | None:
+    if pusd is None:
+        return None
+    return Decimal(pusd).scaleb(-12).normalize() if pusd else Decimal(0)
+
+
+@dataclass(slots=True)
+class Call:
+    """One attempt at an LLM request (a retried request is several calls; only successful ones are billed)."""
+
+    provider: str | None = None  # genai-prices provider id: openai, anthropic, google, azure, ...
+    api: str = "manual"  # chat | responses | embeddings | completions | messages | gemini | manual
+    model_requested: str | None = None
+    model: str | None = None  # as the response names it (resolved), else the requested one
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    usage_extra: dict[str, int] | None = None  # other genai-prices usage keys (web_searches, ...)
+    cost: Decimal | None = None
+    price_source: str | None = None
+    latency_ms: float | None = None
+    status: str = "ok"  # ok | error | unfinished
+    http_status: int | None = None
+    error: str | None = None
+    billed: bool = True
+    streamed: bool = False
+    request_id: str | None = None
+    host: str | None = None
+    service_tier: str | None = None
+    session_id: str | None = None
+    scope_id: str | None = None
+    attribution: str = "none"  # context | active | none | manual
+    tags: dict[str, str] = field(default_factory=dict)
+    ts: str = field(default_factory=now_iso)
+    id: int | None = None
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Token counts as genai-prices usage keys (what pricing takes)."""
+        usage = {key: getattr(self, name) for key, name in USAGE_KEY_TO_FIELD.items() if getattr(self, name)}
+        if self.usage_extra:
+            usage.update(self.usage_extra)
+        return usage
+
+    def set_usage(self, usage: dict[str, Any]) -> None:
+        """Fill token fields from genai-prices usage keys; unknown keys go to ``usage_extra``."""
+        extra: dict[str, int] = {}
+        for key, value in usage.items():
+            name = USAGE_KEY_TO_FIELD.get(key)
+            if name is None:
+                if value:
+                    extra[key] = int(value)
+            else:
+                setattr(self, name, int(value or 0))
+        self.usage_extra = extra or None

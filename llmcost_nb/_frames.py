@@ -1,0 +1,39 @@
+"""DataFrames of calls, shared by ``Ledger.calls`` and ``Scope.calls`` so both have the same columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._call import Call
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["CALL_COLUMNS", "calls_frame"]
+
+CALL_COLUMNS = (
+    "id", "ts", "provider", "api", "model_requested", "model",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    "input_audio_tokens", "output_audio_tokens", "usage_extra", "cost_usd", "price_source", "latency_ms",
+    "status", "http_status", "error", "billed", "streamed", "request_id", "host", "service_tier",
+    "session_id", "scope_id", "attribution", "tags",
+)  # fmt: skip
+
+
+def calls_frame(records: list[Call]) -> pd.DataFrame:
+    """One row per call; ``cost_usd`` holds exact Decimals (None when unpriced), ``ts`` is UTC."""
+    import pandas as pd
+
+    data = {
+        name: pd.Series([getattr(c, "cost" if name == "cost_usd" else name) for c in records], dtype=object)
+        for name in CALL_COLUMNS
+    }
+    frame = pd.DataFrame(data, columns=list(CALL_COLUMNS))
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+                 "input_audio_tokens", "output_audio_tokens"):
+        frame[name] = frame[name].astype("int64")
+    frame["billed"] = frame["billed"].astype(bool)
+    frame["streamed"] = frame["streamed"].astype(bool)
+    frame["latency_ms"] = frame["latency_ms"].astype("float64")
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame

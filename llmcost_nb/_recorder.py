@@ -1,0 +1,287 @@
+"""From an HTTP exchange to a ledger row: parse the response (or the teed stream), extract usage, price,
+write, and tell the scope, the session and its listeners. Nothing here may raise into the user's call."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+import weakref
+import zlib
+from decimal import Decimal
+from time import perf_counter
+from typing import Any
+
+from ._call import Call
+from ._warnings import warn_once
+from .providers import Endpoint, RequestInfo, request_info
+from .scope import Scope, Session, current_scope, get_session
+
+__all__ = ["Pending", "StreamRecorder", "begin", "failed", "record", "responded"]
+
+_open_streams: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
+_MAX_ERROR = 300
+
+
+class Pending:
+    """An LLM request on its way: what it asked for and whom it belongs to."""
+
+    __slots__ = ("attribution", "endpoint", "info", "scope", "session", "t0")
+
+    def __init__(self, endpoint: Endpoint, info: RequestInfo, scope: Scope | None, attribution: str,
+                 session: Session) -> None:
+        self.endpoint, self.info, self.scope, self.attribution, self.session = (
+            endpoint, info, scope, attribution, session)
+        self.t0 = perf_counter()
+
+    def new_call(self) -> Call:
+        scope, endpoint, info = self.scope, self.endpoint, self.info
+        return Call(
+            provider=endpoint.provider,
+            api=endpoint.api,
+            model_requested=info.model,
+            model=info.model,
+            host=endpoint.host,
+            service_tier=info.service_tier,
+            session_id=self.session.id,
+            scope_id=scope.id if scope is not None else None,
+            attribution=self.attribution,
+            tags=scope.tags if scope is not None else dict(self.session.tags),
+            latency_ms=round((perf_counter() - self.t0) * 1000, 3),
+        )
+
+
+def begin(endpoint: Endpoint, path: str, request: Any) -> Pending:
+    """Read the request and run the preflight hooks (which may raise a deliberate budget stop)."""
+    try:
+        content = request.content
+    except Exception:  # a streamed upload body that was not read: nothing to learn from it
+        content = None
+    info = request_info(endpoint, path, content)
+    scope, attribution = current_scope()
+    session = get_session()
+    pending = Pending(endpoint, info, scope, attribution, session)
+    for hook in list(session.preflight):
+        hook(pending, scope)
+    return pending
+
+
+def failed(pending: Pending, exc: BaseException) -> None:
+    """The attempt raised before any response (connection refused, timeout, interrupt): an unbilled row."""
+    try:
+        call = pending.new_call()
+        call.status, call.billed = "error", False
+        call.error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        record(call, pending.scope, pending.session)
+    except Exception as inner:
+        warn_once(f"failed:{type(inner).__name__}", f"could not record a failed call ({inner!r})")
+
+
+def responded(pending: Pending, response: Any, tee_class: type) -> None:
+    """Record a response whose body was read, or tee its stream and record when the stream ends."""
+    try:
+        if response.is_stream_consumed:
+            _finish(pending, response.status_code, response.headers, response.content,
+                    response.headers.get("content-type", ""), cut=False)
+        else:
+            recorder = StreamRecorder(pending, response)
+            response.stream = tee_class(response.stream, recorder)
+    except Exception as exc:
+        warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
+
+
+class StreamRecorder:
+    """Keeps the raw bytes of a streamed response and records the call when it ends, is closed, or its
+    scope ends first (then as ``unfinished``, updated in place if the stream finishes later)."""
+
+    def __init__(self, pending: Pending, response: Any) -> None:
+        self.pending = pending
+        self.chunks: list[bytes] = []
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content_type = response.headers.get("content-type", "")
+        self.encoding = response.headers.get("content-encoding", "").lower()
+        self.call: Call | None = None
+        self.done = False
+        self._lock = threading.Lock()
+        _open_streams.add(self)
+        if pending.scope is not None:
+            pending.scope.open_streams.add(self)
+
+    def finish(self, *, cut: bool) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+        _open_streams.discard(self)
+        if self.pending.scope is not None:
+            self.pending.scope.open_streams.discard(self)
+        self._record(cut=cut)
+
+    def finish_unfinished(self) -> None:
+        """Record what arrived so far as ``unfinished`` (the scope ended, or the process is exiting)."""
+        with self._lock:
+            if self.done:
+                return
+        self._record(cut=True)
+
+    def _record(self, *, cut: bool) -> None:
+        try:
+            content = _decode(b"".join(self.chunks), self.encoding)
+            self.call = _finish(self.pending, self.status_code, self.headers, content, self.content_type,
+                                cut=cut, call=self.call)
+        except Exception as exc:
+            warn_once(f"stream:{type(exc).__name__}", f"could not record a stream ({exc!r})")
+
+
+def _decode(raw: bytes, encoding: str) -> bytes:
+    """Undo content-encoding on what arrived; a stream cut mid-way gives what can be decoded."""
+    if not raw or encoding in ("", "identity"):
+        return raw
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+        try:
+            return zlib.decompressobj(wbits).decompress(raw)
+        except zlib.error:
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
+    if encoding == "br":
+        import brotli  # type: ignore[import-not-found]
+
+        return brotli.decompress(raw)
+    if encoding == "zstd":
+        import zstandard  # type: ignore[import-not-found]
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    raise ValueError(f"unsupported content-encoding {encoding!r}")
+
+
+def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, content_type: str, *, cut: bool,
+            call: Call | None = None) -> Call:
+    from .usage import extract_usage
+
+    call = call or pending.new_call()
+    call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
+    call.http_status = status_code
+    call.request_id = headers.get("x-request-id") or headers.get("request-id") or call.request_id
+    is_sse = "text/event-stream" in content_type or (pending.info.stream and "json" not in content_type)
+    call.streamed = is_sse
+    if not 200 <= status_code < 300:
+        call.status, call.billed = "error", False
+        call.error = _error_message(content)
+        return record(call, pending.scope, pending.session)
+    call.status = "unfinished" if cut else "ok"
+    body = _sse_usage_body(pending.endpoint.api, content) if is_sse else _json(content)
+    if body is None:
+        if not cut:
+            _warn_no_usage(pending)
+    else:
+        try:
+            model, usage = extract_usage(body, api=pending.endpoint.api)
+            call.set_usage(usage)
+            call.model = model or call.model
+        except Exception as exc:
+            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+        if pending.endpoint.api == "responses" and isinstance(body.get("service_tier"), str):
+            tier = body["service_tier"]
+            call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+    return record(call, pending.scope, pending.session)
+
+
+def _warn_no_usage(pending: Pending) -> None:
+    if pending.endpoint.api == "chat" and pending.info.stream and not pending.info.include_usage:
+        warn_once("chat-stream-no-usage",
+                  "an OpenAI chat stream without stream_options={'include_usage': True} reports no tokens; "
+                  "the call is recorded with 0 tokens. Pass that option to have it priced.")
+    else:
+        warn_once(f"no-usage:{pending.endpoint.api}", f"a {pending.endpoint.api} response carried no usage")
+
+
+def _json(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _sse_usage_body(api: str, content: bytes) -> dict[str, Any] | None:
+    """The body to extract usage from, out of a stream's SSE events."""
+    payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
+    payloads = [p for p in payloads if p and p != b"[DONE]"]
+    if not payloads:
+        return None
+    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
+    last = next((p for p in reversed(payloads) if key in p), None)
+    if last is None:
+        return None
+    last_event = _json(last) or {}
+    if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
+        response = last_event.get("response")
+        return response if isinstance(response, dict) else None
+    if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
+        start = _json(payloads[0]) or {}
+        message = start.get("message") if start.get("type") == "message_start" else None
+        if not isinstance(message, dict):
+            return last_event if last_event.get("type") == "message" else None
+        usage = dict(message.get("usage") or {})
+        if last_event.get("type") == "message_delta":
+            usage.update({k: v for k, v in (last_event.get("usage") or {}).items() if v is not None})
+        return {**message, "usage": usage}
+    return last_event
+
+
+def _error_message(content: bytes) -> str:
+    body = _json(content)
+    if body is not None:
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:_MAX_ERROR]
+        if isinstance(error, str):
+            return error[:_MAX_ERROR]
+    return content[:_MAX_ERROR].decode("utf-8", "replace")
+
+
+def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = None) -> Call:
+    """Price ``call``, write it to the ledger (committed before returning) and tell scope and listeners.
+    A call recorded before (a stream first seen unfinished) is updated in place."""
+    first_time = call.id is None
+    old_cost = Decimal(0) if first_time or call.cost is None else call.cost
+    try:
+        ledger = ledger or (scope.ledger if scope is not None else session.ledger)
+    except Exception as exc:
+        warn_once(f"ledger-open:{type(exc).__name__}", f"{exc} The call was not recorded.")
+        ledger = None
+    if ledger is not None:
+        try:
+            ledger.price(call)
+        except Exception as exc:
+            warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
+            call.cost, call.price_source = None, None
+        if call.billed and call.cost is None and call.model:
+            warn_once(f"unknown-model:{call.provider}:{call.model}",
+                      f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
+                      f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
+                      f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
+        try:
+            if scope is not None:
+                scope.store_scope_row(ledger)
+            ledger.write(call)
+        except Exception as exc:
+            warn_once(f"ledger-write:{type(exc).__name__}", f"could not write to the ledger at {ledger.path} "
+                      f"({exc}); the call itself was not affected.")
+    if first_time and scope is not None:
+        scope.add(call)
+    session.add_cost(call, old_cost, first_time)
+    for listener in list(session.listeners):
+        try:
+            listener(call, scope)
+        except Exception as exc:
+            warn_once(f"listener:{type(exc).__name__}", f"a cost listener raised {exc!r}")
+    return call
+
+
+@atexit.register
+def _flush_open_streams() -> None:
+    """At exit, streams never finished are recorded as unfinished rather than lost."""
+    for stream in list(_open_streams):
+        stream.finish_unfinished()

@@ -1,0 +1,391 @@
+"""The ledger: one SQLite file (WAL) holding a row per call attempt, exact costs and user price overrides.
+
+>>> ledger = Ledger("costs.db")                    # doctest: +SKIP
+>>> ledger.calls(model="gpt-4.1").cost_usd.sum()   # doctest: +SKIP
+
+Writes go through one connection per ledger and process, guarded by a lock, each committed before the call
+returns to the user (WAL + synchronous=NORMAL: a commit survives the process being killed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ._frames import CALL_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .pricing import Pricer
+
+__all__ = ["Ledger", "LedgerError", "default_path"]
+
+BUSY_TIMEOUT_MS = 10_000
+# The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
+# ledger never imports sqlite-utils (which imports pandas).
+SCHEMA_VERSION = 1
+
+_COLUMNS = (
+    "ts",
+    "provider",
+    "api",
+    "model_requested",
+    "model",
+    *TOKEN_FIELDS,
+    "usage_extra",
+    "cost_pusd",
+    "price_source",
+    "latency_ms",
+    "status",
+    "http_status",
+    "error",
+    "billed",
+    "streamed",
+    "request_id",
+    "host",
+    "service_tier",
+    "session_id",
+    "scope_id",
+    "attribution",
+    "tagset_id",
+)
+_INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+_FILTERS = {
+    "provider": "provider = ?",
+    "model": "model = ?",
+    "api": "api = ?",
+    "status": "status = ?",
+    "billed": "billed = ?",
+    "session_id": "session_id = ?",
+    "scope_id": "scope_id = ?",
+    "since": "ts >= ?",
+    "until": "ts < ?",
+}
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be opened or written (the message says why and what to do)."""
+
+
+def default_path() -> Path:
+    """``$LLMCOST_DB`` if set, else ``$XDG_DATA_HOME/llmcost_nb/ledger.db`` (``~/.local/share/...``)."""
+    if env := os.environ.get("LLMCOST_DB"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "llmcost_nb" / "ledger.db"
+
+
+class Ledger:
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_path()
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._tagsets: dict[str, int] = {}
+        self._pricer: Pricer | None = None
+        self.connection  # open now, so a bad path or a corrupt file is reported here  # noqa: B018
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    # -- connection -----------------------------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This process's connection (reopened after a fork: SQLite connections must not cross one)."""
+        if self._conn is None or self._pid != os.getpid():
+            with self._lock:
+                if self._conn is None or self._pid != os.getpid():
+                    self._conn = self._open()
+                    self._pid = os.getpid()
+                    self._tagsets.clear()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {self.path}: {exc}. Choose another path with LLMCOST_DB, "
+                "%llmcost db PATH or Ledger(PATH)."
+            ) from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                _migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(
+                f"{self.path} is not a usable llmcost_nb ledger ({exc}). Nothing was changed: move the file "
+                "aside (or run `llmcost check`), or point LLMCOST_DB at another path."
+            ) from None
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- writing --------------------------------------------------------------------------------------
+    def tagset_id(self, tags: Mapping[str, str] | None) -> int | None:
+        """The id of this tag set, stored once per distinct set."""
+        if not tags:
+            return None
+        key = json.dumps(tags, sort_keys=True, ensure_ascii=False)
+        if (found := self._tagsets.get(key)) is not None:
+            return found
+        conn = self.connection
+        with self._lock:
+            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
+            if row is None:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", (key,))
+                    row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)",
+                        [(row[0], str(k), str(v)) for k, v in tags.items()],
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            self._tagsets[key] = row[0]
+        return row[0]
+
+    def _params(self, call: Call) -> tuple[Any, ...]:
+        return (
+            call.ts,
+            call.provider,
+            call.api,
+            call.model_requested,
+            call.model,
+            call.input_tokens,
+            call.output_tokens,
+            call.cache_read_tokens,
+            call.cache_write_tokens,
+            call.reasoning_tokens,
+            call.input_audio_tokens,
+            call.output_audio_tokens,
+            json.dumps(call.usage_extra, sort_keys=True) if call.usage_extra else None,
+            to_pusd(call.cost),
+            call.price_source,
+            call.latency_ms,
+            call.status,
+            call.http_status,
+            call.error,
+            int(call.billed),
+            int(call.streamed),
+            call.request_id,
+            call.host,
+            call.service_tier,
+            call.session_id,
+            call.scope_id,
+            call.attribution,
+            self.tagset_id(call.tags),
+        )
+
+    def write(self, call: Call) -> int:
+        """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id."""
+        params = self._params(call)
+        conn = self.connection
+        with self._lock:
+            if call.id is None:
+                call.id = conn.execute(_INSERT, params).lastrowid
+            else:
+                conn.execute(_UPDATE, (*params, call.id))
+        return call.id  # type: ignore[return-value]
+
+    def write_many(self, calls: Iterable[Call]) -> int:
+        """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
+        rows = [self._params(call) for call in calls]
+        conn = self.connection
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    # -- pricing --------------------------------------------------------------------------------------
+    @property
+    def pricer(self) -> Pricer:
+        """The pricer for this ledger: genai-prices plus the price overrides stored here."""
+        if self._pricer is None:
+            from .pricing import Price, Pricer
+
+            rows = self.connection.execute(
+                "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok FROM prices"
+            ).fetchall()
+            overrides = {
+                (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
+                for provider, model, *prices in rows
+            }
+            self._pricer = Pricer(overrides)
+        return self._pricer
+
+    def price(self, call: Call) -> Call:
+        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model)."""
+        if not call.billed:
+            call.cost, call.price_source = Decimal(0), None
+            return call
+        result = self.pricer.price(
+            call.provider, call.model or call.model_requested, call.usage, parse_iso(call.ts),
+            service_tier=call.service_tier,
+        )
+        call.cost, call.price_source = result.cost, result.source
+        return call
+
+    def set_price(
+        self,
+        model: str,
+        *,
+        input_mtok: Decimal | str | float,
+        output_mtok: Decimal | str | float,
+        cache_read_mtok: Decimal | str | float | None = None,
+        cache_write_mtok: Decimal | str | float | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Store a price override (USD per million tokens) that wins over genai-prices from now on."""
+        from .pricing import Price
+
+        def dec(value: Decimal | str | float | None) -> Decimal | None:
+            if value is None:
+                return None
+            result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            if not result.is_finite() or result < 0:
+                raise ValueError(f"prices must be finite and non-negative, got {value!r}")
+            return result
+
+        price = Price(dec(input_mtok), dec(output_mtok), dec(cache_read_mtok), dec(cache_write_mtok))  # type: ignore[arg-type]
+        with self._lock:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO prices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (provider or "", model, *(None if p is None else str(p) for p in (
+                    price.input_mtok, price.output_mtok, price.cache_read_mtok, price.cache_write_mtok)), now_iso()),
+            )
+            self.pricer.set_override(model, price, provider)
+
+    def reprice(self, *, all: bool = False) -> int:  # noqa: A002
+        """Price the billed rows that have no cost yet (or every billed row with ``all=True``); returns the
+        number of rows whose cost changed."""
+        conn = self.connection
+        where = "billed = 1" + ("" if all else " AND cost_pusd IS NULL")
+        rows = conn.execute(
+            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
+            f"{', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
+        ).fetchall()
+        updates = []
+        for row in rows:
+            call_id, ts, provider, model, requested, tier, extra, old, *tokens = row
+            call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
+                        usage_extra=json.loads(extra) if extra else None)
+            for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
+                setattr(call, name, value)
+            self.price(call)
+            if to_pusd(call.cost) != old:
+                updates.append((to_pusd(call.cost), call.price_source, call_id))
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("UPDATE calls SET cost_pusd = ?, price_source = ? WHERE id = ?", updates)
+            conn.execute("COMMIT")
+        return len(updates)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if name == "tags":
+                for key, tag_value in value.items():
+                    clauses.append("tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value = ?)")
+                    params += [str(key), str(tag_value)]
+            elif name in _FILTERS:
+                clauses.append(_FILTERS[name])
+                params.append(int(value) if name == "billed" else _ts(value) if name in ("since", "until") else value)
+            else:
+                allowed = ", ".join(sorted([*_FILTERS, "tags"]))
+                raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def calls(self, **filters: Any) -> pd.DataFrame:
+        """The calls matching ``filters`` (provider, model, api, status, billed, session_id, scope_id, since,
+        until, tags={key: value}) as a DataFrame; ``cost_usd`` holds exact Decimals, ``tags`` dicts."""
+        import pandas as pd
+
+        where, params = self._where(filters)
+        sql = (
+            "SELECT c.*, t.tags AS tags_json FROM calls c LEFT JOIN tagsets t ON t.id = c.tagset_id"
+            + where.replace("tagset_id IN", "c.tagset_id IN")
+            + " ORDER BY c.id"
+        )
+        with self._lock:
+            cursor = self.connection.execute(sql, params)
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["cost_usd"] = pd.Series([from_pusd(v) for v in frame["cost_pusd"]], index=frame.index, dtype=object)
+        frame["tags"] = pd.Series([json.loads(t) if t else {} for t in frame["tags_json"]],
+                                  index=frame.index, dtype=object)
+        frame["usage_extra"] = pd.Series([json.loads(u) if u else None for u in frame["usage_extra"]],
+                                         index=frame.index, dtype=object)
+        frame["billed"] = frame["billed"].astype(bool)
+        frame["streamed"] = frame["streamed"].astype(bool)
+        frame["latency_ms"] = frame["latency_ms"].astype("float64")
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+        return frame[list(CALL_COLUMNS)]
+
+    def total_cost(self, **filters: Any) -> Decimal:
+        """Exact total cost of the matching calls."""
+        where, params = self._where(filters)
+        with self._lock:
+            (pusd,) = self.connection.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM calls{where}", params).fetchone()
+        return from_pusd(pusd)  # type: ignore[return-value]
+
+    def count(self, **filters: Any) -> int:
+        where, params = self._where(filters)
+        with self._lock:
+            return self.connection.execute(f"SELECT COUNT(*) FROM calls{where}", params).fetchone()[0]
+
+
+def _ts(value: Any) -> str:
+    """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        from datetime import UTC
+
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    from sqlite_utils import Database
+
+    from .migrations import migrations
+
+    db = Database(conn)
+    if migrations.pending(db):
+        migrations.apply(db)
+    conn.execute(f"PRAGMA user_version = {len(migrations._migrations)}")

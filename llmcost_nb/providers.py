@@ -1,0 +1,131 @@
+"""Which HTTP requests are LLM calls: the provider and wire format (API flavor) of a request, and what the
+request asks for (model, streaming, output limit).
+
+Recognised by path, so any OpenAI-compatible base URL works (vLLM, Ollama, LiteLLM proxy, OpenRouter, ...):
+
+============================  ===========  ===================================
+path ends with                api          wire format
+============================  ===========  ===================================
+``/chat/completions``         chat         OpenAI Chat Completions
+``/responses``                responses    OpenAI Responses
+``/embeddings``               embeddings   OpenAI Embeddings
+``/completions``              completions  OpenAI legacy Completions
+``/v1/messages``              messages     Anthropic Messages
+``:generateContent``          gemini       Google Gemini (also ``:streamGenerateContent``)
+============================  ===========  ===================================
+
+The provider (a genai-prices provider id) comes from the host; on an unknown host (a proxy, a local server)
+it is left empty and pricing finds the provider from the model name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Endpoint", "RequestInfo", "classify", "provider_for_host", "request_info"]
+
+_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.deepseek.com": "deepseek",
+    "api.together.xyz": "together",
+    "api.mistral.ai": "mistral",
+    "api.x.ai": "x-ai",
+    "api.fireworks.ai": "fireworks",
+    "api.perplexity.ai": "perplexity",
+    "api.cerebras.ai": "cerebras",
+    "api.moonshot.ai": "moonshotai",
+    "api.cohere.ai": "cohere",
+}
+_HOST_SUFFIXES = {
+    ".openai.azure.com": "azure",
+    ".services.ai.azure.com": "azure",
+    "aiplatform.googleapis.com": "google",
+}
+_PATH_SUFFIXES = (
+    ("/chat/completions", "chat"),
+    ("/responses", "responses"),
+    ("/embeddings", "embeddings"),
+    ("/completions", "completions"),
+    ("/v1/messages", "messages"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    provider: str | None
+    api: str
+    host: str
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What the request body asks for; every field may be None when the body says nothing of it."""
+
+    model: str | None = None
+    stream: bool = False
+    max_output_tokens: int | None = None
+    include_usage: bool = False
+    service_tier: str | None = None
+    body: dict[str, Any] | None = None
+
+
+def provider_for_host(host: str) -> str | None:
+    host = host.lower()
+    if (found := _HOSTS.get(host)) is not None:
+        return found
+    for suffix, provider in _HOST_SUFFIXES.items():
+        if host.endswith(suffix):
+            return provider
+    return None
+
+
+def classify(method: str, host: str, path: str) -> Endpoint | None:
+    """The endpoint of an LLM call, or None for any other request (which capture lets through untouched)."""
+    if method != "POST":
+        return None
+    if ":" in path:
+        if path.endswith((":generateContent", ":streamGenerateContent")):
+            return Endpoint(provider_for_host(host) or None, "gemini", host)
+        return None
+    for suffix, api in _PATH_SUFFIXES:
+        if path.endswith(suffix):
+            return Endpoint(provider_for_host(host), api, host)
+    return None
+
+
+def request_info(endpoint: Endpoint, path: str, content: bytes | None) -> RequestInfo:
+    """Parse what a request asks for. Raises ValueError on a body that is not a JSON object."""
+    info = RequestInfo()
+    body = json.loads(content) if content else {}
+    if not isinstance(body, dict):
+        raise ValueError(f"request body is {type(body).__name__}, not a JSON object")
+    info.body = body
+    if endpoint.api == "gemini":
+        # .../models/{model}:generateContent — the model lives in the path, not the body.
+        name = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        info.model = name or None
+        info.stream = path.endswith(":streamGenerateContent")
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        info.max_output_tokens = _int(config.get("maxOutputTokens") or config.get("max_output_tokens"))
+        return info
+    model = body.get("model")
+    info.model = model if isinstance(model, str) else None
+    info.stream = body.get("stream") is True
+    info.max_output_tokens = _int(
+        body.get("max_completion_tokens") or body.get("max_output_tokens") or body.get("max_tokens")
+    )
+    options = body.get("stream_options")
+    info.include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    tier = body.get("service_tier")
+    info.service_tier = tier if isinstance(tier, str) and tier not in ("auto", "default") else None
+    return info
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -1,0 +1,234 @@
+"""Sessions and scopes: who a captured call belongs to.
+
+A *session* is this process (a notebook kernel, a script): its id, default tags, default ledger, running
+total and the hooks that budgets and summaries plug into. A *scope* is a block of work — a ``track()`` block,
+a ``%%llmcost`` cell, an A/B run — whose calls it collects.
+
+Attribution, in order (stored with each call): the scope in the current context (``contextvars``: follows
+``await`` and tasks), else the most recently opened scope still active in the process (threads of a
+``ThreadPoolExecutor`` do not inherit context), else none.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._call import Call, now_iso
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .ledger import Ledger
+
+__all__ = ["Scope", "Session", "get_session", "track"]
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmcost_scope", default=None)
+_active: list[Scope] = []  # open scopes, oldest first: the fallback for threads without our context
+_active_lock = threading.Lock()
+
+Listener = Callable[[Call, "Scope | None"], None]
+Preflight = Callable[[Any, "Scope | None"], None]
+
+
+class Session:
+    """This process's tracking state. ``get_session()`` returns the one in use."""
+
+    def __init__(self, ledger: Ledger | str | Path | None = None) -> None:
+        self.id = uuid.uuid4().hex
+        self.tags: dict[str, str] = {}
+        self._ledger_arg = ledger
+        self._ledger: Ledger | None = None
+        self._lock = threading.Lock()
+        self.total_cost = Decimal(0)
+        self.call_count = 0
+        self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
+        self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
+
+    @property
+    def ledger(self) -> Ledger:
+        """The default ledger, opened on first use."""
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    from .ledger import Ledger
+
+                    arg = self._ledger_arg
+                    self._ledger = arg if isinstance(arg, Ledger) else Ledger(arg)
+        return self._ledger
+
+    def use_ledger(self, ledger: Ledger | str | Path | None) -> None:
+        """Switch the default ledger (``%llmcost db PATH``)."""
+        with self._lock:
+            self._ledger_arg, self._ledger = ledger, None
+
+    def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
+        """Count a recorded call in the running totals (``old_cost``: what an update replaces)."""
+        with self._lock:
+            self.call_count += first_time
+            self.total_cost += (call.cost or Decimal(0)) - old_cost
+
+
+_session: Session | None = None
+_session_lock = threading.Lock()
+
+
+def get_session() -> Session:
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                _session = Session()
+    return _session
+
+
+class Scope:
+    """A block of work whose calls are collected (and tagged) together; use as a context manager.
+
+    >>> with track(tags={"variant": "A"}) as t:      # doctest: +SKIP
+    ...     client.chat.completions.create(...)
+    >>> t.total_cost, t.calls                         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        ledger: Ledger | str | Path | None = None,
+        kind: str = "track",
+        name: str | None = None,
+        notebook: str | None = None,
+        cell: int | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.kind, self.name, self.notebook, self.cell = kind, name, notebook, cell
+        self.own_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self._ledger_arg = ledger
+        self._ledger: Ledger | None = None
+        self.parent: Scope | None = None
+        self.records: list[Call] = []
+        self.open_streams: set[Any] = set()  # stream recorders not finished yet
+        self.started = now_iso()
+        self._lock = threading.Lock()
+        self._token: contextvars.Token[Scope | None] | None = None
+        self._stored_in: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"<Scope {self.kind} {self.name or self.id[:8]}: {len(self.records)} calls, ${self.total_cost}>"
+
+    # -- what the scope collected ---------------------------------------------------------------------
+    @property
+    def tags(self) -> dict[str, str]:
+        """Session tags, then enclosing scopes' tags, then this scope's own (inner wins)."""
+        outer = self.parent.tags if self.parent is not None else dict(get_session().tags)
+        return {**outer, **self.own_tags}
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            arg = self._ledger_arg
+            if arg is None:
+                self._ledger = self.parent.ledger if self.parent is not None else get_session().ledger
+            else:
+                from .ledger import Ledger
+
+                self._ledger = arg if isinstance(arg, Ledger) else Ledger(arg)
+        return self._ledger
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Exact total of the priced calls so far (unpriced calls count as 0; see ``unpriced``)."""
+        with self._lock:
+            return sum((c.cost for c in self.records if c.cost is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> int:
+        with self._lock:
+            return sum(1 for c in self.records if c.cost is None and c.billed)
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """The calls of this scope, one row each (same columns as ``Ledger.calls``)."""
+        from ._frames import calls_frame
+
+        with self._lock:
+            records = list(self.records)
+        return calls_frame(records)
+
+    def add(self, call: Call) -> None:
+        """Collect a call (once: a stream recorded as unfinished and later finished is the same object)."""
+        with self._lock:
+            self.records.append(call)
+        if self.parent is not None:
+            self.parent.add(call)
+
+    def store_scope_row(self, ledger: Ledger) -> None:
+        """Write this scope's row to ``ledger`` once (on its first call, so empty scopes cost nothing)."""
+        if id(ledger) in self._stored_in:
+            return
+        self._stored_in.add(id(ledger))
+        with ledger._lock:
+            ledger.connection.execute(
+                "INSERT OR IGNORE INTO scopes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.id, self.kind, self.name, self.notebook, self.cell, get_session().id, self.started,
+                 ledger.tagset_id(self.tags)),
+            )
+
+    # -- lifetime -------------------------------------------------------------------------------------
+    def open(self) -> Scope:
+        from . import capture
+
+        capture.install()
+        self.parent = _current.get()
+        self._token = _current.set(self)
+        with _active_lock:
+            _active.append(self)
+        return self
+
+    def close(self) -> None:
+        """Leave the scope; streams still open are recorded as unfinished."""
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # closed from another context (e.g. a post_run_cell hook): leave it be
+                _current.set(self.parent)
+            self._token = None
+        for stream in list(self.open_streams):
+            stream.finish_unfinished()
+
+    def __enter__(self) -> Scope:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Scope:
+        return self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
+          name: str | None = None) -> Scope:
+    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`."""
+    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
+
+
+def current_scope() -> tuple[Scope | None, str]:
+    """The scope a call made here belongs to, and how it was found: context, active or none."""
+    scope = _current.get()
+    if scope is not None:
+        return scope, "context"
+    with _active_lock:
+        if _active:
+            return _active[-1], "active"
+    return None, "none"

@@ -1,0 +1,45 @@
+"""Shared fixtures: every test gets its own ledger file, session and warnings, and capture is removed after."""
+
+from __future__ import annotations
+
+import pytest
+
+import llmcost_nb
+from llmcost_nb import _warnings, capture, scope
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A fresh session whose default ledger lives in this test's temp dir; no capture left behind."""
+    monkeypatch.setenv("LLMCOST_DB", str(tmp_path / "default-ledger.db"))
+    monkeypatch.setattr(scope, "_session", None)
+    _warnings.reset_warnings()
+    yield
+    capture.uninstall()
+    with scope._active_lock:
+        scope._active.clear()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    led = llmcost_nb.Ledger(tmp_path / "ledger.db")
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def fake():
+    from llmcost_nb.testing import FakeProvider
+
+    with FakeProvider() as server:
+        yield server
+
+
+@pytest.fixture
+def unused_port():
+    """A loopback port nothing listens on (connections are refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

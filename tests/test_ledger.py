@@ -1,0 +1,178 @@
+"""The ledger: schema, exact money, tags, filters, durability and clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+import llmcost_nb
+from llmcost_nb import Call, Ledger, LedgerError
+from llmcost_nb._call import from_pusd, to_pusd
+from llmcost_nb.ledger import SCHEMA_VERSION
+
+
+def test_schema_version_matches_migrations():
+    from llmcost_nb.migrations import migrations
+
+    assert SCHEMA_VERSION == len(migrations._migrations)
+
+
+def test_new_ledger_is_wal_with_all_tables(ledger):
+    conn = ledger.connection
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"calls", "tagsets", "tags", "prices", "scopes", "meta"} <= tables
+    assert len(conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0]) == 32
+
+
+@pytest.mark.parametrize(
+    ("cost", "pusd"),
+    [
+        (Decimal("0.00345"), 3_450_000_000),
+        (Decimal("0"), 0),
+        (Decimal("1234.5678"), 1_234_567_800_000_000),
+        (Decimal("0.0000000000015"), 2),  # half-even below a picodollar
+        (Decimal("0.0000000000025"), 2),
+        (None, None),
+    ],
+)
+def test_picodollars_are_exact(cost, pusd):
+    assert to_pusd(cost) == pusd
+    if cost is not None and cost == from_pusd(pusd):
+        assert from_pusd(pusd) == cost
+
+
+def test_write_and_read_back_exactly(ledger):
+    call = Call(provider="openai", api="chat", model="gpt-4.1", input_tokens=1000, output_tokens=200,
+                cache_read_tokens=100, cost=Decimal("0.00345"), tags={"team": "search", "variant": "A"})
+    call_id = ledger.write(call)
+    frame = ledger.calls()
+    assert list(frame.id) == [call_id]
+    row = frame.iloc[0]
+    assert row.cost_usd == Decimal("0.00345")
+    assert row.tags == {"team": "search", "variant": "A"}
+    assert (row.input_tokens, row.output_tokens, row.cache_read_tokens) == (1000, 200, 100)
+    assert row.billed and not row.streamed
+    assert str(row.ts.tz) == "UTC"
+
+
+def test_columns_match_scope_frames(ledger):
+    from llmcost_nb._frames import CALL_COLUMNS
+
+    ledger.write(Call(model="m"))
+    assert list(ledger.calls().columns) == list(CALL_COLUMNS)
+
+
+def test_update_in_place(ledger):
+    call = Call(model="gpt-4.1", status="unfinished", input_tokens=5)
+    ledger.write(call)
+    call.status, call.output_tokens = "ok", 7
+    ledger.write(call)
+    frame = ledger.calls()
+    assert len(frame) == 1
+    assert (frame.status[0], frame.output_tokens[0]) == ("ok", 7)
+
+
+def test_tag_sets_are_stored_once_and_filterable(ledger):
+    for i in range(10):
+        ledger.write(Call(model="m", tags={"team": "a" if i < 7 else "b"}, cost=Decimal("0.1")))
+    assert ledger.connection.execute("SELECT COUNT(*) FROM tagsets").fetchone()[0] == 2
+    assert ledger.count(tags={"team": "a"}) == 7
+    assert ledger.total_cost(tags={"team": "b"}) == Decimal("0.3")
+    assert ledger.total_cost() == Decimal("1")
+
+
+@pytest.mark.parametrize("value", ["it's", 'say "hi"', "'; DROP TABLE calls; --", "naïve ☃ 日本", "x" * 5000])
+def test_awkward_tags_round_trip(ledger, value):
+    ledger.write(Call(model="m", tags={value: value}))
+    assert ledger.calls(tags={value: value}).tags[0] == {value: value}
+
+
+def test_filters(ledger):
+    ledger.write(Call(model="a", provider="openai", ts="2026-01-01T00:00:00.000000Z"))
+    ledger.write(Call(model="b", provider="anthropic", ts="2026-02-01T00:00:00.000000Z", billed=False))
+    assert ledger.count(model="a") == 1
+    assert ledger.count(since="2026-01-15") == 1
+    assert ledger.count(until="2026-01-15") == 1
+    assert ledger.count(billed=True) == 1
+    with pytest.raises(TypeError, match="unknown filter 'colour', allowed filters: api, billed"):
+        ledger.calls(colour="red")
+
+
+def test_corrupt_file_gives_clear_error_and_keeps_the_file(tmp_path):
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LedgerError, match=r"is not a usable llmcost_nb ledger .*Nothing was changed"):
+        Ledger(path)
+    assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_unwritable_path_gives_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="cannot open the ledger at .*LLMCOST_DB"):
+        Ledger(blocker / "sub" / "ledger.db")
+
+
+def test_default_path_follows_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMCOST_DB", str(tmp_path / "x.db"))
+    assert Ledger().path == tmp_path / "x.db"
+
+
+def test_bulk_write(ledger):
+    n = ledger.write_many(Call(model="m", input_tokens=i, cost=Decimal(i) / 1000) for i in range(5000))
+    assert n == 5000
+    assert ledger.total_cost() == sum(Decimal(i) / 1000 for i in range(5000))
+
+
+def test_committed_row_survives_sigkill(tmp_path):
+    """Durability: a row written before the process is killed is in the ledger afterwards."""
+    path = tmp_path / "kill.db"
+    script = (
+        "import os, signal, llmcost_nb\n"
+        f"led = llmcost_nb.Ledger({str(path)!r})\n"
+        "llmcost_nb.log(model='gpt-4.1', input_tokens=10, output_tokens=5, ledger=led)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9
+    led = Ledger(path)
+    assert led.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert led.count() == 1
+
+
+def test_reopen_after_fork_uses_a_new_connection(ledger):
+    conn = ledger.connection
+    ledger._pid = -1  # as if this were a forked child
+    assert ledger.connection is not conn
+    assert isinstance(ledger.connection, sqlite3.Connection)
+
+
+def test_set_price_persists_and_reprices(tmp_path):
+    path = tmp_path / "p.db"
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'my-model'"):
+        call = llmcost_nb.log(model="my-model", input_tokens=1_000_000, output_tokens=500_000, ledger=path)
+    assert call.cost is None
+    llmcost_nb.set_price("my-model", input_mtok="3", output_mtok="12", ledger=path)
+    led = Ledger(path)  # a new process would see the override too
+    assert led.reprice() == 1
+    assert led.calls().cost_usd[0] == Decimal("9")
+    assert led.pricer.price(None, "my-model", {"input_tokens": 10}, call_ts(call)).source == "override"
+
+
+def call_ts(call):
+    from llmcost_nb._call import parse_iso
+
+    return parse_iso(call.ts)
+
+
+@pytest.mark.parametrize("bad", [{"input_mtok": "-1"}, {"input_mtok": "nan"}, {"output_mtok": "inf"}])
+def test_set_price_rejects_bad_prices(ledger, bad):
+    prices = {"input_mtok": "1", "output_mtok": "2", **bad}
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        ledger.set_price("m", **prices)
