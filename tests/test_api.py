@@ -1,0 +1,99 @@
+"""The manual API: record() of SDK responses, log(), log_many(), set_price()."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import anthropic
+import genai_prices
+import openai
+import pytest
+from google import genai
+
+import llmcost_nb
+
+
+def genai_cost(model, provider, **usage):
+    return genai_prices.calc_price(genai_prices.Usage(**usage), model, provider_id=provider).total_price
+
+
+def test_public_api_is_sorted_and_complete():
+    assert llmcost_nb.__all__ == sorted(llmcost_nb.__all__)
+    for name in llmcost_nb.__all__:
+        assert getattr(llmcost_nb, name) is not None
+
+
+def test_record_sdk_objects_captured_elsewhere(fake):
+    """Responses obtained with capture off are recorded from the SDK objects themselves."""
+    msgs = [{"role": "user", "content": "hello there world"}]
+    chat = openai.OpenAI(base_url=fake.openai_base_url, api_key="k").chat.completions.create(
+        model="gpt-4.1", messages=msgs)
+    message = anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="k").messages.create(
+        model="claude-haiku-4-5", max_tokens=50, messages=msgs)
+    client = genai.Client(api_key="k", http_options={"base_url": fake.gemini_base_url})
+    gem = client.models.generate_content(model="gemini-2.5-flash", contents="hello there world")
+    resp = openai.OpenAI(base_url=fake.openai_base_url, api_key="k").responses.create(
+        model="gpt-4.1", input="hello there world")
+    calls = [llmcost_nb.record(r, tags={"src": "manual"}) for r in (chat, message, gem, resp)]
+    assert [c.api for c in calls] == ["chat", "messages", "gemini", "responses"]
+    assert [(c.input_tokens, c.output_tokens) for c in calls] == [(6, 9)] * 4
+    assert calls[1].cost == genai_cost("claude-haiku-4-5", "anthropic", input_tokens=6, output_tokens=9)
+    stored = llmcost_nb.Ledger().calls(tags={"src": "manual"})
+    assert len(stored) == 4 and set(stored.attribution) == {"manual"}
+
+
+def test_record_raw_dict_and_unknown_shapes():
+    call = llmcost_nb.record({"object": "chat.completion", "model": "gpt-4.1",
+                              "usage": {"prompt_tokens": 1000, "completion_tokens": 200}})
+    assert call.cost == Decimal("0.0036")
+    with pytest.raises(ValueError, match="cannot tell which API"):
+        llmcost_nb.record({"usage": {"tokens": 5}})
+    with pytest.raises(TypeError, match="cannot record a int"):
+        llmcost_nb.record(5)
+
+
+def test_log_exact_cost_and_extra_tokens():
+    call = llmcost_nb.log(model="gpt-4.1", input_tokens=1000, output_tokens=200, cache_read_tokens=100,
+                          tags={"team": "ops"})
+    assert call.cost == genai_cost("gpt-4.1", "openai", input_tokens=1000, output_tokens=200,
+                                   cache_read_tokens=100) == Decimal("0.00345")
+    assert call.provider == "openai"
+    reasoning = llmcost_nb.log(model="o3", input_tokens=10, output_tokens=50, reasoning_tokens=40)
+    assert reasoning.reasoning_tokens == 40
+    assert llmcost_nb.Ledger().total_cost() == call.cost + reasoning.cost
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"model": "", "input_tokens": 1, "output_tokens": 1}, "model must be a non-empty string"),
+    ({"model": "gpt-4.1", "input_tokens": -1, "output_tokens": 1}, "input_tokens must be a non-negative int"),
+    ({"model": "gpt-4.1", "input_tokens": 1.5, "output_tokens": 1}, "input_tokens must be a non-negative int"),
+    ({"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1, "cache_read_tokens": "3"},
+     "cache_read_tokens must be a non-negative int"),
+])
+def test_log_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        llmcost_nb.log(**kwargs)
+
+
+def test_log_many_is_exact_and_transactional(ledger):
+    rows = [{"model": "gpt-4.1-mini", "input_tokens": 100 + i, "output_tokens": i, "tags": {"team": f"t{i % 3}"},
+             "ts": f"2026-01-{1 + i % 28:02d}T12:00:00.000000Z"} for i in range(3000)]
+    assert llmcost_nb.log_many(rows, ledger=ledger) == 3000
+    expected = sum(genai_cost("gpt-4.1-mini", "openai", input_tokens=100 + i, output_tokens=i) for i in range(3000))
+    assert ledger.total_cost() == expected
+    assert ledger.count(tags={"team": "t1"}) == 1000
+    with pytest.raises(ValueError, match="output_tokens must be a non-negative int"):
+        llmcost_nb.log_many([{"model": "m", "input_tokens": 1, "output_tokens": 1},
+                             {"model": "m", "input_tokens": 1, "output_tokens": -1}], ledger=ledger)
+    assert ledger.count() == 3000  # nothing half-written
+
+
+def test_track_with_an_explicit_ledger_path(fake, tmp_path):
+    path = tmp_path / "exp.db"
+    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="k")
+    with llmcost_nb.track(ledger=path, tags={"exp": "1"}) as t:
+        client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "a b"}])
+    assert llmcost_nb.Ledger(path).count(scope_id=t.id) == 1
+    assert llmcost_nb.Ledger().count() == 0
+    scopes = llmcost_nb.Ledger(path).connection.execute("SELECT kind, session_id FROM scopes").fetchall()
+    assert scopes == [("track", llmcost_nb.get_session().id)]

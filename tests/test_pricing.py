@@ -1,0 +1,369 @@
+"""Pricing: exact Decimal costs, identical to genai-prices' own calculation on every real usage body and on
+random ones, with user overrides first and a clear answer for unknown models."""
+
+from __future__ import annotations
+
+import decimal
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import genai_prices
+import pytest
+from genai_prices import Usage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmcost_nb import pricing
+from llmcost_nb._warnings import LlmcostWarning
+from llmcost_nb.pricing import Price, Pricer, PriceResult, UnknownModel, warm
+from llmcost_nb.usage import UsageError, extract_usage
+
+TS = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+CORPUS_FILE = Path(__file__).parent / "data" / "real_usages.json"  # see tests/data/README.md
+CORPUS = [entry["body"] for entry in json.loads(CORPUS_FILE.read_text())]
+API_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "messages": "anthropic",
+                "gemini": "google"}
+DEFAULT_MODEL = {"chat": "gpt-4.1", "responses": "o3", "embeddings": "text-embedding-3-small",
+                 "messages": "claude-sonnet-4-5", "gemini": "gemini-2.5-pro"}  # for bodies that name none
+TIMESTAMPS = [
+    datetime(2024, 6, 1, tzinfo=UTC),
+    datetime(2025, 6, 9, 23, 59, tzinfo=UTC),  # o3 cost $10/$40 per MTok until 2025-06-10, then $2/$8
+    datetime(2025, 6, 10, tzinfo=UTC),
+    datetime(2026, 10, 13, 12, tzinfo=UTC),  # OpenAI priority tier priced from 2026-10-12
+    datetime(2026, 11, 20, 3, tzinfo=UTC),  # DeepSeek's off-peak hours (time-of-day prices)
+    datetime(2027, 1, 2, 12, tzinfo=UTC),  # several Gemini 3.x price rises on 2027-01-01
+]
+
+
+@pytest.fixture
+def pricer():
+    return Pricer()
+
+
+def genai_cost(provider, model, usage, ts, tier=None):
+    """genai_prices.calc_price's total, with the same fallback to a model-name lookup as Pricer."""
+    context = {"service_tier": tier} if tier else None
+    try:
+        calc = genai_prices.calc_price(Usage(**usage), model, provider_id=provider,
+                                       genai_request_timestamp=ts, price_context=context)
+        return calc.total_price
+    except LookupError:
+        return "unknown" if provider is None else genai_cost(None, model, usage, ts, tier)
+    except ValueError:
+        return "invalid"
+
+
+def outcome(result: PriceResult):
+    if result.cost is not None:
+        return result.cost
+    return "unknown" if "Unknown model" in (result.error or "") else "invalid"
+
+
+@pytest.mark.parametrize(("provider", "model", "usage", "ts", "cost"), [
+    pytest.param("openai", "gpt-4.1", {"input_tokens": 1000, "output_tokens": 200, "cache_read_tokens": 100},
+                 TS, Decimal("0.00345"), id="gpt-4.1-cached"),  # (900 * 2 + 100 * 0.5 + 200 * 8) / 1e6
+    pytest.param("anthropic", "claude-sonnet-4-5-20250929",
+                 {"input_tokens": 3000, "cache_read_tokens": 500, "cache_write_tokens": 1000,
+                  "cache_write_1h_tokens": 400, "output_tokens": 300},
+                 # 1500 uncached * 3 + 500 * 0.3 + 600 (5 min) * 3.75 + 400 (1 h) * 6 + 300 * 15
+                 TS, Decimal("0.0138"), id="claude-sonnet-4-5-cache-write-1h"),
+    pytest.param("google", "gemini-2.5-pro", {"input_tokens": 100_000, "output_tokens": 1000},
+                 TS, Decimal("0.135"), id="gemini-2.5-pro-below-200k"),
+    pytest.param("google", "gemini-2.5-pro", {"input_tokens": 200_000, "output_tokens": 1000},
+                 TS, Decimal("0.26"), id="gemini-2.5-pro-at-200k"),  # the tier starts above 200k
+    pytest.param("google", "gemini-2.5-pro", {"input_tokens": 250_000, "output_tokens": 1000},
+                 TS, Decimal("0.64"), id="gemini-2.5-pro-above-200k"),  # every token at $2.5 / $15
+    pytest.param("openai", "o3", {"input_tokens": 1_000_000}, datetime(2025, 6, 9, 23, tzinfo=UTC),
+                 Decimal("10"), id="o3-before-price-cut"),
+    pytest.param("openai", "o3", {"input_tokens": 1_000_000}, datetime(2025, 6, 10, tzinfo=UTC),
+                 Decimal("2"), id="o3-after-price-cut"),
+    pytest.param("openai", "o3", {"input_tokens": 1_000_000},
+                 datetime(2025, 6, 10, 1, tzinfo=timezone(timedelta(hours=5))),  # still 2025-06-09 in UTC
+                 Decimal("10"), id="o3-local-time-before-utc-date"),
+    pytest.param("deepseek", "deepseek-chat", {"input_tokens": 1_000_000},
+                 datetime(2026, 11, 2, 12, tzinfo=UTC), Decimal("0.27"), id="deepseek-peak"),
+    pytest.param("deepseek", "deepseek-chat", {"input_tokens": 1_000_000},
+                 datetime(2026, 11, 2, 20, tzinfo=UTC), Decimal("0.135"), id="deepseek-off-peak"),
+    pytest.param("perplexity", "sonar", {"input_tokens": 1000, "output_tokens": 1000}, TS,
+                 Decimal("0.014"), id="per-request-fee"),  # 2000 * $1/MTok + $12 per 1000 requests
+    pytest.param("groq", "whisper-large-v3", {"audio_seconds": 3}, TS,  # billed 10 s at $0.111/hour
+                 Decimal("0.0003083333333333333333333333333"), id="groq-whisper-billed-10s"),
+])
+def test_exact_costs(pricer, provider, model, usage, ts, cost):
+    assert pricer.price(provider, model, usage, ts).cost == cost
+    assert genai_cost(provider, model, usage, ts) == cost
+
+
+def test_result_names_source_provider_and_model(pricer):
+    result = pricer.price("anthropic", "claude-sonnet-4-5-20250929", {"input_tokens": 10}, TS)
+    assert result == PriceResult(Decimal("0.00003"), "genai-prices 0.2.3", "anthropic", "claude-sonnet-4-5")
+
+
+@pytest.mark.parametrize(("tier", "ts", "cost"), [
+    (None, TS, Decimal("2")),
+    ("default", TS, Decimal("2")),
+    ("priority", TS, Decimal("3.5")),
+    ("priority", datetime(2026, 10, 11, tzinfo=UTC), Decimal("2")),  # before the priority price existed
+    ("made-up-tier", TS, Decimal("2")),
+])
+def test_service_tier_variants(pricer, tier, ts, cost):
+    usage = {"input_tokens": 1_000_000}
+    assert pricer.price("openai", "gpt-4.1", usage, ts, service_tier=tier).cost == cost
+    assert genai_cost("openai", "gpt-4.1", usage, ts, tier) == cost
+
+
+def test_every_corpus_body_prices_like_genai_prices_without_its_help(pricer, monkeypatch):
+    """Our compiled prices alone (genai-prices' own calculation disabled) match calc_price on every real
+    usage body, for its wire format's provider and by model name, at timestamps around price changes."""
+    cases, seen = [], set()
+    for body in CORPUS:
+        for api in API_PROVIDER:
+            try:
+                model, usage = extract_usage(body, api=api)
+            except UsageError:
+                continue
+            if (key := (api, model, tuple(usage.items()))) in seen:
+                continue
+            seen.add(key)
+            for provider in (API_PROVIDER[api], None):
+                i = len(cases)
+                tier = ("priority", "flex", None)[i % 3] if api in ("chat", "responses") else None
+                cases += [(provider, model or DEFAULT_MODEL[api], usage, TIMESTAMPS[i % 6], None),
+                          (provider, model or DEFAULT_MODEL[api], usage, TIMESTAMPS[(i + 3) % 6], tier)]
+    assert len(cases) > 6000
+
+    def no_slow_path(*args, **kwargs):
+        raise ValueError("genai-prices' own calculation was needed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(genai_prices.types.ModelInfo, "calc_price", no_slow_path)
+        ours = [pricer.price(p, m, u, ts, service_tier=tier) for p, m, u, ts, tier in cases]
+    expected = [genai_cost(*case) for case in cases]
+    mismatches = [(case, outcome(got), want) for case, got, want in zip(cases, ours, expected, strict=True)
+                  if outcome(got) != want]
+    assert mismatches == []
+    assert sum(isinstance(want, Decimal) for want in expected) > 5000
+
+
+def test_fast_path_gives_genai_prices_provider_and_model_ids(pricer):
+    for provider, model in [("openai", "gpt-4.1-2025-04-14"), ("google", "gemini-2.5-flash"),
+                            (None, "gpt-5"), ("azure", "gpt-4o")]:
+        calc = genai_prices.calc_price(Usage(input_tokens=10), model, provider_id=provider,
+                                       genai_request_timestamp=TS)
+        result = pricer.price(provider, model, {"input_tokens": 10}, TS)
+        assert (result.provider, result.model_id) == (calc.provider.id, calc.model.id)
+
+
+def test_model_under_another_provider_is_found_by_name(pricer):
+    usage = {"input_tokens": 1000, "output_tokens": 10}
+    assert pricer.price("openai", "claude-sonnet-4-5", usage, TS).provider == "anthropic"
+    assert pricer.price("my-vllm-server", "gpt-4.1", usage, TS).cost == genai_cost(None, "gpt-4.1", usage, TS)
+
+
+def test_unknown_model_has_no_cost_and_says_how_to_price_it(pricer):
+    result = pricer.price("openai", "my-finetune-7b", {"input_tokens": 10}, TS)
+    message = ("Unknown model 'my-finetune-7b' (provider 'openai'): set its price with "
+               "llmcost_nb.set_price('my-finetune-7b', input_mtok=..., output_mtok=...)")
+    assert result == PriceResult(None, None, "openai", None, message)
+    with pytest.raises(UnknownModel, match=r"set its price with llmcost_nb\.set_price"):
+        pricer.unit_prices(None, "my-finetune-7b")
+    assert pricer.max_cost("openai", "my-finetune-7b", 100, 100) is None
+
+
+def test_no_model_has_no_cost(pricer):
+    assert pricer.price("openai", None, {"input_tokens": 10}, TS).error == (
+        "no model reported, so the call cannot be priced")
+
+
+@pytest.mark.parametrize(("usage", "message"), [
+    ({"input_tokens": 100, "cache_read_tokens": 200, "output_tokens": 1},
+     "cache_read_tokens (200) cannot exceed input_tokens (100)"),
+    ({"input_tokens": -1}, "Invalid usage value for input_tokens"),
+    ({"input_tokens": "10"}, "Invalid usage value for input_tokens"),
+    ({"cache_read_tokens": 5}, "Missing usage for input_tokens"),
+])
+def test_invalid_usage_has_no_cost_and_genai_prices_reason(pricer, usage, message):
+    result = pricer.price("openai", "gpt-4.1", usage, TS)
+    assert result.cost is None and message in result.error
+    assert genai_cost("openai", "gpt-4.1", usage, TS) == "invalid"
+
+
+def test_unknown_usage_key_is_ignored_with_one_warning(pricer):
+    usage = {"input_tokens": 1000, "made_up_tokens": 5}
+    with pytest.warns(LlmcostWarning, match="usage key 'made_up_tokens' is not one genai-prices prices"):
+        cost = pricer.price("openai", "gpt-4.1", usage, TS).cost
+    assert cost == pricer.price("openai", "gpt-4.1", {"input_tokens": 1000}, TS).cost == Decimal("0.002")
+
+
+def test_overrides_win_and_match_the_name_in_any_case():
+    pricer = Pricer({("", "gpt-4.1"): Price(Decimal(1), Decimal(2))})
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    assert pricer.price("openai", "GPT-4.1", usage, TS) == PriceResult(
+        Decimal(3), "override", "openai", "gpt-4.1")
+    dated = pricer.price("openai", "gpt-4.1-2025-04-14", usage, TS)
+    assert dated.source == "genai-prices 0.2.3"  # an override matches its exact name only
+
+
+def test_overrides_are_provider_scoped():
+    pricer = Pricer({("azure", "gpt-4.1"): Price(Decimal(1), Decimal(1)),
+                     ("", "gpt-4.1"): Price(Decimal(5), Decimal(5))})
+    usage = {"input_tokens": 1_000_000}
+    assert pricer.price("Azure", "gpt-4.1", usage, TS).cost == Decimal(1)
+    assert pricer.price("openai", "gpt-4.1", usage, TS).cost == Decimal(5)
+    assert pricer.price(None, "gpt-4.1", usage, TS).cost == Decimal(5)
+    scoped_only = Pricer({("azure", "gpt-4.1"): Price(Decimal(1), Decimal(1))})
+    assert scoped_only.price("openai", "gpt-4.1", usage, TS).cost == Decimal(2)  # genai-prices
+
+
+def test_set_override_prices_an_unknown_model_from_then_on(pricer):
+    usage = {"input_tokens": 1000, "cache_read_tokens": 400, "cache_write_tokens": 100, "output_tokens": 10}
+    assert pricer.price(None, "my-finetune-7b", usage, TS).cost is None
+    pricer.set_override("my-finetune-7b", Price(Decimal(2), Decimal(8), cache_read_mtok=Decimal("0.5")))
+    # 500 uncached * 2 + 400 reads * 0.5 + 100 writes at the input price (none set) * 2 + 10 * 8
+    assert pricer.price(None, "my-finetune-7b", usage, TS).cost == Decimal("0.00148")
+    assert pricer.unit_prices(None, "my-finetune-7b") == {
+        "input_mtok": Decimal(2), "output_mtok": Decimal(8), "cache_read_mtok": Decimal("0.5")}
+    bad = pricer.price(None, "my-finetune-7b", {"input_tokens": 1, "cache_read_tokens": 2}, TS)
+    assert bad.cost is None and "cannot exceed input_tokens (1)" in bad.error
+
+
+@pytest.mark.parametrize(("args", "value"), [
+    ((1, "2.5"), (Decimal(1), Decimal("2.5"))),
+    ((0.1, Decimal("0.2")), (Decimal("0.1"), Decimal("0.2"))),  # no binary float noise
+])
+def test_price_converts_plain_numbers_to_decimal(args, value):
+    price = Price(*args)
+    assert (price.input_mtok, price.output_mtok) == value
+
+
+@pytest.mark.parametrize("bad", [Decimal(-1), Decimal("NaN"), None, True, "cheap"])
+def test_price_rejects_what_is_not_a_price(bad):
+    with pytest.raises(ValueError, match=r"Price\.input_mtok must be a finite non-negative Decimal"):
+        Price(bad, Decimal(1))
+
+
+def test_unit_prices(pricer):
+    assert pricer.unit_prices("openai", "gpt-4.1", TS) == {
+        "input_mtok": Decimal(2), "output_mtok": Decimal(8), "cache_read_mtok": Decimal("0.5"),
+        "web_searches_kcount": Decimal(10), "storage_searches_kcount": Decimal("2.5")}
+    assert pricer.unit_prices("openai", "o3", datetime(2025, 6, 1, tzinfo=UTC))["input_mtok"] == Decimal(10)
+    assert pricer.unit_prices("google", "gemini-2.5-pro")["input_mtok"] == Decimal("1.25")  # base tier
+
+
+def test_max_cost_is_the_worst_case(pricer):
+    assert pricer.max_cost("openai", "gpt-4.1", 1000, 500, TS) == Decimal("0.006")  # 1000 * 2 + 500 * 8
+    assert pricer.max_cost("google", "gemini-2.5-pro", 250_000, 1000, TS) == Decimal("0.64")  # top tier
+    assert pricer.max_cost(None, "my-finetune-7b", 1, 1, TS) is None
+
+
+def test_fast_path_is_independent_of_genai_prices_calculation(pricer, monkeypatch):
+    monkeypatch.setattr(genai_prices.types.ModelInfo, "calc_price", None)
+    usage = {"input_tokens": 123_456, "cache_read_tokens": 2_000, "output_tokens": 789}
+    assert pricer.price("openai", "gpt-4.1", usage, TS).cost == Decimal("0.250224")
+
+
+def test_concurrent_first_calls_agree(monkeypatch):
+    monkeypatch.setattr(pricing, "_current", None)  # every model resolved and compiled under contention
+    models = [("openai", "gpt-4.1"), ("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro"),
+              ("openai", "o3"), ("deepseek", "deepseek-chat")]
+    jobs = [(p, m, {"input_tokens": 1000 * i + 7, "output_tokens": i}) for i in range(400) for p, m in models]
+    pricer = Pricer()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda job: pricer.price(*job, TS).cost, jobs))
+    assert got == [genai_cost(*job, TS) for job in jobs]
+
+
+def test_a_new_genai_prices_snapshot_is_picked_up(pricer):
+    from genai_prices import data_snapshot
+
+    usage = {"input_tokens": 10}
+    providers = data_snapshot.get_snapshot().providers
+    data_snapshot.set_custom_snapshot(data_snapshot.DataSnapshot(providers=providers, from_auto_update=True))
+    try:
+        source = pricer.price("openai", "gpt-4.1", usage, TS).source
+        assert source.startswith("genai-prices 0.2.3 (prices updated ")
+    finally:
+        data_snapshot.set_custom_snapshot(None)
+    assert pricer.price("openai", "gpt-4.1", usage, TS).source == "genai-prices 0.2.3"
+
+
+def test_warm_loads_in_one_background_thread_without_updating_prices():
+    warm()
+    warm()
+    assert len(pricing._warm_threads) == 1 and pricing._warm_threads[0].daemon
+    pricing._warm_threads[0].join(timeout=30)
+    assert pricing._current is not None
+    from genai_prices import data_snapshot
+
+    assert data_snapshot._custom_snapshot is None  # UpdatePrices never ran
+
+
+# -- properties: random usage, all models in a sample, any decimal context --------------------------------
+
+MODELS = [("openai", "gpt-4.1"), ("openai", "gpt-4o-realtime-preview"), ("google", "gemini-2.5-flash"),
+          ("google", "gemini-2.5-pro"), ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-opus-4-6"),
+          ("openai", "o3"), ("deepseek", "deepseek-v4-flash"), ("perplexity", "sonar"),
+          ("perplexity", "sonar-deep-research"), ("openai", "whisper-1"), ("groq", "whisper-large-v3"),
+          ("openai", "tts-1"), (None, "gpt-5")]
+counts = st.integers(0, 400_000)
+
+
+@st.composite
+def consistent_usage(draw) -> dict[str, int]:
+    """Usage whose counts add up: built from disjoint parts, then some detail keys reported."""
+    text, audio, read_text, read_audio, write_5m, write_1h, out_text, reasoning = (
+        draw(counts) for _ in range(8))
+    usage = {"input_tokens": text + audio + read_text + read_audio + write_5m + write_1h,
+             "output_tokens": out_text + reasoning}
+    details = ["reads", "audio", "writes", "reasoning", "web", "seconds", "chars"]
+    shown = draw(st.sets(st.sampled_from(details)))
+    if "reads" in shown:
+        usage["cache_read_tokens"] = read_text + read_audio
+    if "audio" in shown:
+        usage["input_audio_tokens"] = audio + read_audio
+        if "reads" in shown:
+            usage["cache_audio_read_tokens"] = read_audio
+    if "writes" in shown:
+        usage |= {"cache_write_tokens": write_5m + write_1h, "cache_write_1h_tokens": write_1h}
+    if "reasoning" in shown:
+        usage["output_reasoning_tokens"] = reasoning
+    if "web" in shown:
+        usage["web_searches"] = draw(st.integers(0, 20))
+    if "seconds" in shown:
+        usage["audio_seconds"] = usage["input_audio_seconds"] = draw(st.integers(0, 7200))
+    if "chars" in shown:
+        usage["input_characters"] = draw(counts)
+    return usage
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), usage=consistent_usage(), ts=st.sampled_from(TIMESTAMPS),
+       tier=st.sampled_from([None, None, "priority", "flex"]))
+def test_random_consistent_usage_prices_like_genai_prices(model, usage, ts, tier):
+    result = Pricer().price(*model, usage, ts, service_tier=tier)
+    assert result.cost == genai_cost(*model, usage, ts, tier)
+    assert result.cost >= 0
+
+
+usage_keys = st.sampled_from(["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                              "cache_write_1h_tokens", "input_audio_tokens", "cache_audio_read_tokens",
+                              "output_reasoning_tokens", "web_searches"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(model=st.sampled_from(MODELS),
+       usage=st.dictionaries(usage_keys, st.integers(-3, 300_000) | st.sampled_from([1.5, 2.0, True]),
+                             max_size=6))
+def test_random_inconsistent_usage_fails_exactly_when_genai_prices_fails(model, usage):
+    assert outcome(Pricer().price(*model, usage, TS)) == genai_cost(*model, usage, TS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(model=st.sampled_from(MODELS[:8]), usage=consistent_usage(), prec=st.integers(3, 28),
+       rounding=st.sampled_from([decimal.ROUND_HALF_EVEN, decimal.ROUND_DOWN, decimal.ROUND_CEILING]))
+def test_same_result_as_genai_prices_in_any_decimal_context(model, usage, prec, rounding):
+    with decimal.localcontext(prec=prec, rounding=rounding):
+        assert Pricer().price(*model, usage, TS).cost == genai_cost(*model, usage, TS)
