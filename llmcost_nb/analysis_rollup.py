@@ -1,0 +1,187 @@
+"""Rollups behind :mod:`llmcost_nb.analysis`: pre-aggregated tables kept current lazily, before each query.
+
+Four tables (created by migration ``m004_rollups``):
+
+- ``rollup_daym``: day × provider × model × status — daily and coarser, untagged (a few rows per day);
+- ``rollup_hour``: hour × provider × model × status — hourly series and hourly anomalies;
+- ``rollup_dayt``: day × tag set — tags without model, provider or status (chargeback, cost by team);
+- ``rollup_day``: day × provider × model × status × tag set — the rest of tag queries.
+
+Each row holds the request and error counts, token sums, the exact cost sum (picodollars), the number of
+unpriced billed calls, the latency count and sum (integer microseconds, so averages do not depend on
+summation order) and a latency histogram of 32 log-spaced buckets, packed two per column (``h00..h15``):
+bucket 0 is < 10 ms, bucket k (1..31) starts at ``10 ms * 2**((k-1)/2)`` — each bucket spans a factor of
+√2; 31 is open-ended (>= ~5.5 min).
+
+:func:`refresh` rolls up the rows with ``id`` above the high-water mark and applies the deltas that triggers
+logged for updated or deleted rows that were already rolled up. The insert path carries no trigger.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+
+__all__ = ["BUCKETS", "HIST", "MEASURES", "bucket_bounds", "percentile", "refresh", "source_rows", "unpack"]
+
+BUCKETS = 32
+# (column, expression over one calls-like row; {s} is the row's sign: 1, or -1/1 for deltas)
+MEASURES: tuple[tuple[str, str], ...] = (
+    ("n", "{s}"),
+    ("errors", "{s} * (status = 'error')"),
+    ("input_tokens", "{s} * input_tokens"),
+    ("output_tokens", "{s} * output_tokens"),
+    ("cache_read_tokens", "{s} * cache_read_tokens"),
+    ("cache_write_tokens", "{s} * cache_write_tokens"),
+    ("reasoning_tokens", "{s} * reasoning_tokens"),
+    ("cost_pusd", "{s} * COALESCE(cost_pusd, 0)"),
+    ("unpriced", "{s} * (billed = 1 AND cost_pusd IS NULL)"),
+    ("lat_n", "{s} * (latency_ms IS NOT NULL)"),
+    ("lat_us", "{s} * COALESCE(CAST(round(latency_ms * 1000) AS INTEGER), 0)"),
+)
+HIST = tuple(f"h{k:02d}" for k in range(BUCKETS // 2))  # bucket 2j: low 32 bits of hj; 2j+1: high bits
+_HIGH = 1 << 32
+_BUCKET_SQL = (
+    "CASE WHEN latency_ms IS NULL THEN -1 WHEN latency_ms < 10 THEN 0 "
+    f"ELSE min({BUCKETS - 1}, 1 + CAST(2 * log2(latency_ms / 10.0) AS INTEGER)) END"
+)
+_KEYS = {
+    "rollup_dayt": ("day", "tagset_id"),
+    "rollup_daym": ("day", "provider", "model", "status"),
+    "rollup_hour": ("hour", "provider", "model", "status"),
+    "rollup_day": ("day", "provider", "model", "status", "tagset_id"),
+}
+_KEY_SQL = {
+    "hour": "substr(ts, 1, 13)",
+    "day": "substr(ts, 1, 10)",
+    "provider": "COALESCE(provider, '')",
+    "model": "COALESCE(model, '')",
+    "status": "status",
+    "tagset_id": "COALESCE(tagset_id, 0)",
+}
+
+
+def bucket_bounds(k: int) -> tuple[float, float]:
+    """The latency range (ms) of histogram bucket ``k``: ``[low, high)``; the last one is open (``inf``)."""
+    if k == 0:
+        return 0.0, 10.0
+    high = math.inf if k == BUCKETS - 1 else 10.0 * 2 ** (k / 2)
+    return 10.0 * 2 ** ((k - 1) / 2), high
+
+
+def unpack(packed: Sequence[int]) -> list[int]:
+    """The 32 bucket counts from the packed histogram columns."""
+    counts = []
+    for value in packed:
+        counts += [value & (_HIGH - 1), value >> 32]
+    return counts
+
+
+def percentile(hist: Sequence[int], q: float) -> float | None:
+    """The ``q``-quantile (0..1, nearest rank) estimated from a latency histogram: exact to its bucket, then
+    interpolated geometrically inside it. ``None`` for an empty histogram."""
+    total = sum(hist)
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for k, count in enumerate(hist):
+        if count > 0 and seen + count >= rank:
+            low, high = bucket_bounds(k)
+            frac = (rank - seen) / count
+            if k == 0:
+                return low + (high - low) * frac
+            if math.isinf(high):
+                return low
+            return low * (high / low) ** frac
+        seen += max(count, 0)
+    return None
+
+
+def _ensure_log2(conn: sqlite3.Connection) -> None:
+    """SQLite builds without math functions get ``log2`` from Python (slower, same result)."""
+    try:
+        conn.execute("SELECT log2(2)").fetchone()
+    except sqlite3.OperationalError:
+        conn.create_function("log2", 1, lambda x: math.log2(x) if x and x > 0 else None, deterministic=True)
+
+
+def source_rows(keys: Sequence[str], table: str, where: str, sign: str) -> str:
+    """``table``'s rows (calls, or logged deltas) aggregated by ``keys`` into the rollups' columns."""
+    inner = ", ".join(
+        [f"{_KEY_SQL[k]} AS k_{k}" for k in keys]
+        + [f"{expr.format(s=sign)} AS m_{name}" for name, expr in MEASURES]
+        + [f"{_BUCKET_SQL} AS lb"]
+    )
+    sums = ", ".join(f"SUM(m_{name}) AS {name}" for name, _ in MEASURES)
+    hist = ", ".join(
+        f"SUM(CASE lb WHEN {2 * j} THEN m_lat_n WHEN {2 * j + 1} THEN m_lat_n * {_HIGH} ELSE 0 END) AS {h}"
+        for j, h in enumerate(HIST)
+    )
+    # LIMIT -1 keeps SQLite from flattening the subquery, which would compute the bucket once per column
+    return (
+        f"SELECT {', '.join(f'k_{k} AS {k}' for k in keys)}, {sums}, {hist} "
+        f"FROM (SELECT {inner} FROM {table}{where} LIMIT -1) GROUP BY {', '.join(f'k_{k}' for k in keys)}"
+    )
+
+
+def _upsert(conn: sqlite3.Connection, rollup: str, select: str, params: Sequence[object]) -> None:
+    keys = _KEYS[rollup]
+    cols = [*keys, *(name for name, _ in MEASURES), *HIST]
+    update = ", ".join(f"{c} = {c} + excluded.{c}" for c in cols[len(keys) :])
+    conn.execute(
+        f"INSERT INTO {rollup} ({', '.join(cols)}) SELECT * FROM ({select}) WHERE true "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}",
+        params,
+    )
+
+
+def _roll(conn: sqlite3.Connection, table: str, where: str, sign: str, params: Sequence[object]) -> None:
+    """Add ``table``'s matching rows into the rollups: two scans (hourly; daily by tag set), the other daily
+    rollups re-aggregated from the second."""
+    _upsert(conn, "rollup_hour", source_rows(_KEYS["rollup_hour"], table, where, sign), params)
+    conn.execute("DROP TABLE IF EXISTS temp.rollup_new")
+    conn.execute(
+        f"CREATE TEMP TABLE rollup_new AS {source_rows(_KEYS['rollup_day'], table, where, sign)}", params
+    )
+    sums = ", ".join(f"SUM({c})" for c in [*(name for name, _ in MEASURES), *HIST])
+    for rollup in ("rollup_day", "rollup_daym", "rollup_dayt"):
+        keys = ", ".join(_KEYS[rollup])
+        _upsert(conn, rollup, f"SELECT {keys}, {sums} FROM temp.rollup_new GROUP BY {keys}", ())
+    conn.execute("DROP TABLE temp.rollup_new")
+
+
+def refresh(conn: sqlite3.Connection) -> int:
+    """Bring both rollups up to date; returns how many new rows and deltas were rolled up (0: nothing to do).
+
+    Cheap when current (two indexed lookups); otherwise one write transaction."""
+    _ensure_log2(conn)
+    state = conn.execute("SELECT last_id FROM rollup_state WHERE name = 'calls'").fetchone()
+    last_id = state[0] if state else 0
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+    has_delta = conn.execute("SELECT EXISTS (SELECT 1 FROM rollup_delta)").fetchone()[0]
+    if top <= last_id and not has_delta:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        state = conn.execute("SELECT last_id FROM rollup_state WHERE name = 'calls'").fetchone()
+        last_id = state[0] if state else 0
+        top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+        done = 0
+        if top > last_id:
+            _roll(conn, "calls", " WHERE id > ? AND id <= ?", "1", (last_id, top))
+            done += top - last_id
+        max_seq = conn.execute("SELECT MAX(seq) FROM rollup_delta").fetchone()[0]
+        if max_seq is not None:
+            _roll(conn, "rollup_delta", " WHERE seq <= ?", "sign", (max_seq,))
+            for rollup in _KEYS:
+                conn.execute(f"DELETE FROM {rollup} WHERE n = 0")
+            conn.execute("DELETE FROM rollup_delta WHERE seq <= ?", (max_seq,))
+            done += max_seq
+        conn.execute("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES ('calls', ?)", (top,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return done

@@ -1,0 +1,117 @@
+"""The llmcost command line: every command documented, exact output, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from decimal import Decimal
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from llmcost_nb import Call, Ledger
+from llmcost_nb.cli import main
+from llmcost_nb.sample_data import generate
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    result = generate(
+        rows=5_000, days=28, seed=1, path=tmp_path_factory.mktemp("cli") / "s.db", end=date(2026, 11, 20)
+    )
+    yield result
+    result.ledger.close()
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_every_command_has_help():
+    assert main.help
+    for name, command in main.commands.items():
+        assert command.help, f"{name} has no help"
+        result = invoke(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Usage: main " + name in result.output or "Usage: llmcost " + name in result.output
+        if name in ("report", "daily", "prices"):
+            assert "--db" in result.output
+
+
+def test_report_formats_are_exact(sample):
+    frame = sample.ledger.summary(by=["model"], since="2026-11-01")
+    result = invoke(
+        "report", "--by", "model", "--since", "2026-11-01", "--db", sample.path, "--format", "csv"
+    )
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [r["model"] for r in rows] == list(frame["model"])
+    assert [Decimal(r["cost_usd"]) for r in rows] == list(frame["cost_usd"])
+    data = json.loads(invoke("--db", sample.path, "report", "--by", "tag:team", "--format", "json").output)
+    assert sum(Decimal(r["cost_usd"]) for r in data) == sample.ledger.total_cost()
+    table = invoke(
+        "report", "--db", sample.path, "--by", "day", "--by", "provider", "--since", "2026-11-19"
+    ).output
+    assert table.splitlines()[0].split()[:4] == ["day", "provider", "requests", "errors"]
+    assert len(table.splitlines()) == 1 + 2 * 3
+
+
+def test_daily(tmp_path):
+    led = Ledger(tmp_path / "d.db")
+    led.write_many(
+        Call(provider="openai", model="gpt-4.1", cost=Decimal("0.049"), ts="2025-01-15T10:00:00.000000Z")
+        for _ in range(50)
+    )
+    result = invoke("daily", "2025-01-15", "--budget", "5", "--db", led.path)
+    assert result.output == (
+        "Daily summary (2025-01-15)\n==========================\n"
+        "gpt-4.1: 50 requests, $2.45\nTotal: $2.45\n49% of the daily budget ($5.00) used\n"
+    )
+
+
+def test_sample_and_prices(tmp_path):
+    out = tmp_path / "new.db"
+    result = invoke("sample", out, "--rows", 2000, "--days", 21, "--seed", 4, "--end", "2026-11-20")
+    assert result.exit_code == 0 and "wrote 2," in result.output and "runaway loop on 2026-" in result.output
+    assert Ledger(out).count() > 2000
+    again = invoke("sample", out, "--rows", 2000)
+    assert (
+        again.exit_code == 1
+        and again.output == f"Error: {out} already exists: sample data goes into a new file\n"
+    )
+    prices = invoke("prices", "gpt-4.1", "--db", tmp_path / "none.db")
+    assert prices.exit_code == 0
+    assert "input_mtok               $2 per 1M tokens" in prices.output
+    assert "output_mtok              $8 per 1M tokens" in prices.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--db", "{missing}"], "Error: no ledger at {missing}: pass --db PATH or set LLMCOST_DB"),
+        (
+            ["report", "--db", "{db}", "--by", "colour"],
+            "Error: cannot group by 'colour': allowed values are day, week",
+        ),
+        (["report", "--db", "{db}", "--since", "yesterday"], "Error: cannot read 'yesterday' as a time"),
+        (
+            ["daily", "15/01/2025", "--db", "{db}"],
+            "Error: cannot read '15/01/2025' as a date: use YYYY-MM-DD",
+        ),
+        (["prices", "no-such-model"], "Error: Unknown model 'no-such-model'"),
+    ],
+)
+def test_errors_are_one_line(sample, tmp_path, args, message):
+    fill = {"missing": tmp_path / "missing.db", "db": sample.path}
+    result = CliRunner().invoke(main, [a.format(**fill) for a in args])
+    assert result.exit_code == 1
+    assert result.output.startswith(message.format(**fill))
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_group_accepts_more_commands():
+    assert isinstance(main, click.Group)
+    assert {"report", "daily", "sample", "prices"} <= set(main.commands)
