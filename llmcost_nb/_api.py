@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | P
 
 
 def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
-                more_tokens: Mapping[str, Any]) -> Call:
+                more_tokens: Mapping[str, Any], ts: str | None = None) -> Call:
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     usage: dict[str, int] = {}
@@ -104,7 +105,8 @@ def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{key} must be a non-negative int, got {value!r}")
         usage[FIELD_TO_USAGE_KEY.get(key, key)] = value
-    call = Call(provider=provider, api="manual", model=model, model_requested=model)
+    call = Call(provider=provider, api="manual", model=model, model_requested=model) if ts is None else Call(
+        provider=provider, api="manual", model=model, model_requested=model, ts=ts)
     call.set_usage(usage)
     return call
 
@@ -123,21 +125,21 @@ def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | No
 
 def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path | None = None) -> int:
     """Log many calls at once (imports, backfills) in one transaction; each row takes ``log``'s arguments
-    plus an optional ``ts`` (ISO 8601 UTC). Returns the number of rows written."""
+    plus an optional ``ts`` (ISO 8601 UTC). Returns the number of rows written; a bad row writes none."""
     scope, _ = current_scope()
     target = _ledger(ledger, scope)
-    session = get_session()
+    session_id = get_session().id
+    now = datetime.now(UTC)
+    now_text = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     calls = []
     for row in rows:
         row = dict(row)
         tags, ts, provider = row.pop("tags", None), row.pop("ts", None), row.pop("provider", None)
         call = _token_call(row.pop("model", None), row.pop("input_tokens", 0), row.pop("output_tokens", 0),
-                           provider, row)
-        if ts is not None:
-            call.ts = ts
-        call.tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        call.session_id, call.attribution = session.id, "manual"
-        calls.append(target.price(call))
+                           provider, row, ts=ts or now_text)
+        call.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
+        call.session_id, call.attribution = session_id, "manual"
+        calls.append(target.price(call, None if ts else now))
     return target.write_many(calls)
 
 

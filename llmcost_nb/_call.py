@@ -90,6 +90,9 @@ class Call:
     attribution: str = "none"  # context | active | none | manual
     tags: dict[str, str] = field(default_factory=dict)
     ts: str = field(default_factory=now_iso)
+    estimated_input_tokens: int | None = None  # counted before sending (llmcost_nb.estimate)
+    replayed: bool = False  # served from a recording (llmcost_nb.replay): cost $0, not billed
+    saved: Decimal | None = None  # what a replayed call would have cost
     id: int | None = None
 
     @property

@@ -16,8 +16,9 @@ CALL_COLUMNS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
     "input_audio_tokens", "output_audio_tokens", "usage_extra", "cost_usd", "price_source", "latency_ms",
     "status", "http_status", "error", "billed", "streamed", "request_id", "host", "service_tier",
-    "session_id", "scope_id", "attribution", "tags",
+    "session_id", "scope_id", "attribution", "tags", "replayed", "saved_usd",
 )  # fmt: skip
+_ATTRIBUTE = {"cost_usd": "cost", "saved_usd": "saved"}  # frame column -> Call attribute
 
 
 def calls_frame(records: list[Call]) -> pd.DataFrame:
@@ -25,7 +26,7 @@ def calls_frame(records: list[Call]) -> pd.DataFrame:
     import pandas as pd
 
     data = {
-        name: pd.Series([getattr(c, "cost" if name == "cost_usd" else name) for c in records], dtype=object)
+        name: pd.Series([getattr(c, _ATTRIBUTE.get(name, name)) for c in records], dtype=object)
         for name in CALL_COLUMNS
     }
     frame = pd.DataFrame(data, columns=list(CALL_COLUMNS))
@@ -34,6 +35,7 @@ def calls_frame(records: list[Call]) -> pd.DataFrame:
         frame[name] = frame[name].astype("int64")
     frame["billed"] = frame["billed"].astype(bool)
     frame["streamed"] = frame["streamed"].astype(bool)
+    frame["replayed"] = frame["replayed"].astype(bool)
     frame["latency_ms"] = frame["latency_ms"].astype("float64")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
     return frame

@@ -12,6 +12,7 @@ from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
+from . import content as _content
 from ._call import Call
 from ._warnings import warn_once
 from .providers import Endpoint, RequestInfo, request_info
@@ -26,13 +27,21 @@ _MAX_ERROR = 300
 class Pending:
     """An LLM request on its way: what it asked for and whom it belongs to."""
 
-    __slots__ = ("attribution", "endpoint", "info", "scope", "session", "t0")
+    __slots__ = ("attribution", "body_observers", "endpoint", "estimated_input_tokens", "info", "path",
+                 "replayed", "respond_with", "scope", "session", "t0")
 
     def __init__(self, endpoint: Endpoint, info: RequestInfo, scope: Scope | None, attribution: str,
                  session: Session) -> None:
         self.endpoint, self.info, self.scope, self.attribution, self.session = (
             endpoint, info, scope, attribution, session)
         self.t0 = perf_counter()
+        self.estimated_input_tokens: int | None = None  # set by a preflight hook (llmcost_nb.estimate)
+        # A preflight hook may answer the request itself (replay): a callable building the response, used
+        # instead of sending. Observers see each finished exchange: (pending, status, headers, content, cut).
+        self.respond_with: Any = None
+        self.body_observers: list[Any] = []
+        self.path = ""  # the URL path (no query)
+        self.replayed = False  # answered from a recording (llmcost_nb.replay): $0, with what it saved
 
     def new_call(self) -> Call:
         scope, endpoint, info = self.scope, self.endpoint, self.info
@@ -48,6 +57,8 @@ class Pending:
             attribution=self.attribution,
             tags=scope.tags if scope is not None else dict(self.session.tags),
             latency_ms=round((perf_counter() - self.t0) * 1000, 3),
+            estimated_input_tokens=self.estimated_input_tokens,
+            replayed=self.replayed,
         )
 
 
@@ -61,6 +72,7 @@ def begin(endpoint: Endpoint, path: str, request: Any) -> Pending:
     scope, attribution = current_scope()
     session = get_session()
     pending = Pending(endpoint, info, scope, attribution, session)
+    pending.path = path
     for hook in list(session.preflight):
         hook(pending, scope)
     return pending
@@ -159,6 +171,11 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
             call: Call | None = None) -> Call:
     from .usage import extract_usage
 
+    for observer in pending.body_observers:
+        try:
+            observer(pending, status_code, headers, content, cut)
+        except Exception as exc:
+            warn_once(f"observer:{type(exc).__name__}", f"a response observer raised {exc!r}")
     call = call or pending.new_call()
     call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
     call.http_status = status_code
@@ -169,8 +186,12 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
         call.status, call.billed = "error", False
         call.error = _error_message(content)
         return record(call, pending.scope, pending.session)
+    if is_sse:
+        body, complete = _parse_sse(pending.endpoint.api, content)
+        cut = cut and not complete
+    else:
+        body = _json(content)
     call.status = "unfinished" if cut else "ok"
-    body = _sse_usage_body(pending.endpoint.api, content) if is_sse else _json(content)
     if body is None:
         if not cut:
             _warn_no_usage(pending)
@@ -180,11 +201,16 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
             call.set_usage(usage)
             call.model = model or call.model
         except Exception as exc:
-            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+            if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
+                warn_once(f"usage:{type(exc).__name__}",
+                          f"could not read token usage from a response ({exc})")
         if pending.endpoint.api == "responses" and isinstance(body.get("service_tier"), str):
             tier = body["service_tier"]
             call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
-    return record(call, pending.scope, pending.session)
+    call = record(call, pending.scope, pending.session)
+    if _content._policies:  # prompt and response text, only for a session that opted in
+        _content.store(pending, call, content)
+    return call
 
 
 def _warn_no_usage(pending: Pending) -> None:
@@ -204,30 +230,41 @@ def _json(content: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _sse_usage_body(api: str, content: bytes) -> dict[str, Any] | None:
-    """The body to extract usage from, out of a stream's SSE events."""
+_TERMINAL = {  # an event that says the stream is complete, by wire format
+    "chat": (b"[DONE]",),
+    "completions": (b"[DONE]",),
+    "responses": (b'"response.completed"', b'"response.incomplete"', b'"response.failed"'),
+    "messages": (b'"message_stop"',),
+    "gemini": (b'"finishReason"',),
+}
+
+
+def _parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """The body to extract usage from, out of a stream's SSE events, and whether the stream was complete
+    (an SDK may close the response right after the final event, before the transport's end of stream)."""
     payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
+    complete = bool(payloads) and any(marker in payloads[-1] for marker in _TERMINAL.get(api, ()))
     payloads = [p for p in payloads if p and p != b"[DONE]"]
     if not payloads:
-        return None
+        return None, complete
     key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
     last = next((p for p in reversed(payloads) if key in p), None)
     if last is None:
-        return None
+        return None, complete
     last_event = _json(last) or {}
     if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
         response = last_event.get("response")
-        return response if isinstance(response, dict) else None
+        return (response if isinstance(response, dict) else None), complete
     if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
         start = _json(payloads[0]) or {}
         message = start.get("message") if start.get("type") == "message_start" else None
         if not isinstance(message, dict):
-            return last_event if last_event.get("type") == "message" else None
+            return (last_event if last_event.get("type") == "message" else None), complete
         usage = dict(message.get("usage") or {})
         if last_event.get("type") == "message_delta":
             usage.update({k: v for k, v in (last_event.get("usage") or {}).items() if v is not None})
-        return {**message, "usage": usage}
-    return last_event
+        return {**message, "usage": usage}, complete
+    return last_event, complete
 
 
 def _error_message(content: bytes) -> str:
@@ -254,14 +291,15 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
     if ledger is not None:
         try:
             ledger.price(call)
+            if call.replayed:
+                from .replay import price_replayed
+
+                price_replayed(ledger, call)
+            if call.billed and call.cost is None and call.model:
+                _warn_unpriced(ledger, call)
         except Exception as exc:
             warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
             call.cost, call.price_source = None, None
-        if call.billed and call.cost is None and call.model:
-            warn_once(f"unknown-model:{call.provider}:{call.model}",
-                      f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
-                      f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
-                      f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
         try:
             if scope is not None:
                 scope.store_scope_row(ledger)
@@ -278,6 +316,23 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
         except Exception as exc:
             warn_once(f"listener:{type(exc).__name__}", f"a cost listener raised {exc!r}")
     return call
+
+
+def _warn_unpriced(ledger: Any, call: Call) -> None:
+    """Say why a billed call has no cost: a model without a price, or usage its price cannot apply to."""
+    from ._call import parse_iso
+    from .ledger import _WIRE_PROVIDER
+
+    result = ledger.pricer.price(call.provider or _WIRE_PROVIDER.get(call.api), call.model, call.usage,
+                                 parse_iso(call.ts), service_tier=call.service_tier)
+    if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
+        warn_once(f"unpriceable:{call.model}",
+                  f"{result.error}; the call's tokens are recorded with an empty cost")
+        return
+    warn_once(f"unknown-model:{call.provider}:{call.model}",
+              f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
+              f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
+              f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
 
 
 @atexit.register

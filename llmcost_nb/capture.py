@@ -150,7 +150,10 @@ def _make_sync_send(original: Any, tee_class: type) -> Any:
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
-            response = original(self, request, stream=stream, **kwargs)
+            if pending.respond_with is not None:  # answered without the network (replay)
+                response = pending.respond_with(request, stream)
+            else:
+                response = original(self, request, stream=stream, **kwargs)
         except BaseException as exc:
             _recorder.failed(pending, exc)
             raise
@@ -172,7 +175,10 @@ def _make_async_send(original: Any, tee_class: type) -> Any:
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
-            response = await original(self, request, stream=stream, **kwargs)
+            if pending.respond_with is not None:  # answered without the network (replay)
+                response = pending.respond_with(request, stream)
+            else:
+                response = await original(self, request, stream=stream, **kwargs)
         except BaseException as exc:
             _recorder.failed(pending, exc)
             raise

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ __all__ = ["Ledger", "LedgerError", "default_path"]
 BUSY_TIMEOUT_MS = 10_000
 # The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
 # ledger never imports sqlite-utils (which imports pandas).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 6
 
 _COLUMNS = (
     "ts",
@@ -56,6 +57,9 @@ _COLUMNS = (
     "scope_id",
     "attribution",
     "tagset_id",
+    "estimated_input_tokens",
+    "replayed",
+    "saved_pusd",
 )
 _INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
@@ -72,6 +76,10 @@ _FILTERS = {
 }
 
 
+_WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
+                  "messages": "anthropic", "gemini": "google"}
+
+
 class LedgerError(Exception):
     """The ledger file cannot be opened or written (the message says why and what to do)."""
 
@@ -85,14 +93,22 @@ def default_path() -> Path:
 
 
 class Ledger:
-    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`)."""
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
+    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
+
+    def __new__(cls, path: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Ledger:
+        if cls is Ledger and isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from .sinks.pg_ledger import PostgresLedger
+
+            return PostgresLedger(path, *args, **kwargs)  # type: ignore[return-value]
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._tagsets: dict[str, int] = {}
+        self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
         self._pricer: Pricer | None = None
         self.connection  # open now, so a bad path or a corrupt file is reported here  # noqa: B018
 
@@ -125,7 +141,7 @@ class Ledger:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                _migrate(conn)
+                _migrate_once(self.path, conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise LedgerError(
@@ -145,9 +161,10 @@ class Ledger:
         """The id of this tag set, stored once per distinct set."""
         if not tags:
             return None
-        key = json.dumps(tags, sort_keys=True, ensure_ascii=False)
-        if (found := self._tagsets.get(key)) is not None:
+        items = tuple(tags.items())  # the cheap cache key; the stored key is order-independent JSON
+        if (found := self._tagsets.get(items)) is not None:
             return found
+        key = json.dumps(tags, sort_keys=True, ensure_ascii=False)
         conn = self.connection
         with self._lock:
             row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
@@ -164,7 +181,7 @@ class Ledger:
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
-            self._tagsets[key] = row[0]
+            self._tagsets[items] = row[0]
         return row[0]
 
     def _params(self, call: Call) -> tuple[Any, ...]:
@@ -197,6 +214,9 @@ class Ledger:
             call.scope_id,
             call.attribution,
             self.tagset_id(call.tags),
+            call.estimated_input_tokens,
+            int(call.replayed),
+            to_pusd(call.saved),
         )
 
     def write(self, call: Call) -> int:
@@ -241,16 +261,21 @@ class Ledger:
             self._pricer = Pricer(overrides)
         return self._pricer
 
-    def price(self, call: Call) -> Call:
-        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model)."""
+    def price(self, call: Call, when: datetime | None = None) -> Call:
+        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
+        ``call.ts`` as a datetime, when the caller has it already."""
         if not call.billed:
             call.cost, call.price_source = Decimal(0), None
             return call
+        # On an unknown host (a proxy, a local server, the fake provider) look the model up under the wire
+        # format's own provider first; the pricer falls back to any provider that lists the model.
         result = self.pricer.price(
-            call.provider, call.model or call.model_requested, call.usage, parse_iso(call.ts),
-            service_tier=call.service_tier,
+            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
+            when or parse_iso(call.ts), service_tier=call.service_tier,
         )
         call.cost, call.price_source = result.cost, result.source
+        if call.provider is None and result.cost is not None:
+            call.provider = result.provider
         return call
 
     def set_price(
@@ -342,13 +367,21 @@ class Ledger:
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         frame = pd.DataFrame.from_records(rows, columns=columns)
+        # money from the raw rows: pandas turns an integer column with a NULL into floats (NaN, and inexact
+        # above 2**53 picodollars), which from_pusd would make Decimal('NaN') or a wrong Decimal
+        pusd = {name: columns.index(name) for name in ("cost_pusd", "saved_pusd")}
+        for name, index in pusd.items():
+            frame[name] = pd.Series([r[index] for r in rows], index=frame.index, dtype=object)
         frame["cost_usd"] = pd.Series([from_pusd(v) for v in frame["cost_pusd"]], index=frame.index, dtype=object)
-        frame["tags"] = pd.Series([json.loads(t) if t else {} for t in frame["tags_json"]],
+        frame["tags"] = pd.Series([json.loads(t) if isinstance(t, str) else {} for t in frame["tags_json"]],
                                   index=frame.index, dtype=object)
-        frame["usage_extra"] = pd.Series([json.loads(u) if u else None for u in frame["usage_extra"]],
-                                         index=frame.index, dtype=object)
+        frame["usage_extra"] = pd.Series([json.loads(u) if isinstance(u, str) else None  # NaN: no usage_extra
+                                          for u in frame["usage_extra"]], index=frame.index, dtype=object)
         frame["billed"] = frame["billed"].astype(bool)
         frame["streamed"] = frame["streamed"].astype(bool)
+        frame["replayed"] = frame["replayed"].astype(bool)
+        frame["saved_usd"] = pd.Series([from_pusd(v) for v in frame["saved_pusd"]], index=frame.index,
+                                       dtype=object)
         frame["latency_ms"] = frame["latency_ms"].astype("float64")
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
         return frame[list(CALL_COLUMNS)]
@@ -365,6 +398,48 @@ class Ledger:
         with self._lock:
             return self.connection.execute(f"SELECT COUNT(*) FROM calls{where}", params).fetchone()[0]
 
+    # -- analysis (llmcost_nb.analysis: aggregated in SQL over rollups kept current before each query) -----
+    def summary(self, by: Any = ("day", "model"), since: Any = None, until: Any = None, where: Any = None
+                ) -> pd.DataFrame:
+        """Requests, tokens, exact cost, latency by day/week/month/hour, model, provider, status, user or
+        ``tag:<key>``; see :func:`llmcost_nb.analysis.summary`."""
+        from .analysis import summary
+
+        return summary(self, by, since, until, where)
+
+    def daily_report(self, day: Any = None, budget: Any = None) -> Any:
+        """A day's spend per model as text (``print(ledger.daily_report())``); see
+        :func:`llmcost_nb.analysis.daily_report`."""
+        from .analysis import daily_report
+
+        return daily_report(self, day, budget)
+
+    def chargeback(self, by: str = "tag:team", period: str | None = "month", **kwargs: Any) -> pd.DataFrame:
+        """Showback per cost center with share of total; see :func:`llmcost_nb.analysis.chargeback`."""
+        from .analysis import chargeback
+
+        return chargeback(self, by, period, **kwargs)
+
+    def anomalies(self, freq: str = "day", threshold: float = 1.5, window: int = 7, **kwargs: Any
+                  ) -> pd.DataFrame:
+        """Cost spikes and runaway cells, each with its reason; see :func:`llmcost_nb.analysis.anomalies`."""
+        from .analysis import anomalies
+
+        return anomalies(self, freq, threshold, window, **kwargs)
+
+    def forecast(self, period: str = "month", as_of: Any = None, **kwargs: Any) -> Any:
+        """Projected spend for this month (or week) with an interval; see ``analysis.forecast``."""
+        from .analysis import forecast
+
+        return forecast(self, period, as_of, **kwargs)
+
+    def check(self, *, reprice: bool = True) -> Any:
+        """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
+        :class:`~llmcost_nb.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check`` too."""
+        from .check import check
+
+        return check(self, reprice=reprice)
+
 
 def _ts(value: Any) -> str:
     """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
@@ -378,6 +453,20 @@ def _ts(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def _migrate_once(path: Path, conn: sqlite3.Connection) -> None:
+    """Migrate under a lock file next to the ledger, so processes opening a new ledger at the same moment
+    do not apply the same migration twice (sqlite-utils' executescript commits mid-migration)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; migrate unguarded
+        fcntl = None  # type: ignore[assignment]
+    with open(path.with_name(path.name + "-migrate.lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another process did it?
+            _migrate(conn)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

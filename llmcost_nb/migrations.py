@@ -51,7 +51,7 @@ def m001_calls(db: Database) -> None:
             tagset_id INTEGER
         );
         CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
-        CREATE INDEX IF NOT EXISTS calls_scope ON calls(scope_id);
+        CREATE INDEX IF NOT EXISTS calls_scope ON calls(scope_id) WHERE scope_id IS NOT NULL;
         -- Tags are dictionary-encoded: each distinct tag set is stored once and indexed by key and value,
         -- so a filter or group by tag never scans JSON.
         CREATE TABLE IF NOT EXISTS tagsets (id INTEGER PRIMARY KEY, tags TEXT NOT NULL UNIQUE);
@@ -75,3 +75,134 @@ def m001_calls(db: Database) -> None:
     )
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", [uuid.uuid4().hex])
 
+
+
+@migrations()
+def m002_sync_outbox(db: Database) -> None:
+    # The ledger is the outbox of team sinks (llmcost_nb.sinks.postgres). New rows are found by id; rows
+    # changed after they were pushed (a stream finished later, a reprice) are logged here by a trigger.
+    # Each sync target keeps its own high-water marks, so several targets can read the same outbox.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS sync_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id INTEGER NOT NULL
+        );
+        CREATE TRIGGER IF NOT EXISTS calls_sync_changed AFTER UPDATE ON calls
+        BEGIN
+            INSERT INTO sync_changes (call_id) VALUES (NEW.id);
+        END;
+        CREATE TABLE IF NOT EXISTS sync_targets (
+            target TEXT PRIMARY KEY,          -- sha256 of the target's DSN without password
+            label TEXT NOT NULL,              -- the DSN without password, for people
+            last_call_id INTEGER NOT NULL DEFAULT 0,
+            last_change_seq INTEGER NOT NULL DEFAULT 0,
+            last_scope_rowid INTEGER NOT NULL DEFAULT 0,
+            last_sync TEXT
+        );
+        """
+    )
+
+
+@migrations()
+def m003_budgets_and_estimates(db: Database) -> None:
+    # Budgets (llmcost_nb.budget) persist with the ledger; a call keeps the input tokens estimated before it
+    # was sent (llmcost_nb.estimate), so estimates can be checked against what the provider counted.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS budgets (
+            scope TEXT PRIMARY KEY,           -- session | day | month | notebook:<path> | tag:<key>=<value>
+            limit_usd TEXT NOT NULL,          -- exact Decimal text
+            hard INTEGER NOT NULL DEFAULT 0,  -- 1: stop a request before it is sent if it could pass the limit
+            thresholds TEXT NOT NULL,         -- JSON list of alert fractions as Decimal text, e.g. ["0.8", "1"]
+            set_at TEXT NOT NULL
+        );
+        ALTER TABLE calls ADD COLUMN estimated_input_tokens INTEGER;
+        """
+    )
+
+
+@migrations()
+def m004_rollups(db: Database) -> None:
+    # Pre-aggregated rollups for llmcost_nb.analysis (a GROUP BY over 1M raw rows takes ~850 ms; over
+    # these, a few ms). They are brought up to date lazily, before each query, from rows with
+    # id > rollup_state.last_id: the insert path stays trigger-free. The rare UPDATE or DELETE of an already
+    # rolled-up row (a stream first recorded unfinished, a reprice) logs the old row (sign -1) and the new
+    # one (+1) into rollup_delta.
+    # Keys are NOT NULL ('' / 0 for none) so upserts match; h00..h15 count latencies in 32 log-spaced buckets,
+    # two per column (bucket 2j in the low 32 bits, 2j+1 in the high ones: half the columns to sum).
+    hist = ", ".join(f"h{k:02d} INTEGER NOT NULL DEFAULT 0" for k in range(16))
+    measures = (
+        "n INTEGER NOT NULL, errors INTEGER NOT NULL, input_tokens INTEGER NOT NULL, "
+        "output_tokens INTEGER NOT NULL, "
+        "cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, "
+        "reasoning_tokens INTEGER NOT NULL, cost_pusd INTEGER NOT NULL, unpriced INTEGER NOT NULL, "
+        f"lat_n INTEGER NOT NULL, lat_us INTEGER NOT NULL, {hist}"
+    )
+    delta_cols = (
+        "ts, provider, model, status, tagset_id, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, reasoning_tokens, cost_pusd, billed, latency_ms"
+    )
+    old = ", ".join(f"OLD.{c.strip()}" for c in delta_cols.split(","))
+    new = ", ".join(f"NEW.{c.strip()}" for c in delta_cols.split(","))
+    rolled = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'calls'), 0)"
+    db.executescript(
+        f"""
+        CREATE TABLE IF NOT EXISTS rollup_day (
+            day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,
+            tagset_id INTEGER NOT NULL, {measures},
+            PRIMARY KEY (day, provider, model, status, tagset_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS rollup_dayt (
+            day TEXT NOT NULL, tagset_id INTEGER NOT NULL, {measures}, PRIMARY KEY (day, tagset_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS rollup_daym (
+            day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, {measures},
+            PRIMARY KEY (day, provider, model, status)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS rollup_hour (
+            hour TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, {measures},
+            PRIMARY KEY (hour, provider, model, status)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS rollup_state (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS rollup_delta (
+            seq INTEGER PRIMARY KEY, sign INTEGER NOT NULL, ts TEXT NOT NULL, provider TEXT, model TEXT,
+            status TEXT NOT NULL, tagset_id INTEGER, input_tokens INTEGER, output_tokens INTEGER,
+            cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER,
+            cost_pusd INTEGER, billed INTEGER, latency_ms REAL
+        );
+        CREATE TRIGGER IF NOT EXISTS calls_rollup_updated AFTER UPDATE ON calls WHEN OLD.id <= {rolled}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {delta_cols}) VALUES (-1, {old}), (1, {new});
+        END;
+        CREATE TRIGGER IF NOT EXISTS calls_rollup_deleted AFTER DELETE ON calls WHEN OLD.id <= {rolled}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {delta_cols}) VALUES (-1, {old});
+        END;
+        """
+    )
+
+
+@migrations()
+def m005_replay(db: Database) -> None:
+    # A call served from a recording (llmcost_nb.replay) costs $0 and is not billed; saved_pusd is what it
+    # would have cost, in picodollars.
+    db.executescript(
+        """
+        ALTER TABLE calls ADD COLUMN replayed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE calls ADD COLUMN saved_pusd INTEGER;
+        """
+    )
+
+
+@migrations()
+def m006_call_content(db: Database) -> None:
+    # Prompt and response text, only for sessions that opted in (llmcost_nb.content), after redaction.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS call_content (
+            call_id INTEGER PRIMARY KEY,      -- calls.id
+            request TEXT,                     -- the request's JSON body, redacted
+            response TEXT                     -- the response body (JSON or SSE text), redacted
+        );
+        """
+    )

@@ -171,13 +171,13 @@ class Scope:
         """Write this scope's row to ``ledger`` once (on its first call, so empty scopes cost nothing)."""
         if id(ledger) in self._stored_in:
             return
-        self._stored_in.add(id(ledger))
         with ledger._lock:
             ledger.connection.execute(
                 "INSERT OR IGNORE INTO scopes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.id, self.kind, self.name, self.notebook, self.cell, get_session().id, self.started,
                  ledger.tagset_id(self.tags)),
             )
+        self._stored_in.add(id(ledger))  # only once written: a failed write (ledger locked) is retried
 
     # -- lifetime -------------------------------------------------------------------------------------
     def open(self) -> Scope:

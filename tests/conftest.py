@@ -43,3 +43,24 @@ def unused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiktoken_cache(tmp_path_factory):
+    """tiktoken's encodings without network: a writable copy of tests/data/tiktoken (cl100k_base, o200k_base)
+    as TIKTOKEN_CACHE_DIR, for this process and the kernels and subprocesses the tests start."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    source = Path(__file__).parent / "data" / "tiktoken"
+    target = tmp_path_factory.mktemp("tiktoken")
+    for path in source.iterdir():
+        shutil.copyfile(path, target / path.name)
+    old = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(target)
+    yield target
+    if old is None:
+        os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+    else:
+        os.environ["TIKTOKEN_CACHE_DIR"] = old

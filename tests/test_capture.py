@@ -59,7 +59,7 @@ def test_openai_chat_sync(fake):
         resp = oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
     assert resp.choices[0].message.content == "This is a fake reply to: hello there world"
     row = only_row(t)
-    assert (row.provider, row.api, row.model) == (None, "chat", "gpt-4.1")
+    assert (row.provider, row.api, row.model, row.host) == ("openai", "chat", "gpt-4.1", "127.0.0.1")
     assert (row.input_tokens, row.output_tokens) == (HELLO_IN, HELLO_OUT)
     assert row.cost_usd == genai_cost("gpt-4.1", "openai", input_tokens=6, output_tokens=9) == Decimal("0.00008400")
     assert row.tags == {"variant": "A"} and row.status == "ok" and row.billed and not row.streamed
@@ -156,7 +156,7 @@ def test_anthropic_messages_with_cache(fake):
         msg = claude(fake).messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=HELLO)
     assert msg.usage.input_tokens == 3  # anthropic's input_tokens exclude cache reads and writes
     row = only_row(t)
-    assert (row.provider, row.api, row.model) == (None, "messages", "claude-sonnet-4-5")
+    assert (row.provider, row.api, row.model) == ("anthropic", "messages", "claude-sonnet-4-5")
     assert (row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens) == (6, 2, 1, 9)
     assert row.cost_usd == genai_cost("claude-sonnet-4-5", "anthropic", input_tokens=6, cache_read_tokens=2,
                                       cache_write_tokens=1, output_tokens=9)
@@ -357,8 +357,34 @@ def test_no_secret_reaches_the_ledger(fake):
     with llmcost_nb.track():
         oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
         claude(fake).messages.create(model="claude-haiku-4-5", max_tokens=10, messages=HELLO)
-        gemini(fake).models.generate_content(model="gemini-2.5-flash", contents="hi")
+        google_client = gemini(fake)  # keep a reference: the client closes its connection pool when collected
+        google_client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     llmcost_nb.Ledger().close()
     raw = b"".join(p.read_bytes() for p in llmcost_nb.Ledger().path.parent.glob("default-ledger.db*"))
     for secret in (b"sk-test-secret", b"sk-ant-secret", b"goog-secret", b"authorization", b"x-api-key"):
         assert secret not in raw
+
+
+def test_gemini_async(fake):
+    async def main():
+        client = gemini(fake)
+        async with llmcost_nb.track() as t:
+            await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hello there world")
+            async for _ in await client.aio.models.generate_content_stream(model="gemini-2.5-flash",
+                                                                            contents="hello there world"):
+                pass
+        return t
+
+    frame = asyncio.run(main()).calls
+    assert list(frame.streamed) == [False, True]
+    assert list(frame.input_tokens) == [HELLO_IN, HELLO_IN] and list(frame.output_tokens) == [HELLO_OUT] * 2
+
+
+def test_unwritable_ledger_path_warns_and_the_call_returns(fake, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.warns(LlmcostWarning, match="cannot open the ledger at"), \
+            llmcost_nb.track(ledger=blocker / "ledger.db") as t:
+        resp = oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
+    assert resp.choices[0].message.content.startswith("This is a fake reply")
+    assert list(t.calls.input_tokens) == [HELLO_IN]

@@ -1,0 +1,97 @@
+"""Four processes x eight threads x 1,000 calls into one ledger file: exactly 32,000 rows, no call lost or
+written twice, no "database is locked", totals exact to the picodollar.
+
+Each process is a real interpreter (tests/_concurrency_worker.py) opening the same new ledger at the same
+moment (which also races the schema migration). gpt-4.1 costs $2 / $8 per million input / output tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import genai_prices
+import pytest
+
+import llmcost_nb
+
+WORKER = Path(__file__).parent / "_concurrency_worker.py"
+PROCS, THREADS, CALLS = 4, 8, 1000
+TOTAL = PROCS * THREADS * CALLS
+
+
+def run_workers(ledger: Path, modes: list[str], base: str | None = None) -> list[dict]:
+    args = [base] if base else []
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(ledger), str(p), str(THREADS), str(CALLS), mode, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p, mode in enumerate(modes)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def assert_clean(results: list[dict]) -> None:
+    assert [r["calls"] for r in results] == [THREADS * CALLS] * PROCS
+    assert [(r["n_errors"], r["warnings"]) for r in results] == [(0, [])] * PROCS, results
+
+
+def test_direct_log_calls_from_4_processes_x_8_threads(tmp_path):
+    path = tmp_path / "shared.db"
+    assert_clean(run_workers(path, ["log"] * PROCS))
+    ledger = llmcost_nb.Ledger(path)
+    conn = ledger.connection
+    # every call logged input_tokens = its own number, 1..32,000: each appears exactly once
+    assert conn.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT input_tokens), MIN(input_tokens), "
+        "MAX(input_tokens) FROM calls"
+    ).fetchone() == (TOTAL, TOTAL, TOTAL, 1, TOTAL)
+    # sum of 1..32,000 input tokens at $2/M plus 32,000 x 10 output tokens at $8/M
+    expected = Decimal(TOTAL * (TOTAL + 1) // 2) * 2 / 10**6 + Decimal(TOTAL * 10) * 8 / 10**6
+    assert expected == Decimal("1026.592")
+    one = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1, output_tokens=10), "gpt-4.1", provider_id="openai"
+    ).total_price
+    assert one == Decimal("0.000082")  # the price the formula assumes
+    assert ledger.total_cost() == expected
+    assert sum(ledger.calls().cost_usd) == expected  # per-row Decimals add up to the SQL total
+    for proc in range(PROCS):
+        assert ledger.count(tags={"proc": str(proc)}) == THREADS * CALLS
+    assert ledger.check().ok
+
+
+@pytest.mark.slow
+def test_http_calls_from_threads_and_async_tasks(tmp_path):
+    """Real openai calls against one fake provider: three processes of threads, one of asyncio tasks."""
+    from llmcost_nb.testing import FakeProvider
+
+    path = tmp_path / "shared.db"
+    with FakeProvider() as fake:
+        fake.record_requests = False
+        results = run_workers(path, ["http"] * (PROCS - 1) + ["async-http"], fake.openai_base_url)
+        served = fake.request_count
+    assert_clean(results)
+    assert served == TOTAL
+    ledger = llmcost_nb.Ledger(path)
+    conn = ledger.connection
+    assert conn.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT request_id), SUM(input_tokens), "
+        "SUM(output_tokens) FROM calls WHERE status = 'ok'"
+    ).fetchone() == (TOTAL, TOTAL, TOTAL, 6 * TOTAL, 9 * TOTAL)
+    assert ledger.total_cost() == TOTAL * Decimal("0.000084") == Decimal("2.688")
+    assert conn.execute("SELECT attribution, COUNT(*) FROM calls GROUP BY 1").fetchall() == [
+        ("context", TOTAL)
+    ]
+    assert ledger.count(tags={"proc": "3"}) == THREADS * CALLS  # the asyncio process
+    assert ledger.check().ok
