@@ -87,6 +87,10 @@ class CellTracker:
         scope = Scope(kind="cell", tags=args.tags, name=args.name, notebook=self.notebook_path(), cell=count)
         self.stack.append((scope, args, []))
         scope.open()
+        if args.replay:  # %%llmcost --replay: recorded responses for this cell's calls
+            from .replay import for_scope
+
+            for_scope(scope, args.replay)
 
     def post_run_cell(self, result: Any) -> None:
         if not self.stack:

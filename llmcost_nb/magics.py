@@ -63,6 +63,9 @@ def _cell_parser() -> _Parser:
                    help="stop a request of this cell before it is sent if the cell could spend more than USD")
     p.add_argument("--quiet", "-q", action="store_true", help="track, but show no summary")
     p.add_argument("--name", "-n", help="a name for the cell in the ledger")
+    p.add_argument("--replay", nargs="?", const="replay-or-record", metavar="MODE",
+                   choices=("off", "record", "replay-or-record", "replay-only"),
+                   help="serve recorded responses for this cell (MODE default: replay-or-record)")
     return p
 
 
@@ -75,6 +78,7 @@ class CellArgs:
     quiet: bool = False
     name: str | None = None
     help: bool = False
+    replay: str | None = None  # %%llmcost --replay [MODE] (llmcost_nb.replay)
 
 
 def parse_cell_line(line: str) -> CellArgs:
@@ -86,7 +90,7 @@ def parse_cell_line(line: str) -> CellArgs:
     if "-h" in words or "--help" in words:  # parsed several times per cell: print the help only once, later
         return CellArgs(help=True)
     ns = _cell_parser().parse_args(words)
-    return CellArgs(dict(ns.tag), ns.budget, ns.quiet, ns.name)
+    return CellArgs(dict(ns.tag), ns.budget, ns.quiet, ns.name, replay=ns.replay)
 
 
 @dataclass
@@ -165,7 +169,7 @@ class LlmcostMagics(Magics):
         self.tracker = tracker
         self._subcommands = {"budget": self._budget, "db": self._db, "estimate": self._estimate,
                              "off": self._off, "on": self._on, "status": self._status, "sync": _sync,
-                             "tag": self._tag}
+                             "tag": self._tag, "replay": _replay}
 
     @observe("db")
     def _db_changed(self, change: dict[str, Any]) -> None:
@@ -330,6 +334,16 @@ def _sync(words: list[str]) -> Any:
     return sync_magic(words)
 
 
+def _replay(words: list[str]) -> Any:
+    """``%llmcost replay``: record & replay (llmcost_nb.replay), imported only when used."""
+    from .replay import magic
+
+    if "-h" in words or "--help" in words:
+        print(magic.__doc__)
+        return None
+    return magic(words)
+
+
 def _usd_or_usage(text: str) -> Decimal:
     try:
         return _usd(text)
@@ -346,8 +360,10 @@ _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h f
   db [PATH]                   show or switch the ledger file
   sync --to DSN [--every S]   push the ledger to the PostgreSQL team ledger (once, or in the background)
   estimate EXPR [--models M,...] [--output N]   what messages would cost, before calling
+  replay [on|off|record|only|clear|status] [--path FILE]   serve recorded responses ($0, no network)
 
-%%llmcost [--tag KEY=VALUE]... [--budget USD] [--quiet] [--name NAME]  on a cell's first line tracks it."""
+%%llmcost [--tag KEY=VALUE]... [--budget USD] [--quiet] [--name NAME] [--replay [MODE]]
+  on a cell's first line tracks it."""
 
 _DESCRIPTIONS = {
     "status": "Session totals, the ledger in use, tracking mode, session tags and budgets.",
@@ -357,4 +373,5 @@ _DESCRIPTIONS = {
     "budget": "Set, list (no USD) or remove ('off') a budget; alerts at 80%/100%, --hard stops requests.",
     "db": "Show or switch the ledger file.",
     "estimate": "Estimate what messages would cost on candidate models, before calling.",
+    "replay": "Record responses and replay them: on, off, record, only, clear or status.",
 }

@@ -243,7 +243,7 @@ def test_estimates_are_recorded_with_captured_calls(ip):
         (
             "%llmcost frobnicate",
             "%llmcost: unknown subcommand 'frobnicate', allowed values: budget, db, estimate, "
-            "off, on, status, sync, tag",
+            "off, on, replay, status, sync, tag",
         ),
         ("%llmcost budget lots", "%llmcost budget: USD must be a number, got 'lots'"),
         (
