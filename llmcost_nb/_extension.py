@@ -129,6 +129,8 @@ class CellTracker:
 
     def cell_preflight(self, pending: Any, scope: Any) -> None:
         """Hard stop for ``%%llmcost --budget USD``: the cell may not spend more than USD."""
+        if pending.respond_with is not None:  # served from a recording (replay): it spends nothing
+            return
         for cell_scope, args, _ in reversed(self.stack):
             if args.budget is None or not _within(scope, cell_scope):
                 continue

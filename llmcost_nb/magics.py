@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,7 @@ class Status:
     tracking_all: bool
     tags: dict[str, str]
     budgets: list[tuple[Budget, Decimal]]
+    replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
 
     def _lines(self) -> list[str]:
         from .widgets import format_usd
@@ -114,7 +116,7 @@ class Status:
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
         lines += [f"budget {b.scope}: {format_usd(s)} of {format_usd(b.limit)}{' (hard)' if b.hard else ''}"
                   for b, s in self.budgets] or ["budgets: none"]
-        return lines
+        return [*lines, self.replay]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -237,8 +239,11 @@ class LlmcostMagics(Magics):
         self._parse("status", words)
 
         session = get_session()
+        replay = "replay: off"
+        if "llmcost_nb.replay" in sys.modules:  # replay used in this session: its mode and what it saved
+            replay = str(sys.modules["llmcost_nb.replay"].status(session))
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
-                      self.track_all, dict(session.tags), all_budgets(session))
+                      self.track_all, dict(session.tags), all_budgets(session), replay)
 
     def _on(self, words: list[str]) -> None:
         self._parse("on", words)

@@ -120,6 +120,11 @@ class CellSummary:
             notes.append(f"{_plural(self.unfinished, 'stream')} unfinished at cell end")
         if self.failed:
             notes.append(f"{self.failed} failed attempt{'s' if self.failed > 1 else ''} (not billed)")
+        replayed = [c for c in self.calls if c.replayed]
+        if replayed:
+            saved = sum((c.saved for c in replayed if c.saved is not None), Decimal(0))
+            notes.append(f"{_plural(len(replayed), 'call')} replayed from recordings at $0, "
+                         f"saved {format_usd(saved)}")
         return notes
 
     def _rows(self) -> list[list[str]]:

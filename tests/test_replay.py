@@ -176,6 +176,22 @@ def test_record_mode_always_sends_and_replay_only_serves_it(fake, tmp_path):
     assert t.calls.saved_usd[0] == CHAT_COST
 
 
+def test_a_hard_budget_stops_new_requests_but_not_replayed_ones(fake, tmp_path):
+    from llmcost_nb import budget
+
+    oai, _, _ = clients(fake)
+    path = tmp_path / "rec.jsonl"
+    with llmcost_nb.replay("record", path=path):
+        recorded = oai.chat.completions.create(model="gpt-4.1", messages=HELLO)
+    budget.set_budget("0.000001", scope="session", hard=True)  # less than any real request costs
+    with llmcost_nb.replay("replay-only", path=path):
+        again = oai.chat.completions.create(model="gpt-4.1", messages=HELLO)  # costs nothing: not stopped
+    assert again.model_dump() == recorded.model_dump() and fake.request_count == 1
+    with pytest.raises(llmcost_nb.BudgetExceeded):
+        oai.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "new"}])
+    assert fake.request_count == 1
+
+
 def test_recordings_hold_no_secret_and_only_the_content_type(fake, tmp_path):
     oai, claude, gem = clients(fake)
     path = tmp_path / "rec.jsonl"
@@ -368,8 +384,15 @@ def test_cell_replay_option_replays_only_that_cell(ip, fake):
 
     cell = "%%llmcost --replay\nclient.chat.completions.create(model='gpt-4.1', messages=HELLO).id"
     with capture_output():
-        first, second = ip.run_cell(cell), ip.run_cell(cell)
+        first = ip.run_cell(cell)
+    with capture_output() as shown:
+        second = ip.run_cell(cell)
+    with capture_output():
         ip.run_cell("%%llmcost\nclient.chat.completions.create(model='gpt-4.1', messages=HELLO)")
+    summary = shown.outputs[-1].data["text/plain"]  # the summary under the replayed cell
+    assert "1 call replayed from recordings at $0, saved $0.000084" in summary
+    status = ip.run_line_magic("llmcost", "status")
+    assert repr(status).splitlines()[-1] == "replay: off · 1 call replayed this session, saved $0.000084"
     assert first.result == second.result == "chatcmpl-fake-1"
     assert fake.request_count == 2  # the second --replay cell was served; the plain cell was sent
     frame = llmcost_nb.get_session().ledger.calls()
