@@ -38,6 +38,13 @@ def _ledger(db: str | None, *, must_exist: bool = True) -> Any:
     ctx = click.get_current_context()
     if db is None and isinstance(ctx.obj, dict):
         db = ctx.obj.get("db")
+    if db is not None and db.startswith(("postgresql://", "postgres://")):  # the team ledger (read-only)
+        try:
+            team = Ledger(db)
+            team.connection  # connect now, so a wrong address or database is reported here  # noqa: B018
+            return team
+        except Exception as exc:  # the connection error names the host and the reason, never the password
+            raise click.ClickException(f"cannot open the team ledger: {exc}") from None
     path = Path(db).expanduser() if db is not None else default_path()
     if must_exist and not path.exists():
         raise click.ClickException(f"no ledger at {path}: pass --db PATH or set LLMCOST_DB")

@@ -15,22 +15,14 @@ __all__ = ["main", "run_notebook"]
 
 
 def run_notebook(path: Path, out_dir: Path, *, timeout: int = 600) -> tuple[Path, Path]:
-    """Execute ``path`` (widget state saved) and write ``<name>.ipynb`` and ``<name>.html`` into ``out_dir``."""
-    import nbclient
-    import nbformat
-    from nbconvert import HTMLExporter
+    """Execute ``path`` (widget state saved) and write ``<name>.ipynb`` and an offline ``<name>.html``
+    (:func:`llmcost_nb.share`: widgets and charts render with no kernel and no network) into ``out_dir``."""
+    from .share import execute, share
 
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout, store_widget_state=True,
-                                     resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
     out_dir.mkdir(parents=True, exist_ok=True)
-    ipynb = out_dir / path.name
-    nbformat.write(nb, ipynb)
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    html_path = out_dir / (path.stem + ".html")
-    html_path.write_text(html, encoding="utf-8")
-    return ipynb, html_path
+    ipynb = execute(path, out_dir / path.name, timeout=timeout)
+    html = share(ipynb, out_dir / (path.stem + ".html"), execute=False)
+    return ipynb, html.path
 
 
 def main(argv: list[str] | None = None) -> int:

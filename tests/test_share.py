@@ -131,3 +131,26 @@ def test_vendored_assets_and_their_licences_are_present():
     header = "/** vim: et:ts=4:sw=4:sts=4\n * @license RequireJS 2.3.8"
     assert (ASSETS / "require.js").read_text().startswith(header)
     assert os.path.getsize(ASSETS / "embed-amd.js") == 3628999
+
+
+def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env, capsys):
+    """`scripts/demo.sh` (the README's first command) runs this: the notebook executed on the offline fake
+    provider, saved with its outputs and widget state, and its page with every script local."""
+    from llmcost_nb import demo
+
+    out = kernel_env / "demo"
+    assert demo.main([str(QUICKSTART), "--out", str(out)]) == 0
+    nb = nbformat.read(out / "quickstart.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code)
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
+    state = nb.metadata.widgets[WIDGET_STATE]["state"]
+    views = [o.data[WIDGET_VIEW]["model_id"] for o in outputs(nb) if WIDGET_VIEW in o.get("data", {})]
+    assert len(views) >= 3 and all(v in state for v in views)
+    html = (out / "quickstart.html").read_text()
+    assert not REMOTE.findall(html)
+    # the budget cell's summary, as committed: in the output, and in the page's widget state (JSON-escaped)
+    assert any("8 calls · 64 in / 88 out tokens · $0.000166" in o.data.get("text/plain", "")
+               for o in outputs(nb) if o.output_type == "display_data")
+    assert "8 calls \\u00b7 64 in \\/ 88 out tokens \\u00b7 $0.000166" in html
+    assert f"executed quickstart.ipynb: {out / 'quickstart.ipynb'}" in capsys.readouterr().out

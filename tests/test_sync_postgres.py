@@ -463,3 +463,20 @@ def test_reconcile_the_team_ledger_against_the_org_invoice(ledger, team):
         ("claude-sonnet-4-5", "match", 5500),
         ("claude-haiku-4-5", "only in export", None),
     ]
+
+
+def test_cli_reports_read_the_team_ledger(ledger, team):
+    from click.testing import CliRunner
+
+    from llmcost_nb.cli import main
+
+    ledger.write_many(make_calls(30) + make_calls(5, start=30, model="gpt-4.1-mini"))
+    sync(team, ledger=ledger)
+    runner = CliRunner()
+    local = runner.invoke(main, ["report", "--by", "model", "--format", "csv", "--db", str(ledger.path)])
+    shared = runner.invoke(main, ["report", "--by", "model", "--format", "csv", "--db", team])
+    assert local.exit_code == shared.exit_code == 0, shared.output
+    assert shared.output == local.output and "gpt-4.1-mini" in shared.output
+    bad = runner.invoke(main, ["report", "--db", team.rsplit("/", 1)[0] + "/no_such_db"])
+    assert bad.exit_code == 1 and bad.output.startswith("Error: cannot open the team ledger:")
+    assert "Traceback" not in bad.output
