@@ -8,9 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ._call import FIELD_TO_USAGE_KEY, Call
+from ._call import FIELD_TO_USAGE_KEY, USAGE_KEY_TO_FIELD, Call, now_iso, parse_iso
+from ._recorder import _warn_unpriced
 from ._recorder import record as _record
-from .ledger import Ledger
+from .ledger import Ledger, gc_paused
 from .scope import Scope, current_scope, get_session
 
 __all__ = ["disable", "enable", "log", "log_many", "record", "set_price"]
@@ -97,18 +98,28 @@ def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | P
 
 
 def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
-                more_tokens: Mapping[str, Any], ts: str | None = None) -> Call:
+                more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
+    """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
+    (what pricing takes)."""
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     usage: dict[str, int] = {}
-    for key, value in {"input_tokens": input_tokens, "output_tokens": output_tokens, **more_tokens}.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    extra: dict[str, int] = {}
+    for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items()):
+        if type(value) is not int or value < 0:  # bool is not a count either
             raise ValueError(f"{key} must be a non-negative int, got {value!r}")
-        usage[FIELD_TO_USAGE_KEY.get(key, key)] = value
-    call = Call(provider=provider, api="manual", model=model, model_requested=model) if ts is None else Call(
-        provider=provider, api="manual", model=model, model_requested=model, ts=ts)
-    call.set_usage(usage)
-    return call
+        usage_key = FIELD_TO_USAGE_KEY.get(key, key)
+        if value:
+            usage[usage_key] = value
+        if (field := USAGE_KEY_TO_FIELD.get(usage_key)) is not None:
+            attributes[field] = value
+        elif value:
+            extra[usage_key] = value
+    if "ts" not in attributes:
+        attributes["ts"] = now_iso()
+    call = Call(provider=provider, api="manual", model=model, model_requested=model, usage_extra=extra or None,
+                **attributes)
+    return call, usage
 
 
 def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | None = None,
@@ -120,7 +131,7 @@ def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | No
     >>> llmcost_nb.log(model="gpt-4.1", input_tokens=1000, output_tokens=200).cost   # doctest: +SKIP
     Decimal('0.0036')
     """
-    return _manual(_token_call(model, input_tokens, output_tokens, provider, more_tokens), tags, ledger)
+    return _manual(_token_call(model, input_tokens, output_tokens, provider, more_tokens)[0], tags, ledger)
 
 
 def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path | None = None) -> int:
@@ -131,16 +142,29 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
     session_id = get_session().id
     now = datetime.now(UTC)
     now_text = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    price = target.pricer.price
     calls = []
-    for row in rows:
-        row = dict(row)
-        tags, ts, provider = row.pop("tags", None), row.pop("ts", None), row.pop("provider", None)
-        call = _token_call(row.pop("model", None), row.pop("input_tokens", 0), row.pop("output_tokens", 0),
-                           provider, row, ts=ts or now_text)
-        call.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
-        call.session_id, call.attribution = session_id, "manual"
-        calls.append(target.price(call, None if ts else now))
-    return target.write_many(calls)
+    with gc_paused():  # the hot loop of imports: one pass over each row, the pricer called directly
+        for row in rows:
+            more = {k: v for k, v in row.items() if k not in _LOG_MANY_KEYS}
+            ts, tags, provider = row.get("ts"), row.get("tags"), row.get("provider")
+            call, usage = _token_call(
+                row.get("model"), row.get("input_tokens", 0), row.get("output_tokens", 0), provider, more,
+                ts=ts or now_text, tags={str(k): str(v) for k, v in tags.items()} if tags else {},
+                session_id=session_id, attribution="manual")
+            result = price(provider, call.model, usage, parse_iso(ts) if ts else now)
+            call.cost, call.price_source = result.cost, result.source
+            if provider is None and result.cost is not None:
+                call.provider = result.provider
+            calls.append(call)
+    written = target.write_many(calls)
+    unpriced = {c.model: c for c in calls if c.cost is None}
+    for call in unpriced.values():  # one warning per model, naming it and how to price it
+        _warn_unpriced(target, call)
+    return written
+
+
+_LOG_MANY_KEYS = frozenset(("model", "input_tokens", "output_tokens", "provider", "tags", "ts"))
 
 
 def set_price(model: str, *, input_mtok: Decimal | str | float, output_mtok: Decimal | str | float,

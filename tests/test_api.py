@@ -11,6 +11,7 @@ import pytest
 from google import genai
 
 import llmcost_nb
+from llmcost_nb._warnings import reset_warnings
 
 
 def genai_cost(model, provider, **usage):
@@ -86,6 +87,38 @@ def test_log_many_is_exact_and_transactional(ledger):
         llmcost_nb.log_many([{"model": "m", "input_tokens": 1, "output_tokens": 1},
                              {"model": "m", "input_tokens": 1, "output_tokens": -1}], ledger=ledger)
     assert ledger.count() == 3000  # nothing half-written
+
+
+def test_log_many_stores_exactly_what_log_stores(tmp_path):
+    """The bulk path (sparse INSERT, pricer called directly) and log() give identical rows, column by column."""
+    rows = [
+        {"model": "gpt-4.1", "input_tokens": 1000, "output_tokens": 50, "cache_read_tokens": 600},
+        {"model": "o3", "input_tokens": 10, "output_tokens": 400, "reasoning_tokens": 300, "tags": {"a": 1}},
+        {"model": "gpt-4o-audio-preview", "input_tokens": 20, "output_tokens": 30, "input_audio_tokens": 5,
+         "output_audio_tokens": 7, "provider": "openai"},
+        {"model": "claude-sonnet-4-5", "input_tokens": 12, "output_tokens": 0, "cache_write_tokens": 9,
+         "ts": "2026-02-03T04:05:06.000007Z"},
+        {"model": "no-such-model-x", "input_tokens": 3, "output_tokens": 4, "web_searches": 2},
+    ]
+    bulk, single = llmcost_nb.Ledger(tmp_path / "bulk.db"), llmcost_nb.Ledger(tmp_path / "single.db")
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'no-such-model-x'"):
+        assert llmcost_nb.log_many(rows, ledger=bulk) == 5
+    reset_warnings()  # warned once per kind: log() below warns afresh
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no-such-model-x"):
+        for row in rows:
+            row = dict(row)
+            ts = row.pop("ts", None)
+            call = llmcost_nb.log(**row, ledger=single)
+            if ts:  # log() stamps the time of the call; the bulk row carries its own
+                single.connection.execute("UPDATE calls SET ts = ? WHERE id = ?", (ts, call.id))
+    ignore = ["id", "ts", "latency_ms"]
+    left, right = bulk.calls().drop(columns=ignore), single.calls().drop(columns=ignore)
+    assert left.to_dict("records") == right.to_dict("records")
+    assert list(bulk.calls().ts)[3] == list(single.calls().ts)[3]
+    assert list(left.reasoning_tokens) == [0, 300, 0, 0, 0] and list(left.output_audio_tokens) == [0, 0, 7, 0, 0]
+    assert left.usage_extra[4] == {"web_searches": 2} and left.cost_usd[4] is None
+    assert left.cost_usd[0] == genai_cost("gpt-4.1", "openai", input_tokens=1000, output_tokens=50,
+                                          cache_read_tokens=600)
 
 
 def test_track_with_an_explicit_ledger_path(fake, tmp_path):
