@@ -22,7 +22,7 @@ import httpx2
 import openai
 
 import llmcost_nb
-from llmcost_nb import capture
+from llmcost_nb import _recorder, capture
 
 CHAT = json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4.1",
@@ -82,6 +82,39 @@ def bench_calls(tmp: Path) -> None:
           f"{on - off:.1f} µs per call (floor 60 µs); {rows} rows committed, scope total ${t.total_cost}")
 
 
+def bench_path_alone(tmp: Path) -> None:
+    """Our code alone, on a prebuilt request and response (no SDK around it): what capture itself costs
+    when its code and SQLite's are warm in the CPU caches (inside a real SDK call they are not)."""
+    request = httpx2.Request("POST", "https://api.openai.com/v1/chat/completions",
+                             json={"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]})
+    tee = capture._sync_tee_class(httpx2.SyncByteStream)
+    headers = {"content-type": "application/json", "x-request-id": "req_1"}
+
+    def response() -> httpx2.Response:
+        resp = httpx2.Response(200, content=CHAT, headers=headers)
+        resp.read()
+        return resp
+
+    def tracked() -> None:
+        pending = capture._begin(request)
+        _recorder.responded(pending, response(), tee)
+
+    def p50(fn: object, n: int) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()  # type: ignore[operator]
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e6
+
+    llmcost_nb.get_session().use_ledger(tmp / "alone.db")
+    with llmcost_nb.track():
+        p50(tracked, 300)
+        ours = statistics.median(p50(tracked, 1000) - p50(response, 1000) for _ in range(5))
+    capture.uninstall()
+    print(f"capture path alone (begin + record + durable row, no SDK around it): {ours:.1f} µs p50")
+
+
 def bench_stream(tmp: Path) -> None:
     http = httpx2.Client(transport=httpx2.MockTransport(stream_handler))
     stream_us(http, 20)
@@ -126,6 +159,7 @@ def bench_bulk(tmp: Path, n: int = 200_000) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench_calls(Path(tmp))
+        bench_path_alone(Path(tmp))
         bench_stream(Path(tmp))
         bench_bulk(Path(tmp))
 

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from ._genai import import_genai_prices
 from ._warnings import warn_once
 
 __all__ = ["Price", "PriceResult", "Pricer", "UnknownModel", "warm"]
@@ -158,6 +159,7 @@ class _Catalog:
     the library, so shared by every Pricer; replaced when the user installs another snapshot."""
 
     def __init__(self) -> None:
+        import_genai_prices()
         from genai_prices import __version__, data_snapshot
 
         self.module, self.custom = data_snapshot, data_snapshot._custom_snapshot

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ._genai import import_genai_prices
+
 __all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini")
@@ -208,6 +210,7 @@ def _compile(api: str) -> _Extractor:
     with _compile_lock:
         if (done := _extractors.get(api)) is not None:
             return done
+        import_genai_prices()
         from genai_prices.data_snapshot import get_snapshot
 
         provider_id, flavor = _GENAI_FLAVOR[api]

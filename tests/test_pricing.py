@@ -367,3 +367,43 @@ def test_random_inconsistent_usage_fails_exactly_when_genai_prices_fails(model, 
 def test_same_result_as_genai_prices_in_any_decimal_context(model, usage, prec, rounding):
     with decimal.localcontext(prec=prec, rounding=rounding):
         assert Pricer().price(*model, usage, TS).cost == genai_cost(*model, usage, TS)
+
+
+RACE = """
+import sys, threading, warnings
+from datetime import UTC, datetime
+warnings.simplefilter("error")
+from llmcost_nb import pricing, usage
+errors, barrier = [], threading.Barrier(6)
+def first_call(i):
+    barrier.wait()
+    try:
+        if i % 2:
+            usage.extract_usage({"usage": {"prompt_tokens": 3, "completion_tokens": 4}}, api="chat")
+        else:
+            pricing.Pricer().price("openai", "gpt-4.1", {"input_tokens": 3}, datetime.now(UTC))
+    except Exception as exc:
+        errors.append(repr(exc))
+def warm():
+    barrier.wait()
+    try:
+        pricing._warm_up()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=first_call, args=(i,)) for i in range(5)] + [threading.Thread(target=warm)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_first_calls_racing_the_warm_up_thread_import_genai_prices_safely(attempt):
+    """genai-prices' modules import each other: importing it from two threads at once (capture's warm-up
+    thread and a first call) once gave 'partially initialized module' errors and unpriced calls."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
