@@ -5,7 +5,8 @@
 - capture + durable row write per non-stream call: the real openai client on an in-process transport
   (no network, so the difference is ours alone), p50 with capture on minus p50 with it off. Floor 60 µs.
 - per stream chunk: a 2,000-chunk SSE stream read through httpx2 with and without the tee. Floor 3 µs.
-- bulk writes: ``log_many`` of 200k rows (priced) vs raw sqlite3 executemany of the same rows. Floor 100k rows/s.
+- bulk writes: ``log_many`` of 200k rows (priced) vs raw sqlite3 executemany of the same rows.
+  Floor 100k rows/s.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ def bench_bulk(tmp: Path, n: int = 200_000) -> None:
     params = [("2026-01-01T00:00:00.000000Z", r["model"], r["input_tokens"], r["output_tokens"],
                r["cache_read_tokens"], 0, json.dumps(r["tags"])) for r in rows]
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO calls (ts, model, input_tokens, output_tokens, cache_read_tokens, cost_pusd, "
-                     "tags) VALUES (?, ?, ?, ?, ?, ?, ?)", params)
+    conn.executemany("INSERT INTO calls (ts, model, input_tokens, output_tokens, cache_read_tokens, "
+                     "cost_pusd, tags) VALUES (?, ?, ?, ?, ?, ?, ?)", params)
     conn.execute("COMMIT")
     raw = n / (time.perf_counter() - t0)
     print(f"bulk log_many: {ours:,.0f} rows/s (priced, tagged) vs raw sqlite3 executemany {raw:,.0f} rows/s "

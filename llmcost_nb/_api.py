@@ -88,7 +88,7 @@ def record(response: Any, *, tags: Mapping[str, Any] | None = None, api: str | N
 
 
 def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
-    scope, attribution = current_scope()
+    scope, _ = current_scope()
     session = get_session()
     base = scope.tags if scope is not None else dict(session.tags)
     call.tags = {**base, **{str(k): str(v) for k, v in (tags or {}).items()}}
@@ -105,7 +105,8 @@ def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     usage: dict[str, int] = {}
     extra: dict[str, int] = {}
-    for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items()):
+    counts = (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items())
+    for key, value in counts:
         if type(value) is not int or value < 0:  # bool is not a count either
             raise ValueError(f"{key} must be a non-negative int, got {value!r}")
         usage_key = FIELD_TO_USAGE_KEY.get(key, key)
@@ -117,8 +118,8 @@ def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str
             extra[usage_key] = value
     if "ts" not in attributes:
         attributes["ts"] = now_iso()
-    call = Call(provider=provider, api="manual", model=model, model_requested=model, usage_extra=extra or None,
-                **attributes)
+    call = Call(provider=provider, api="manual", model=model, model_requested=model,
+                usage_extra=extra or None, **attributes)
     return call, usage
 
 

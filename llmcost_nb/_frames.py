@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._call import Call
+from ._call import TOKEN_FIELDS, Call
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +30,7 @@ def calls_frame(records: list[Call]) -> pd.DataFrame:
         for name in CALL_COLUMNS
     }
     frame = pd.DataFrame(data, columns=list(CALL_COLUMNS))
-    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                 "input_audio_tokens", "output_audio_tokens"):
+    for name in TOKEN_FIELDS:
         frame[name] = frame[name].astype("int64")
     frame["billed"] = frame["billed"].astype(bool)
     frame["streamed"] = frame["streamed"].astype(bool)

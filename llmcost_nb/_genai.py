@@ -19,8 +19,8 @@ def import_genai_prices() -> None:
         return
     with _import_lock:
         if not _imported:
-            import genai_prices  # noqa: F401
-            import genai_prices.decompose  # noqa: F401
+            import genai_prices
+            import genai_prices.decompose
             import genai_prices.validation  # noqa: F401
 
             _imported = True

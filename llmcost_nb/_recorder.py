@@ -95,8 +95,8 @@ def responded(pending: Pending, response: Any, tee_class: type) -> None:
     try:
         if response.is_stream_consumed:
             content_type, _, request_id = _header_values(response.headers)
-            _finish(pending, response.status_code, response.headers, response.content, content_type, cut=False,
-                    request_id=request_id)
+            _finish(pending, response.status_code, response.headers, response.content, content_type,
+                    cut=False, request_id=request_id)
         else:
             recorder = StreamRecorder(pending, response)
             response.stream = tee_class(response.stream, recorder)

@@ -75,7 +75,8 @@ def uninstall() -> None:
 class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Patches httpx / httpx2 right after they are imported, so ``install()`` need not import them."""
 
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: Any,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _LIBRARIES:
             return None
         for finder in sys.meta_path:

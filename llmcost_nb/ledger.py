@@ -285,7 +285,8 @@ class Ledger:
             from .pricing import Price, Pricer
 
             rows = self.connection.execute(
-                "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok FROM prices"
+                "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok "
+                "FROM prices"
             ).fetchall()
             overrides = {
                 (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
@@ -294,7 +295,8 @@ class Ledger:
             self._pricer = Pricer(overrides)
         return self._pricer
 
-    def price(self, call: Call, when: datetime | None = None, *, usage: Mapping[str, int] | None = None) -> Call:
+    def price(self, call: Call, when: datetime | None = None, *,
+              usage: Mapping[str, int] | None = None) -> Call:
         """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
         ``call.ts`` as a datetime and ``usage`` is ``call.usage``, when the caller has them already."""
         if not call.billed:
@@ -338,11 +340,12 @@ class Ledger:
             self.connection.execute(
                 "INSERT OR REPLACE INTO prices VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (provider or "", model, *(None if p is None else str(p) for p in (
-                    price.input_mtok, price.output_mtok, price.cache_read_mtok, price.cache_write_mtok)), now_iso()),
+                    price.input_mtok, price.output_mtok, price.cache_read_mtok, price.cache_write_mtok)),
+                 now_iso()),
             )
             self.pricer.set_override(model, price, provider)
 
-    def reprice(self, *, all: bool = False) -> int:  # noqa: A002
+    def reprice(self, *, all: bool = False) -> int:
         """Price the billed rows that have no cost yet (or every billed row with ``all=True``); returns the
         number of rows whose cost changed."""
         conn = self.connection
@@ -379,7 +382,8 @@ class Ledger:
                     params += [str(key), str(tag_value)]
             elif name in _FILTERS:
                 clauses.append(_FILTERS[name])
-                params.append(int(value) if name == "billed" else _ts(value) if name in ("since", "until") else value)
+                params.append(int(value) if name == "billed"
+                              else _ts(value) if name in ("since", "until") else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
                 raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
@@ -406,7 +410,8 @@ class Ledger:
         pusd = {name: columns.index(name) for name in ("cost_pusd", "saved_pusd")}
         for name, index in pusd.items():
             frame[name] = pd.Series([r[index] for r in rows], index=frame.index, dtype=object)
-        frame["cost_usd"] = pd.Series([from_pusd(v) for v in frame["cost_pusd"]], index=frame.index, dtype=object)
+        frame["cost_usd"] = pd.Series([from_pusd(v) for v in frame["cost_pusd"]], index=frame.index,
+                                      dtype=object)
         frame["tags"] = pd.Series([json.loads(t) if isinstance(t, str) else {} for t in frame["tags_json"]],
                                   index=frame.index, dtype=object)
         frame["usage_extra"] = pd.Series([json.loads(u) if isinstance(u, str) else None  # NaN: no usage_extra
@@ -424,7 +429,8 @@ class Ledger:
         """Exact total cost of the matching calls."""
         where, params = self._where(filters)
         with self._lock:
-            (pusd,) = self.connection.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM calls{where}", params).fetchone()
+            (pusd,) = self.connection.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM calls{where}",
+                                              params).fetchone()
         return from_pusd(pusd)  # type: ignore[return-value]
 
     def count(self, **filters: Any) -> int:

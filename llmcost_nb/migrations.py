@@ -112,8 +112,8 @@ def m003_budgets_and_estimates(db: Database) -> None:
         CREATE TABLE IF NOT EXISTS budgets (
             scope TEXT PRIMARY KEY,           -- session | day | month | notebook:<path> | tag:<key>=<value>
             limit_usd TEXT NOT NULL,          -- exact Decimal text
-            hard INTEGER NOT NULL DEFAULT 0,  -- 1: stop a request before it is sent if it could pass the limit
-            thresholds TEXT NOT NULL,         -- JSON list of alert fractions as Decimal text, e.g. ["0.8", "1"]
+            hard INTEGER NOT NULL DEFAULT 0,  -- 1: stop a request before it is sent if it could pass it
+            thresholds TEXT NOT NULL,         -- JSON list of alert fractions (Decimal text): ["0.8", "1"]
             set_at TEXT NOT NULL
         );
         ALTER TABLE calls ADD COLUMN estimated_input_tokens INTEGER;

@@ -119,7 +119,8 @@ class Scope:
         self._stored_in: set[int] = set()
 
     def __repr__(self) -> str:
-        return f"<Scope {self.kind} {self.name or self.id[:8]}: {len(self.records)} calls, ${self.total_cost}>"
+        label = self.name or self.id[:8]
+        return f"<Scope {self.kind} {label}: {len(self.records)} calls, ${self.total_cost}>"
 
     # -- what the scope collected ---------------------------------------------------------------------
     @property

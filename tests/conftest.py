@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own ledger file, session and warnings, and capture is removed after."""
+"""Shared fixtures: every test gets its own ledger file, session and warnings; capture is removed after."""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def test_log_exact_cost_and_extra_tokens():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"model": "", "input_tokens": 1, "output_tokens": 1}, "model must be a non-empty string"),
     ({"model": "gpt-4.1", "input_tokens": -1, "output_tokens": 1}, "input_tokens must be a non-negative int"),
-    ({"model": "gpt-4.1", "input_tokens": 1.5, "output_tokens": 1}, "input_tokens must be a non-negative int"),
+    ({"model": "gpt-4.1", "input_tokens": 1.5, "output_tokens": 1},
+     "input_tokens must be a non-negative int"),
     ({"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1, "cache_read_tokens": "3"},
      "cache_read_tokens must be a non-negative int"),
 ])
@@ -77,10 +78,12 @@ def test_log_rejects_bad_input(kwargs, message):
 
 
 def test_log_many_is_exact_and_transactional(ledger):
-    rows = [{"model": "gpt-4.1-mini", "input_tokens": 100 + i, "output_tokens": i, "tags": {"team": f"t{i % 3}"},
+    rows = [{"model": "gpt-4.1-mini", "input_tokens": 100 + i, "output_tokens": i,
+             "tags": {"team": f"t{i % 3}"},
              "ts": f"2026-01-{1 + i % 28:02d}T12:00:00.000000Z"} for i in range(3000)]
     assert llmcost_nb.log_many(rows, ledger=ledger) == 3000
-    expected = sum(genai_cost("gpt-4.1-mini", "openai", input_tokens=100 + i, output_tokens=i) for i in range(3000))
+    expected = sum(genai_cost("gpt-4.1-mini", "openai", input_tokens=100 + i, output_tokens=i)
+                   for i in range(3000))
     assert ledger.total_cost() == expected
     assert ledger.count(tags={"team": "t1"}) == 1000
     with pytest.raises(ValueError, match="output_tokens must be a non-negative int"):
@@ -90,7 +93,8 @@ def test_log_many_is_exact_and_transactional(ledger):
 
 
 def test_log_many_stores_exactly_what_log_stores(tmp_path):
-    """The bulk path (sparse INSERT, pricer called directly) and log() give identical rows, column by column."""
+    """The bulk path (sparse INSERT, pricer called directly) and log() give identical rows, column by
+    column."""
     rows = [
         {"model": "gpt-4.1", "input_tokens": 1000, "output_tokens": 50, "cache_read_tokens": 600},
         {"model": "o3", "input_tokens": 10, "output_tokens": 400, "reasoning_tokens": 300, "tags": {"a": 1}},
@@ -115,7 +119,8 @@ def test_log_many_stores_exactly_what_log_stores(tmp_path):
     left, right = bulk.calls().drop(columns=ignore), single.calls().drop(columns=ignore)
     assert left.to_dict("records") == right.to_dict("records")
     assert list(bulk.calls().ts)[3] == list(single.calls().ts)[3]
-    assert list(left.reasoning_tokens) == [0, 300, 0, 0, 0] and list(left.output_audio_tokens) == [0, 0, 7, 0, 0]
+    assert list(left.reasoning_tokens) == [0, 300, 0, 0, 0]
+    assert list(left.output_audio_tokens) == [0, 0, 7, 0, 0]
     assert left.usage_extra[4] == {"web_searches": 2} and left.cost_usd[4] is None
     assert left.cost_usd[0] == genai_cost("gpt-4.1", "openai", input_tokens=1000, output_tokens=50,
                                           cache_read_tokens=600)

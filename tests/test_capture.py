@@ -61,7 +61,8 @@ def test_openai_chat_sync(fake):
     row = only_row(t)
     assert (row.provider, row.api, row.model, row.host) == ("openai", "chat", "gpt-4.1", "127.0.0.1")
     assert (row.input_tokens, row.output_tokens) == (HELLO_IN, HELLO_OUT)
-    assert row.cost_usd == genai_cost("gpt-4.1", "openai", input_tokens=6, output_tokens=9) == Decimal("0.00008400")
+    assert row.cost_usd == genai_cost("gpt-4.1", "openai", input_tokens=6, output_tokens=9)
+    assert row.cost_usd == Decimal("0.00008400")
     assert row.tags == {"variant": "A"} and row.status == "ok" and row.billed and not row.streamed
     assert row.attribution == "context" and row.request_id.startswith("req_fake_")
     stored = llmcost_nb.Ledger().calls()
@@ -74,7 +75,8 @@ def test_openai_chat_cached_and_reasoning(fake):
     with llmcost_nb.track() as t:
         oai(fake).chat.completions.create(model="o3", messages=HELLO)
     row = only_row(t)
-    assert (row.input_tokens, row.cache_read_tokens, row.output_tokens, row.reasoning_tokens) == (6, 4, 29, 20)
+    tokens = (row.input_tokens, row.cache_read_tokens, row.output_tokens, row.reasoning_tokens)
+    assert tokens == (6, 4, 29, 20)
     assert row.cost_usd == genai_cost("o3", "openai", input_tokens=6, cache_read_tokens=4, output_tokens=29,
                                       output_reasoning_tokens=20)
 
@@ -157,7 +159,8 @@ def test_anthropic_messages_with_cache(fake):
     assert msg.usage.input_tokens == 3  # anthropic's input_tokens exclude cache reads and writes
     row = only_row(t)
     assert (row.provider, row.api, row.model) == ("anthropic", "messages", "claude-sonnet-4-5")
-    assert (row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens) == (6, 2, 1, 9)
+    tokens = (row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens)
+    assert tokens == (6, 2, 1, 9)
     assert row.cost_usd == genai_cost("claude-sonnet-4-5", "anthropic", input_tokens=6, cache_read_tokens=2,
                                       cache_write_tokens=1, output_tokens=9)
 
@@ -184,13 +187,15 @@ def test_gemini_generate_and_stream(fake):
     client = gemini(fake)
     with llmcost_nb.track() as t:
         client.models.generate_content(model="gemini-2.5-flash", contents="hello there world")
-        for _ in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hello there world"):
+        stream = client.models.generate_content_stream(model="gemini-2.5-flash", contents="hello there world")
+        for _ in stream:
             pass
     frame = t.calls
     assert list(frame.api) == ["gemini", "gemini"] and list(frame.streamed) == [False, True]
     assert set(frame.input_tokens) == {HELLO_IN}
     assert set(frame.output_tokens) == {HELLO_OUT + 5} and set(frame.reasoning_tokens) == {5}
-    one = genai_cost("gemini-2.5-flash", "google", input_tokens=6, output_tokens=14, output_reasoning_tokens=5)
+    one = genai_cost("gemini-2.5-flash", "google", input_tokens=6, output_tokens=14,
+                     output_reasoning_tokens=5)
     assert t.total_cost == 2 * one
 
 
@@ -230,10 +235,10 @@ def test_connection_refused_is_recorded_unbilled_and_raised(unused_port):
 
 def test_stream_cut_by_server_is_unfinished(fake):
     fake.cut_stream_after(3)
-    with llmcost_nb.track() as t, pytest.raises((openai.APIError, httpx2.HTTPError)):
-        with claude(fake).messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=HELLO) as s:
-            for _ in s:
-                pass
+    with (llmcost_nb.track() as t, pytest.raises((openai.APIError, httpx2.HTTPError)),
+          claude(fake).messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=HELLO) as s):
+        for _ in s:
+            pass
     row = only_row(t)
     assert (row.status, row.streamed) == ("unfinished", True)
     assert row.input_tokens == HELLO_IN  # message_start already carried the input tokens
@@ -302,18 +307,17 @@ def test_calls_outside_any_scope_are_recorded_unattributed(fake):
 
 def test_nested_scopes_merge_tags_and_roll_up(fake):
     client = oai(fake)
-    with llmcost_nb.track(tags={"team": "a", "v": "1"}) as outer:
-        with llmcost_nb.track(tags={"v": "2"}) as inner:
-            client.chat.completions.create(model="gpt-4.1", messages=HELLO)
+    with llmcost_nb.track(tags={"team": "a", "v": "1"}) as outer, llmcost_nb.track(tags={"v": "2"}) as inner:
+        client.chat.completions.create(model="gpt-4.1", messages=HELLO)
     assert only_row(inner).tags == {"team": "a", "v": "2"}
     assert len(outer.calls) == 1
 
 
 def test_unknown_model_keeps_tokens_and_warns_once(fake):
-    with pytest.warns(LlmcostWarning, match=r"no price known for model 'my-local-llama'.*set_price") as caught:
-        with llmcost_nb.track() as t:
-            for _ in range(3):
-                oai(fake).chat.completions.create(model="my-local-llama", messages=HELLO)
+    expected = r"no price known for model 'my-local-llama'.*set_price"
+    with pytest.warns(LlmcostWarning, match=expected) as caught, llmcost_nb.track() as t:
+        for _ in range(3):
+            oai(fake).chat.completions.create(model="my-local-llama", messages=HELLO)
     assert len([w for w in caught if "my-local-llama" in str(w.message)]) == 1
     frame = t.calls
     assert list(frame.input_tokens) == [6, 6, 6] and frame.cost_usd.isna().all()
@@ -335,9 +339,9 @@ def test_results_identical_with_and_without_capture(fake):
 def test_broken_ledger_warns_and_the_call_still_returns(fake, tmp_path):
     bad = tmp_path / "corrupt.db"
     bad.write_bytes(b"garbage" * 1000)
-    with pytest.warns(LlmcostWarning, match="not a usable llmcost_nb ledger"):
-        with llmcost_nb.track(ledger=bad) as t:
-            resp = oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
+    with (pytest.warns(LlmcostWarning, match="not a usable llmcost_nb ledger"),
+          llmcost_nb.track(ledger=bad) as t):
+        resp = oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
     assert resp.usage.total_tokens == HELLO_IN + HELLO_OUT
     assert len(t.calls) == 1 and t.calls.cost_usd[0] is None  # kept in memory, not priced without a ledger
 

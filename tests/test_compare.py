@@ -89,7 +89,8 @@ def test_totals_equal_the_ledger_exactly(oai, ledger):
     # every row carries the experiment's tags, and scored rows their score
     calls = ledger.calls(tags={"experiment": "exp-1"})
     assert calls["scope_id"].nunique() == 1  # one scope per experiment, not one per call
-    scope_rows = ledger.connection.execute("SELECT kind, name FROM scopes WHERE id = ?", (calls["scope_id"][0],))
+    scope_rows = ledger.connection.execute("SELECT kind, name FROM scopes WHERE id = ?",
+                                           (calls["scope_id"][0],))
     assert scope_rows.fetchall() == [("compare", "exp-1")]
     assert {frozenset(t) for t in calls["tags"]} == {
         frozenset({"experiment", "variant", "model", "input_id", "repeat", "team", "score"})

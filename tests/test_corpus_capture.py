@@ -90,8 +90,7 @@ def test_every_corpus_body_is_captured_exactly(fake):
 def test_bad_usage_warns_and_the_response_is_untouched(fake, usage):
     body = {"id": "x", "object": "chat.completion", "model": "gpt-4.1", "choices": [], "usage": usage}
     fake.fail_next(status=200, body=body)
-    with pytest.warns(llmcost_nb.LlmcostWarning, match="could not read token usage"):
-        with llmcost_nb.track() as t:
-            response = httpx2.post(f"{fake.openai_base_url}/chat/completions", json={"model": "gpt-4.1"})
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="could not read token usage"), llmcost_nb.track() as t:
+        response = httpx2.post(f"{fake.openai_base_url}/chat/completions", json={"model": "gpt-4.1"})
     assert response.json() == body
     assert (t.records[0].input_tokens, t.records[0].status) == (0, "ok")

@@ -18,7 +18,7 @@ from llmcost_nb.ledger import SCHEMA_VERSION
 def test_schema_version_matches_migrations():
     from llmcost_nb.migrations import migrations
 
-    assert SCHEMA_VERSION == len(migrations._migrations)
+    assert len(migrations._migrations) == SCHEMA_VERSION
 
 
 def test_new_ledger_is_wal_with_all_tables(ledger):
@@ -115,7 +115,7 @@ def test_corrupt_file_gives_clear_error_and_keeps_the_file(tmp_path):
 def test_unwritable_path_gives_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(LedgerError, match="cannot open the ledger at .*LLMCOST_DB"):
+    with pytest.raises(LedgerError, match=r"cannot open the ledger at .*LLMCOST_DB"):
         Ledger(blocker / "sub" / "ledger.db")
 
 

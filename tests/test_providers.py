@@ -23,7 +23,8 @@ from llmcost_nb.providers import Endpoint, classify, request_info
          Endpoint("google", "gemini", "generativelanguage.googleapis.com")),
         ("POST", "my.openai.azure.com", "/openai/deployments/x/chat/completions",
          Endpoint("azure", "chat", "my.openai.azure.com")),
-        ("POST", "openrouter.ai", "/api/v1/chat/completions", Endpoint("openrouter", "chat", "openrouter.ai")),
+        ("POST", "openrouter.ai", "/api/v1/chat/completions",
+         Endpoint("openrouter", "chat", "openrouter.ai")),
         ("POST", "localhost", "/v1/chat/completions", Endpoint(None, "chat", "localhost")),
         ("GET", "api.openai.com", "/v1/models", None),
         ("GET", "api.openai.com", "/v1/chat/completions", None),
@@ -49,7 +50,8 @@ def test_request_info_openai():
 def test_request_info_gemini_takes_model_from_path():
     ep = Endpoint("google", "gemini", "h")
     body = {"contents": [], "generationConfig": {"maxOutputTokens": 7}}
-    info = request_info(ep, "/v1beta/models/gemini-2.5-flash:streamGenerateContent", json.dumps(body).encode())
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    info = request_info(ep, path, json.dumps(body).encode())
     assert (info.model, info.stream, info.max_output_tokens) == ("gemini-2.5-flash", True, 7)
 
 
