@@ -17,9 +17,9 @@ exception subclasses ``openai.OpenAIError`` and ``anthropic.AnthropicError`` so 
 unchanged, without retrying.
 
 Spending is read from the ledger once per budget and period, then counted as calls are recorded in this
-process; calls another process writes to the same ledger show up after :func:`refresh`. ``%load_ext
-llmcost_nb`` and :func:`set_budget` start enforcing budgets; a script that relies on budgets stored by an
-earlier session calls :func:`activate`.
+process; calls another process writes to the same ledger show up after :func:`refresh`. Every session
+enforces the budgets stored in the ledgers it records to, from its first tracked call (:func:`deactivate`
+stops that; :func:`activate` starts it again).
 """
 
 from __future__ import annotations
@@ -178,10 +178,13 @@ def _warn(alert: BudgetAlert) -> None:
 
 
 def _listener(call: Call, scope: Scope | None) -> None:
-    session = get_session()
     if not call.cost:
         return
-    alerts = _book(_ledger_of(scope, session)).add(call, scope, session)
+    session = get_session()
+    book = _book(_ledger_of(scope, session))
+    if not book.budgets:  # the common case: nothing to count against
+        return
+    alerts = book.add(call, scope, session)
     for alert in alerts:
         for callback in list(_callbacks.get(session) or [_warn]):
             callback(alert)

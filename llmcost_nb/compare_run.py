@@ -262,14 +262,14 @@ def _record_manual(cell: Cell, answer: Answer | None, row: dict[str, Any], laten
     from ._api import _manual, _token_call
 
     usage = dict(answer.usage or {}) if answer is not None else {}
-    call = _token_call(
+    call, _ = _token_call(
         cell.model,
         usage.pop("input_tokens", 0),
         usage.pop("output_tokens", 0),
         provider_of(cell.model),
         usage,
+        latency_ms=round(latency_ms, 3),
     )
-    call.latency_ms = round(latency_ms, 3)
     if row["status"] != "ok":
         call.status, call.billed, call.error = "error", False, row["error"]
     _manual(call, None, None)

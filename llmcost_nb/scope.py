@@ -83,7 +83,11 @@ def get_session() -> Session:
     if _session is None:
         with _session_lock:
             if _session is None:
-                _session = Session()
+                session = Session()
+                from .budget import activate  # the ledger's stored budgets apply in every session
+
+                activate(session, start_capture=False)
+                _session = session
     return _session
 
 

@@ -18,7 +18,7 @@ import openai
 import pytest
 
 import llmcost_nb
-from llmcost_nb import budget
+from llmcost_nb import budget, scope
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 CALL_COST = Decimal("0.000084")
@@ -162,6 +162,21 @@ def test_hard_budget_stops_the_third_call_before_it_is_sent(fake):
     assert (exc.spent, exc.request_cost, exc.budget.limit) == (2 * CALL_COST, MAX_COST, Decimal("0.0003"))
     assert "nothing was sent" in str(exc)
     assert [c.estimated_input_tokens for c in t.records] == [10, 10]  # kept to compare with the actual 6
+
+
+def test_a_budget_stored_by_an_earlier_session_applies_in_the_next_one(fake, monkeypatch):
+    budget.set_budget("0.0003", scope="day", hard=True)  # stored in the default ledger
+    monkeypatch.setattr(scope, "_session", None)  # a new process: nothing activated by hand
+    client = oai(fake)
+    with llmcost_nb.track():
+        for _ in range(2):
+            client.chat.completions.create(model="gpt-4.1", messages=HELLO, max_tokens=20)
+        with pytest.raises(llmcost_nb.BudgetExceeded, match="nothing was sent"):
+            client.chat.completions.create(model="gpt-4.1", messages=HELLO, max_tokens=20)
+    assert fake.request_count == 2
+    budget.deactivate()  # a session can opt out
+    client.chat.completions.create(model="gpt-4.1", messages=HELLO, max_tokens=20)
+    assert fake.request_count == 3
 
 
 def test_hard_budget_passes_through_anthropic_without_retries(fake):
