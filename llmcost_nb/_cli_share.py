@@ -35,7 +35,8 @@ def share_command(notebook: Path, out: Path | None, folder: bool, execute: bool 
     except Exception as exc:  # a cell that raised, a kernel that would not start: one line, no traceback
         last = (str(exc).strip().splitlines() or [""])[-1][:300]
         raise click.ClickException(f"{type(exc).__name__}: {last}") from None
-    click.echo(f"wrote {result.path}: {result.widget_views} widget views, {result.charts} charts"
+    views, charts = result.widget_views, result.charts
+    click.echo(f"wrote {result.path}: {views} widget view{'s' * (views != 1)}, {charts} chart{'s' * (charts != 1)}"
                f"{', executed' if result.executed else ''} ({result.size_bytes / 1e6:.1f} MB)")
 
 

@@ -11,6 +11,7 @@ first use, and enabled if no other theme was chosen. Dollar axes and tooltips ar
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,19 @@ __all__ = [
 
 USD_AXIS = "$,.2f"
 USD_TIP = "$,.4f"
+
+
+def usd_formats(largest: float) -> tuple[str, str]:
+    """d3 formats (axis and labels, tooltips) for dollar amounts up to ``largest``: cents for dollars, more
+    decimals for fractions of a cent (a notebook's calls cost $0.0002, which "$,.2f" shows as $0.00).
+
+    >>> usd_formats(1234.5), usd_formats(0.000166)
+    (('$,.2f', '$,.4f'), ('$,.5f', '$,.7f'))
+    """
+    if not largest or largest >= 1 or largest != largest:  # 0, dollars, NaN
+        return USD_AXIS, USD_TIP
+    decimals = max(2, math.ceil(-math.log10(largest)) + 1)
+    return f"$,.{decimals}f", f"$,.{decimals + 2}f"
 _PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#bab0ac"]
 
 
@@ -122,6 +136,7 @@ def spend_over_time(
         for i, value in enumerate(frame.groupby(dim)["cost"].sum().sort_values(ascending=False).index)
     }
     frame["rank"] = frame[dim].map(rank)  # the same stacking order in every bar: most expensive at the bottom
+    usd_axis, usd_tip = usd_formats(float(frame.groupby(freq)["cost"].sum().max()) if len(frame) else 0.0)
     if freq in ("week", "month"):  # few, wide bars: an ordinal axis labeled by the period
         x = alt.X(f"{freq}:O", title=None, axis=alt.Axis(labelAngle=-40 if freq == "week" else 0))
         when = alt.Tooltip(f"{freq}:O", title=freq)
@@ -134,13 +149,13 @@ def spend_over_time(
         .mark_bar()
         .encode(
             x=x,
-            y=alt.Y("sum(cost):Q", title="cost (USD)", axis=alt.Axis(format=USD_AXIS)),
+            y=alt.Y("sum(cost):Q", title="cost (USD)", axis=alt.Axis(format=usd_axis)),
             color=alt.Color(f"{dim}:N", title=dim, sort=list(rank)),
             order=alt.Order("rank:Q", sort="ascending"),
             tooltip=[
                 when,
                 alt.Tooltip(f"{dim}:N"),
-                alt.Tooltip("sum(cost):Q", title="cost", format=USD_TIP),
+                alt.Tooltip("sum(cost):Q", title="cost", format=usd_tip),
                 alt.Tooltip("sum(requests):Q", title="requests", format=","),
             ],
         )
@@ -171,24 +186,27 @@ def cumulative_spend(
         f"Cumulative spend, {fc.period_start:%B %Y}" if period == "month" else "Cumulative spend this week"
     )
     base = alt.Chart(frame, title=title).encode(x=alt.X("utcyearmonthdate(day):T", title=None))
-    usd_y = alt.Axis(format=USD_AXIS)
+    peak = [float(v) for v in frame[["high", "actual", "forecast"]].max() if v == v]  # NaN: no data yet
+    peak.append(float(fc.budget or 0))
+    usd_axis, usd_tip = usd_formats(max(peak))
+    usd_y = alt.Axis(format=usd_axis)
     band = base.mark_area(opacity=0.18, color="#f58518").encode(
         y=alt.Y("low:Q", title="cumulative cost (USD)", axis=usd_y),
         y2="high:Q",
         tooltip=[
             alt.Tooltip("utcyearmonthdate(day):T", title="day"),
-            alt.Tooltip("low:Q", format=USD_TIP),
-            alt.Tooltip("high:Q", format=USD_TIP),
+            alt.Tooltip("low:Q", format=usd_tip),
+            alt.Tooltip("high:Q", format=usd_tip),
         ],
     )
     projected = base.mark_line(strokeDash=[5, 4], color="#f58518").encode(
-        y="forecast:Q", tooltip=[alt.Tooltip("forecast:Q", title="projected", format=USD_TIP)]
+        y="forecast:Q", tooltip=[alt.Tooltip("forecast:Q", title="projected", format=usd_tip)]
     )
     actual = base.mark_line(point=True, color="#4c78a8").encode(
         y="actual:Q",
         tooltip=[
             alt.Tooltip("utcyearmonthdate(day):T", title="day"),
-            alt.Tooltip("actual:Q", title="spent", format=USD_TIP),
+            alt.Tooltip("actual:Q", title="spent", format=usd_tip),
         ],
     )
     layers = [band, projected, actual]
@@ -197,7 +215,7 @@ def cumulative_spend(
         layers.append(
             alt.Chart(rule)
             .mark_rule(color="#e45756", strokeDash=[2, 2])
-            .encode(y="budget:Q", tooltip=[alt.Tooltip("budget:Q", format=USD_TIP)])
+            .encode(y="budget:Q", tooltip=[alt.Tooltip("budget:Q", format=usd_tip)])
         )
     found = (
         anomalies
@@ -254,22 +272,23 @@ def cost_by_tag(
     total = frame["cost"].sum() or 1.0
     frame["share"] = frame["cost"] / total
     frame = frame.sort_values("cost", ascending=False).head(top)
+    usd_axis, usd_tip = usd_formats(float(frame["cost"].max()) if len(frame) else 0.0)
     bars = (
         alt.Chart(frame, title=f"Cost by {col}")
         .mark_bar(color=_PALETTE[0])
         .encode(
             y=alt.Y(f"{col}:N", sort="-x", title=None),
-            x=alt.X("cost:Q", title="cost (USD)", axis=alt.Axis(format=USD_AXIS)),
+            x=alt.X("cost:Q", title="cost (USD)", axis=alt.Axis(format=usd_axis)),
             tooltip=[
                 alt.Tooltip(f"{col}:N"),
-                alt.Tooltip("cost:Q", format=USD_TIP),
+                alt.Tooltip("cost:Q", format=usd_tip),
                 alt.Tooltip("share:Q", format=".1%"),
                 alt.Tooltip("requests:Q", format=","),
             ],
         )
     )
     labels = bars.mark_text(align="left", dx=4, fontSize=11, color="#333").encode(
-        text=alt.Text("cost:Q", format=USD_AXIS)
+        text=alt.Text("cost:Q", format=usd_axis)
     )
     return alt.layer(bars, labels)
 

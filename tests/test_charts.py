@@ -114,3 +114,28 @@ def test_display_bundle_always_has_a_static_picture(sample):
     assert "image/png" in png and "image/svg+xml" not in png
     with pytest.raises(ValueError, match="unknown format 'gif', allowed values: svg, png"):
         ChartView(chart, fmt="gif")
+
+
+@pytest.mark.parametrize(("largest", "axis", "tip"), [
+    (0, "$,.2f", "$,.4f"),
+    (1234.5, "$,.2f", "$,.4f"),
+    (0.5, "$,.2f", "$,.4f"),
+    (0.05, "$,.3f", "$,.5f"),
+    (0.000166, "$,.5f", "$,.7f"),
+    (0.0000009, "$,.8f", "$,.10f"),
+])
+def test_dollar_format_keeps_fractions_of_a_cent_visible(largest, axis, tip):
+    assert charts.usd_formats(largest) == (axis, tip)
+
+
+def test_a_notebooks_tiny_costs_are_labelled_in_fractions_of_a_cent(tmp_path):
+    import llmcost_nb
+
+    ledger = llmcost_nb.Ledger(tmp_path / "small.db")
+    llmcost_nb.log_many([{"model": "gpt-4.1-mini", "input_tokens": 40, "output_tokens": 90,
+                          "tags": {"step": step}} for step in ("a", "b", "b")], ledger=ledger)
+    spec = charts.cost_by_tag(ledger, "step").to_dict()
+    bars, labels = spec["layer"]
+    assert bars["encoding"]["x"]["axis"]["format"] == "$,.5f"  # the largest bar is $0.00032
+    assert labels["encoding"]["text"]["format"] == "$,.5f"
+    assert charts.spend_over_time(ledger).to_dict()["encoding"]["y"]["axis"]["format"] == "$,.5f"

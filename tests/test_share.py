@@ -119,7 +119,7 @@ def test_cli_share(tmp_path):
     out = tmp_path / "q.html"
     result = CliRunner().invoke(share_command, [str(QUICKSTART), "-o", str(out), "--no-execute"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"wrote {out}: 3 widget views, 0 charts")
+    assert result.output.startswith(f"wrote {out}: 3 widget views, 1 chart (")
     assert out.stat().st_size > 3_000_000
     missing = CliRunner().invoke(share_command, [str(tmp_path / "nope.ipynb")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
