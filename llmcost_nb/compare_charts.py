@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .charts import register_theme
+from .charts import register_theme, usd_formats
 
 if TYPE_CHECKING:
     import altair as alt
@@ -74,7 +74,7 @@ def cost_quality(
         "cost:Q",
         title="mean cost per call (USD, log)",
         scale=alt.Scale(type="log", zero=False),
-        axis=alt.Axis(format="$.2~s"),
+        axis=alt.Axis(format=usd_formats(float(frame["cost_high"].max()) if len(frame) else 0.0)[0]),
     )
     tooltip = [
         alt.Tooltip("cell:N"),
@@ -123,7 +123,8 @@ def cost_per_success(result: CompareResult) -> alt.LayerChart:
         .mark_bar()
         .encode(
             y=alt.Y("cell:N", sort=alt.EncodingSortField("plot", order="ascending"), title=None),
-            x=alt.X("plot:Q", title="cost per success (USD)", axis=alt.Axis(format="$.2~s")),
+            x=alt.X("plot:Q", title="cost per success (USD)",
+                    axis=alt.Axis(format=usd_formats(float(table["plot"].max()) if len(table) else 0.0)[0])),
             color=alt.Color("model:N", title="model"),
             tooltip=[
                 alt.Tooltip("cell:N"),
