@@ -262,6 +262,7 @@ class _Entry:
         known = _get_registry()._reported_usage_keys
         for key in usage.keys() - known:
             warn_once(f"usage-key:{key}", f"usage key {key!r} is not one genai-prices prices; it is ignored")
+        usage = _with_implied_zeros(usage)
         try:
             calc = info.calc_price(Usage(**{k: v for k, v in usage.items() if k in known}), provider,
                                    genai_request_timestamp=ts,
@@ -269,6 +270,28 @@ class _Entry:
         except (ValueError, TypeError) as exc:
             return PriceResult(None, None, provider.id, info.id, f"could not price {info.id!r}: {exc}")
         return PriceResult(calc.total_price, self.catalog.source, provider.id, info.id)
+
+
+_MODALITIES = ("text", "audio", "image", "video")
+
+
+def _with_implied_zeros(usage: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``usage`` with the cached-read count of each input modality stated as 0 where the other modalities'
+    cached counts already add up to all cached tokens. Gemini lists only the modalities it cached
+    (``cacheTokensDetails``), and genai-prices will not price audio input alongside a cache read without an
+    explicit ``cache_audio_read_tokens``: here it can only be 0.
+
+    >>> _with_implied_zeros({"input_tokens": 9, "input_audio_tokens": 2, "input_text_tokens": 7,
+    ...                      "cache_read_tokens": 5, "cache_text_read_tokens": 5})["cache_audio_read_tokens"]
+    0
+    """
+    cached = usage.get("cache_read_tokens")
+    split = {m: usage.get(f"cache_{m}_read_tokens") for m in _MODALITIES}
+    if not cached or sum(v or 0 for v in split.values()) != cached or all(v is None for v in split.values()):
+        return usage
+    zeros = {f"cache_{m}_read_tokens": 0 for m, v in split.items()
+             if v is None and usage.get(f"input_{m}_tokens")}
+    return {**usage, **zeros} if zeros else usage
 
 
 def _period_key(constraints: list[Any]) -> Callable[[datetime], Any]:

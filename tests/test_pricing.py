@@ -407,3 +407,24 @@ def test_first_calls_racing_the_warm_up_thread_import_genai_prices_safely(attemp
     result = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_gemini_audio_input_with_a_text_cache_is_priced():
+    """Gemini lists only the modalities it cached; genai-prices needs the uncached audio stated as 0."""
+    body = {"modelVersion": "gemini-2.5-flash", "usageMetadata": {
+        "promptTokenCount": 1000, "candidatesTokenCount": 50, "totalTokenCount": 1050,
+        "cachedContentTokenCount": 600,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 800},
+                                {"modality": "AUDIO", "tokenCount": 200}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 600}]}}
+    model, usage = extract_usage(body, api="gemini")
+    assert "cache_audio_read_tokens" not in usage
+    with pytest.raises(ValueError, match="require explicit cache_audio_read_tokens"):
+        genai_prices.calc_price(Usage(**usage), model, provider_id="google")
+    expected = genai_prices.calc_price(Usage(**usage, cache_audio_read_tokens=0), model,
+                                       provider_id="google").total_price
+    result = Pricer().price("google", model, usage, datetime(2026, 11, 1, tzinfo=UTC))
+    assert result.cost == expected == Decimal("0.000403")
+    # not inferred when the listed modalities do not account for every cached token
+    partial = {**usage, "cache_read_tokens": 700}
+    assert Pricer().price("google", model, partial, datetime(2026, 11, 1, tzinfo=UTC)).cost is None
