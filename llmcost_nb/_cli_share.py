@@ -36,8 +36,9 @@ def share_command(notebook: Path, out: Path | None, folder: bool, execute: bool 
         last = (str(exc).strip().splitlines() or [""])[-1][:300]
         raise click.ClickException(f"{type(exc).__name__}: {last}") from None
     views, charts = result.widget_views, result.charts
-    click.echo(f"wrote {result.path}: {views} widget view{'s' * (views != 1)}, {charts} chart{'s' * (charts != 1)}"
-               f"{', executed' if result.executed else ''} ({result.size_bytes / 1e6:.1f} MB)")
+    what = f"{views} widget view{'s' * (views != 1)}, {charts} chart{'s' * (charts != 1)}"
+    click.echo(f"wrote {result.path}: {what}{', executed' if result.executed else ''} "
+               f"({result.size_bytes / 1e6:.1f} MB)")
 
 
 _PATH_HELP = "The recordings file (default: LEDGER.replay.jsonl beside the default ledger)."

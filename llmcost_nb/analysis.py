@@ -367,6 +367,10 @@ def latency_histogram(
 
     from .analysis_rollup import bucket_bounds
 
+    if getattr(ledger, "backend", "sqlite") == "postgresql":  # the team ledger buckets in PostgreSQL
+        from .sinks.pg_analysis import latency_histogram as team_histogram
+
+        return team_histogram(ledger, by, since, until, where)  # type: ignore[arg-type]
     query = plan(by, since, until, where)
     rows = _fetch(ledger, query)
     k, skip = len(query.columns), len(MEASURES)

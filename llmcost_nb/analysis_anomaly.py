@@ -11,6 +11,9 @@ weekends against weekends), so a Monday is not an anomaly because the weekend wa
 add at least ``min_cost`` dollars (default: half an average period's spend), so quiet periods raise no
 alarm. A *runaway scope* is a cell or ``track`` run whose call count passes ``runaway_factor`` times the
 median scope's and at least ``runaway_calls``.
+
+On the PostgreSQL team ledger (``Ledger("postgresql://…")``) the same rows come out: spikes from its
+``summary``, scope counts grouped in PostgreSQL, scopes described by the synced ``scopes`` table.
 """
 
 from __future__ import annotations
@@ -118,9 +121,16 @@ def _spikes(
     return found
 
 
-def _runaways(
-    ledger: Ledger, factor: float, min_calls: int, since: str | None, until: str | None
-) -> list[tuple[Any, ...]]:
+def _scope_counts(
+    ledger: Ledger, factor: float, min_calls: int
+) -> tuple[float | None, list[tuple[Any, ...]]]:
+    """The median scope's call count and, for each scope reaching ``max(min_calls, factor * median)`` calls,
+    in scope id order: id, calls, first and last timestamp, picodollars, ``(kind, name, notebook, cell)`` or
+    ``None`` for a scope the ledger does not describe. The team ledger counts in PostgreSQL."""
+    if getattr(ledger, "backend", "sqlite") == "postgresql":
+        from .sinks.pg_analysis import runaway_scopes
+
+        return runaway_scopes(ledger, factor, min_calls)  # type: ignore[arg-type]
     conn = ledger.connection
     with ledger._lock:  # counts straight from the scope index (covering), no table rows read
         counts = conn.execute(
@@ -128,7 +138,7 @@ def _runaways(
             "WHERE scope_id IS NOT NULL GROUP BY scope_id"
         ).fetchall()
     if not counts:
-        return []
+        return None, []
     median = statistics.median(n for _, n in counts)
     limit = max(min_calls, factor * median)
     found = []
@@ -142,7 +152,20 @@ def _runaways(
             info = conn.execute(
                 "SELECT kind, name, notebook, cell FROM scopes WHERE id = ?", (scope_id,)
             ).fetchone()
-        if (since and last < since) or (until and first >= until):
+        found.append((scope_id, n, first, last, pusd, info))
+    return median, found
+
+
+def _runaways(
+    ledger: Ledger, factor: float, min_calls: int, since: str | None, until: str | None
+) -> list[tuple[Any, ...]]:
+    median, counts = _scope_counts(ledger, factor, min_calls)
+    if median is None:
+        return []
+    limit = max(min_calls, factor * median)
+    found = []
+    for scope_id, n, first, last, pusd, info in counts:
+        if n < limit or (since and last < since) or (until and first >= until):
             continue
         kind, name, notebook, cell = info or ("scope", None, None, None)
         what = (

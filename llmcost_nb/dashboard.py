@@ -8,10 +8,15 @@ A refresh runs a handful of rollup queries (milliseconds, see :mod:`llmcost_nb.a
 chart tab in view as SVG (vl-convert, offline); other tabs render when opened. Saved with its outputs, the
 dashboard still shows: its display also carries ``text/html`` (KPIs, top-N table, the visible chart) and
 ``text/plain``.
+
+It runs no SQL of its own: filters come from :mod:`llmcost_nb.analysis_filters`, figures from the ledger's
+analysis methods, so it works the same on a local ledger and on the PostgreSQL team ledger
+(``dashboard("postgresql://…")``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from datetime import date, timedelta
@@ -49,14 +54,15 @@ class Dashboard:
 
         self.ledger, self.top = ledger, top
         self.budget = None if budget is None else Decimal(str(budget))
-        conn = ledger.connection
-        first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM calls").fetchone()  # both from the ts index
+        from .analysis_filters import distinct, tag_keys, time_span
+
+        first, last = time_span(ledger)  # both from the ts index
         last_day = date.fromisoformat(last[:10]) if last else date.today()
         first_day = max(date.fromisoformat(first[:10]), last_day - timedelta(days=89)) if first else last_day
         self._quiet = True  # no refresh while the controls are being set up
-        self.providers = self._distinct("provider")
-        self.models = self._distinct("model")
-        keys = [r[0] for r in conn.execute("SELECT DISTINCT key FROM tags ORDER BY key")]
+        self.providers = distinct(ledger, "provider")
+        self.models = distinct(ledger, "model")
+        keys = tag_keys(ledger)
         style = {"description_width": "initial"}
         self.since = w.DatePicker(description="From", value=first_day, style=style)
         self.until = w.DatePicker(description="to", value=last_day, style=style)
@@ -94,27 +100,14 @@ class Dashboard:
         self._quiet = False
         self.refresh()
 
-    def _distinct(self, column: str) -> list[str]:
-        from .analysis_rollup import refresh
-
-        with self.ledger._lock:
-            refresh(self.ledger.connection)
-            rows = self.ledger.connection.execute(
-                f"SELECT DISTINCT {column} FROM rollup_daym ORDER BY 1"
-            ).fetchall()
-        return [r[0] for r in rows if r[0]]
-
     def _on_tag_key(self, _: Any) -> None:
         self._update_tag_values()
         self.refresh()
 
     def _update_tag_values(self) -> None:
-        values = [
-            r[0]
-            for r in self.ledger.connection.execute(
-                "SELECT DISTINCT value FROM tags WHERE key = ? ORDER BY value", (self.tag_key.value,)
-            )
-        ]
+        from .analysis_filters import tag_values
+
+        values = tag_values(self.ledger, self.tag_key.value)
         quiet, self._quiet = self._quiet, True
         try:
             self.tag_value.options = [_ALL, *values]
@@ -273,7 +266,8 @@ class Dashboard:
 def dashboard(
     ledger: Ledger | str | None = None, *, budget: Decimal | float | str | None = None, top: int = 10
 ) -> Dashboard:
-    """The dashboard of ``ledger`` (default: this session's ledger). ``budget``: a monthly budget in USD.
+    """The dashboard of ``ledger`` (default: this session's ledger; a path, or a ``postgresql://`` URL for
+    the team ledger). ``budget``: a monthly budget in USD.
 
     >>> dashboard("costs.db", budget=500)      # doctest: +SKIP
     """
@@ -283,7 +277,7 @@ def dashboard(
         from .scope import get_session
 
         ledger = get_session().ledger
-    elif not isinstance(ledger, Ledger):
+    elif isinstance(ledger, str | os.PathLike):  # a file, or the team ledger's URL (a PostgresLedger)
         ledger = Ledger(ledger)
     return Dashboard(ledger, budget=budget, top=top)
 

@@ -173,6 +173,44 @@ class PostgresLedger:
 
         return forecast(self, period, as_of, **kwargs)  # type: ignore[arg-type]
 
+    def anomalies(
+        self, freq: str = "day", threshold: float = 1.5, window: int = 7, **kwargs: Any
+    ) -> pd.DataFrame:
+        """The team's cost spikes and runaway cells, each with its reason; see ``analysis.anomalies``.
+        Runaway scopes are counted in PostgreSQL and named from the synced ``scopes`` table."""
+        from ..analysis import anomalies
+
+        return anomalies(self, freq, threshold, window, **kwargs)  # type: ignore[arg-type]
+
+    # -- filter choices (llmcost_nb.analysis_filters; the dashboard's dropdowns) ---------------------------
+    def time_span(self) -> tuple[str | None, str | None]:
+        """The first and last call's timestamps as ISO text (``None, None`` when empty)."""
+        from .pg_analysis import time_span
+
+        return time_span(self)
+
+    def tag_keys(self) -> list[str]:
+        """Every tag key of the team's calls, sorted."""
+        from .pg_analysis import tag_keys
+
+        return tag_keys(self)
+
+    def tag_values(self, key: str) -> list[str]:
+        """Every value of tag ``key`` in the team's calls, sorted."""
+        from .pg_analysis import tag_values
+
+        return tag_values(self, key)
+
+    def distinct(self, column: str) -> list[str]:
+        """The non-empty values of a calls column (model, provider, status, api, ...), sorted."""
+        from ..analysis_filters import DISTINCT_COLUMNS
+        from .pg_analysis import distinct
+
+        if column not in DISTINCT_COLUMNS:
+            allowed = ", ".join(DISTINCT_COLUMNS)
+            raise ValueError(f"cannot list the values of {column!r}: allowed columns are {allowed}")
+        return distinct(self, column)
+
     def ledgers(self) -> pd.DataFrame:
         """The local ledgers that have synced here: id, label, host, first and last sync, rows."""
         import pandas as pd
