@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ._call import FIELD_TO_USAGE_KEY, USAGE_KEY_TO_FIELD, Call, now_iso, parse_iso
+from ._call import FIELD_TO_USAGE_KEY, TOKEN_FIELDS, USAGE_KEY_TO_FIELD, Call, now_iso, parse_iso, to_pusd
 from ._recorder import _warn_unpriced
 from ._recorder import record as _record
 from .ledger import Ledger, gc_paused
@@ -97,13 +98,14 @@ def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | P
     return _record(call, scope, session, ledger=_ledger(ledger, scope))
 
 
-def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
-                more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
-    """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
-    (what pricing takes)."""
+def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens: Mapping[str, Any]
+                  ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Checked token counts: (``Call`` token fields, other genai-prices usage keys, the usage pricing takes
+    with its zero counts left out)."""
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     usage: dict[str, int] = {}
+    fields: dict[str, int] = {}
     extra: dict[str, int] = {}
     counts = (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items())
     for key, value in counts:
@@ -113,13 +115,21 @@ def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str
         if value:
             usage[usage_key] = value
         if (field := USAGE_KEY_TO_FIELD.get(usage_key)) is not None:
-            attributes[field] = value
+            fields[field] = value
         elif value:
             extra[usage_key] = value
+    return fields, extra, usage
+
+
+def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
+                more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
+    """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
+    (what pricing takes)."""
+    fields, extra, usage = _token_counts(model, input_tokens, output_tokens, more_tokens)
     if "ts" not in attributes:
         attributes["ts"] = now_iso()
     call = Call(provider=provider, api="manual", model=model, model_requested=model,
-                usage_extra=extra or None, **attributes)
+                usage_extra=extra or None, **fields, **attributes)
     return call, usage
 
 
@@ -143,28 +153,36 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
     session_id = get_session().id
     now = datetime.now(UTC)
     now_text = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    price = target.pricer.price
-    calls = []
-    with gc_paused():  # the hot loop of imports: one pass over each row, the pricer called directly
+    price, tagset_id = target.pricer.price, target.tagset_id
+    rows_out, unpriced = [], {}
+    with gc_paused():  # the hot loop of imports: rows built straight in the ledger's columns, priced directly
         for row in rows:
             more = {k: v for k, v in row.items() if k not in _LOG_MANY_KEYS}
-            ts, tags, provider = row.get("ts"), row.get("tags"), row.get("provider")
-            call, usage = _token_call(
-                row.get("model"), row.get("input_tokens", 0), row.get("output_tokens", 0), provider, more,
-                ts=ts or now_text, tags={str(k): str(v) for k, v in tags.items()} if tags else {},
-                session_id=session_id, attribution="manual")
-            result = price(provider, call.model, usage, parse_iso(ts) if ts else now)
-            call.cost, call.price_source = result.cost, result.source
-            if provider is None and result.cost is not None:
-                call.provider = result.provider
-            calls.append(call)
-    written = target.write_many(calls)
-    unpriced = {c.model: c for c in calls if c.cost is None}
-    for call in unpriced.values():  # one warning per model, naming it and how to price it
+            ts, tags, provider, model = row.get("ts"), row.get("tags"), row.get("provider"), row.get("model")
+            fields, extra, usage = _token_counts(model, row.get("input_tokens", 0),
+                                                 row.get("output_tokens", 0), more)
+            result = price(provider, model, usage, parse_iso(ts) if ts else now)
+            if result.cost is None:
+                unpriced.setdefault(model, (row, more))
+            elif provider is None:
+                provider = result.provider
+            rows_out.append((
+                ts or now_text, provider, "manual", model, model, *(fields.get(f, 0) for f in TOKEN_FIELDS),
+                json.dumps(extra, sort_keys=True) if extra else None, to_pusd(result.cost), result.source,
+                "ok", 1, 0, session_id, "manual",
+                tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}),
+            ))
+    written = target.insert_rows(_LOG_MANY_COLUMNS, rows_out)
+    for model, (row, more) in unpriced.items():  # one warning per model, naming it and how to price it
+        call, _ = _token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
+                              row.get("provider"), more)
         _warn_unpriced(target, call)
     return written
 
 
+_LOG_MANY_COLUMNS = ("ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra",
+                     "cost_pusd", "price_source", "status", "billed", "streamed", "session_id", "attribution",
+                     "tagset_id")
 _LOG_MANY_KEYS = frozenset(("model", "input_tokens", "output_tokens", "provider", "tags", "ts"))
 
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Run"]
 
+_SCORE_BATCH = 64  # scored calls whose score tags are written to the ledger in one commit
+
 
 class _CallScope(Scope):
     """One call's tags, inside the experiment's scope: its calls are stored under the experiment's scope id
@@ -78,6 +80,7 @@ class Run:
         self.on_progress: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._scores: list[tuple[Call, dict[str, str]]] = []  # score tags not yet written to the ledger
         self._cell_of: dict[asyncio.Task[None], Cell] = {}
 
     def stop(self, reason: str) -> None:
@@ -107,7 +110,13 @@ class Run:
                 ledger=self.ledger,
                 kind="compare",
                 name=self.name,
-            ):
+            ) as experiment:
+                try:  # every cell's tag set stored up front, in one commit: each call is then one statement
+                    outer = experiment.tags
+                    self.ledger.store_tagsets(
+                        {**outer, **{str(k): str(v) for k, v in cell.tags.items()}} for cell in self.cells)
+                except Exception:  # stored with each call instead
+                    pass
                 try:
                     await self._launch_all()
                 except asyncio.CancelledError:  # our own caller was cancelled: finish cleanly, then go
@@ -116,9 +125,24 @@ class Run:
                         await asyncio.wait(self._in_flight)
                     raise
         finally:
+            self._write_scores()
             self._pool.shutdown(wait=False)
             for router in {id(r): r for r in (self.router, self.judge_router) if r is not None}.values():
                 await router.aclose()
+
+    def _write_scores(self) -> None:
+        """Tag scored calls with their score, many in one commit (the calls' own rows are written as each
+        answer arrives; a score is only derived from it)."""
+        scores, self._scores = self._scores, []
+        if not scores:
+            return
+        try:
+            self.ledger.retag(scores)
+        except Exception as exc:  # the grid goes on: its result holds the scores
+            from ._warnings import warn_once
+
+            warn_once(f"compare-scores:{type(exc).__name__}",
+                      f"could not write scores to the ledger ({exc}); experiment() will not see them")
 
     def _over_budget(self, cell: Cell) -> bool:
         return self.budget is not None and self.spent + self.reserved + (cell.max_cost or 0) > self.budget
@@ -214,10 +238,10 @@ class Run:
                 except Exception as exc:
                     row["error"] = f"scorer: {type(exc).__name__}: {exc}"[:300]
         if row["score"] is not None:
-            for call in calls:
-                if call.billed and call.status == "ok" and call.id is not None:
-                    call.tags = {**call.tags, "score": f"{row['score']:g}"}
-                    self.ledger.write(call)
+            self._scores += [(call, {**call.tags, "score": f"{row['score']:g}"}) for call in calls
+                             if call.billed and call.status == "ok" and call.id is not None]
+            if len(self._scores) >= _SCORE_BATCH:
+                self._write_scores()
         self._finish(cell, row, calls, judge_calls)
 
     async def _judge(self, cell: Cell, output: str, row: dict[str, Any]) -> list[Call]:

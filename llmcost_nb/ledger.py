@@ -67,6 +67,11 @@ _COLUMNS = (
 )
 
 
+def _tags_key(tags: Mapping[str, str]) -> str:
+    """A tag set as stored: JSON with sorted keys, so the same set in any order is one row."""
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False)
+
+
 def _insert_sql(columns: Iterable[str]) -> str:
     columns = list(columns)
     return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -190,27 +195,54 @@ class Ledger:
         items = tuple(tags.items())  # the cheap cache key; the stored key is order-independent JSON
         if (found := self._tagsets.get(items)) is not None:
             return found
-        key = json.dumps(tags, sort_keys=True, ensure_ascii=False)
         conn = self.connection
         with self._lock:
-            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
-            if row is None:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", (key,))
-                    row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)",
-                        [(row[0], str(k), str(v)) for k, v in tags.items()],
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            self._tagsets[items] = row[0]
-        return row[0]
+            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (_tags_key(tags),)).fetchone()
+            if row is not None:
+                found = row[0]
+            else:
+                with self._transaction(conn):
+                    found = self._store_tagset(conn, tags)
+            self._tagsets[items] = found
+        return found
 
-    def _params(self, call: Call) -> tuple[Any, ...]:
+    def store_tagsets(self, tag_sets: Iterable[Mapping[str, str]]) -> None:
+        """Store many tag sets ahead of the calls that will carry them (an A/B grid's cells), in one commit:
+        each of those calls is then written with a single statement."""
+        new = {tuple(tags.items()): tags for tags in tag_sets if tags}
+        new = {items: tags for items, tags in new.items() if items not in self._tagsets}
+        if not new:
+            return
+        conn = self.connection
+        with self._lock:
+            with self._transaction(conn):
+                stored = {items: self._store_tagset(conn, tags) for items, tags in new.items()}
+            self._tagsets.update(stored)
+
+    def _store_tagset(self, conn: sqlite3.Connection, tags: Mapping[str, str]) -> int:
+        """Inside a write transaction (so no other writer can come between): the id of ``tags``, stored
+        if new."""
+        key = _tags_key(tags)
+        row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
+        if row is not None:
+            return row[0]
+        found = conn.execute("INSERT INTO tagsets (tags) VALUES (?)", (key,)).lastrowid
+        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)",
+                         [(found, str(k), str(v)) for k, v in tags.items()])
+        return found  # type: ignore[return-value]
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE): committed, or rolled back on any error."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _params(self, call: Call, tagset_id: int | None) -> tuple[Any, ...]:
         return (
             call.ts,
             call.provider,
@@ -239,42 +271,69 @@ class Ledger:
             call.session_id,
             call.scope_id,
             call.attribution,
-            self.tagset_id(call.tags),
+            tagset_id,
             call.estimated_input_tokens,
             int(call.replayed),
             to_pusd(call.saved),
         )
 
     def write(self, call: Call) -> int:
-        """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id."""
-        params = self._params(call)
+        """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id. A tag set new
+        to this ledger is stored in the same transaction (one commit, not two)."""
+        tags = call.tags
+        items = tuple(tags.items()) if tags else ()
+        tagset = self._tagsets.get(items) if tags else None
         conn = self.connection
         with self._lock:
-            if call.id is None:
-                call.id = conn.execute(_INSERT, params).lastrowid
+            if tagset is not None or not tags:
+                self._write_row(conn, call, tagset)
             else:
-                conn.execute(_UPDATE, (*params, call.id))
+                with self._transaction(conn):
+                    tagset = self._store_tagset(conn, tags)
+                    self._write_row(conn, call, tagset)
+                self._tagsets[items] = tagset
         return call.id  # type: ignore[return-value]
+
+    def _write_row(self, conn: sqlite3.Connection, call: Call, tagset: int | None) -> None:
+        params = self._params(call, tagset)
+        if call.id is None:
+            call.id = conn.execute(_INSERT, params).lastrowid
+        else:
+            conn.execute(_UPDATE, (*params, call.id))
+
+    def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
+        """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
+        stored: dict[tuple[tuple[str, str], ...], int] = {}
+        conn = self.connection
+        with self._lock, self._transaction(conn):
+            for call, tags in changes:
+                items = tuple(tags.items())
+                tagset = self._tagsets.get(items) or stored.get(items) if tags else None
+                if tags and tagset is None:
+                    tagset = stored[items] = self._store_tagset(conn, tags)
+                conn.execute("UPDATE calls SET tagset_id = ? WHERE id = ?", (tagset, call.id))
+                call.tags = dict(tags)
+        self._tagsets.update(stored)  # only once committed
 
     def write_many(self, calls: Iterable[Call]) -> int:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
         with gc_paused():
-            rows = [self._params(call) for call in calls]
-        sql = _INSERT
+            rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
+        columns: tuple[str, ...] = _COLUMNS
         left_out = [i for i, default in _SPARSE if not _any_set(rows, i, default)]
         if left_out:  # columns no row sets take their schema default: binding fewer halves SQLite's work
             kept = [i for i in range(len(_COLUMNS)) if i not in left_out]
-            sql = _insert_sql([_COLUMNS[i] for i in kept])
+            columns = tuple(_COLUMNS[i] for i in kept)
             rows = list(map(operator.itemgetter(*kept), rows))
+        return self.insert_rows(columns, rows)
+
+    def insert_rows(self, columns: Iterable[str], rows: list[tuple[Any, ...]]) -> int:
+        """Insert ``rows`` (values for ``columns`` of the calls table; the others take their defaults) in one
+        transaction: all of them or, on an error, none. Returns how many."""
+        sql = _insert_sql(columns)
         conn = self.connection
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction(conn):
+            conn.executemany(sql, rows)
         return len(rows)
 
     # -- pricing --------------------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def generate(
         "tagset_id": tag_ids[cols["tagset"]],
     }  # fmt: skip
     # columns this generator does not set take a default Call's values (the schema may grow)
-    defaults = dict(zip(_COLUMNS, ledger._params(Call()), strict=True))
+    defaults = dict(zip(_COLUMNS, ledger._params(Call(), None), strict=True))
     data = [
         columns[c][order].tolist()
         if isinstance(columns.get(c), np.ndarray)
