@@ -63,10 +63,8 @@ class ChartView:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        title = getattr(getattr(self.chart, "title", None), "text", None) or getattr(
-            self.chart, "title", None
-        )
-        bundle: dict[str, Any] = {"text/plain": f"<chart: {title}>" if isinstance(title, str) else "<chart>"}
+        title = _title(self.chart)
+        bundle: dict[str, Any] = {"text/plain": f"<chart: {title}>" if title else "<chart>"}
         if self.fmt == "png":
             import base64
 
@@ -76,6 +74,20 @@ class ChartView:
         if self.interactive:
             bundle["text/html"] = self.html(bundle.get("image/svg+xml"))
         return bundle
+
+
+def _title(chart: Any) -> str | None:
+    """A chart's title text: its own, else its first layer's or sub-chart's (layered and concatenated charts
+    carry it inside)."""
+    title = getattr(chart, "title", None)
+    title = getattr(title, "text", title)
+    if isinstance(title, str) and title:
+        return title
+    for part in (*(getattr(chart, "layer", None) or ()), *(getattr(chart, "hconcat", None) or ()),
+                 *(getattr(chart, "vconcat", None) or ())):
+        if found := _title(part):
+            return found
+    return None
 
 
 def show(chart: Any, *, interactive: bool = False, fmt: str = "svg") -> ChartView:

@@ -153,4 +153,5 @@ def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env,
     assert any("8 calls · 64 in / 88 out tokens · $0.000166" in o.data.get("text/plain", "")
                for o in outputs(nb) if o.output_type == "display_data")
     assert "8 calls \\u00b7 64 in \\/ 88 out tokens \\u00b7 $0.000166" in html
+    assert 'alt="chart: Cost by step"' in html  # the chart's picture says what it shows
     assert f"executed quickstart.ipynb: {out / 'quickstart.ipynb'}" in capsys.readouterr().out
