@@ -12,6 +12,8 @@ Attribution, in order (stored with each call): the scope in the current context 
 from __future__ import annotations
 
 import contextvars
+import itertools
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -34,6 +36,26 @@ _active_lock = threading.Lock()
 
 Listener = Callable[[Call, "Scope | None"], None]
 Preflight = Callable[[Any, "Scope | None"], None]
+
+
+class _Ids:
+    """Unique 32-hex ids, like ``uuid4().hex`` but without a system call each: a random 64-bit prefix drawn
+    once per process (and again in a forked child) and a counter. A scope is opened for every call an A/B
+    grid makes, and ``os.urandom`` costs about 10 µs here."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+new_id = _Ids()
 
 
 class Session:
@@ -109,7 +131,7 @@ class Scope:
         notebook: str | None = None,
         cell: int | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = new_id()
         self.kind, self.name, self.notebook, self.cell = kind, name, notebook, cell
         self.own_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self._ledger_arg = ledger
