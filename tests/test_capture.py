@@ -155,13 +155,13 @@ def test_with_raw_and_streaming_response(fake):
 def test_anthropic_messages_with_cache(fake):
     fake.cached_tokens, fake.cache_write_tokens = 2, 1
     with llmcost_nb.track() as t:
-        msg = claude(fake).messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=HELLO)
+        msg = claude(fake).messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=HELLO)
     assert msg.usage.input_tokens == 3  # anthropic's input_tokens exclude cache reads and writes
     row = only_row(t)
-    assert (row.provider, row.api, row.model) == ("anthropic", "messages", "claude-sonnet-4-5")
+    assert (row.provider, row.api, row.model) == ("anthropic", "messages", "claude-sonnet-4-6")
     tokens = (row.input_tokens, row.cache_read_tokens, row.cache_write_tokens, row.output_tokens)
     assert tokens == (6, 2, 1, 9)
-    assert row.cost_usd == genai_cost("claude-sonnet-4-5", "anthropic", input_tokens=6, cache_read_tokens=2,
+    assert row.cost_usd == genai_cost("claude-sonnet-4-6", "anthropic", input_tokens=6, cache_read_tokens=2,
                                       cache_write_tokens=1, output_tokens=9)
 
 
