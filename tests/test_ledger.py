@@ -176,3 +176,35 @@ def test_set_price_rejects_bad_prices(ledger, bad):
     prices = {"input_mtok": "1", "output_mtok": "2", **bad}
     with pytest.raises(ValueError, match="finite and non-negative"):
         ledger.set_price("m", **prices)
+
+
+def statements(ledger, action):
+    """The SQL statements ``action`` runs on the ledger's connection."""
+    seen = []
+    ledger.connection.set_trace_callback(seen.append)
+    try:
+        action()
+    finally:
+        ledger.connection.set_trace_callback(None)
+    return [s.split()[0] for s in seen]
+
+
+def test_a_new_tag_set_and_its_call_are_one_commit_then_one_statement(ledger):
+    first = Call(provider="openai", api="chat", model="gpt-4.1", tags={"team": "a", "v": "1"})
+    assert statements(ledger, lambda: ledger.write(first)) == [
+        "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]  # tagset, its 2 tags, the call
+    again = Call(provider="openai", api="chat", model="gpt-4.1", tags={"team": "a", "v": "1"})
+    assert statements(ledger, lambda: ledger.write(again)) == ["INSERT"]
+    assert ledger.calls().tags.tolist() == [{"team": "a", "v": "1"}] * 2
+
+
+def test_tag_sets_stored_ahead_and_calls_retagged_in_one_commit(ledger):
+    cells = [{"experiment": "x", "input_id": f"q{i}"} for i in range(5)]
+    assert statements(ledger, lambda: ledger.store_tagsets(cells + cells))[:1] == ["BEGIN"]
+    calls = [Call(provider="openai", api="chat", model="gpt-4.1", tags=tags) for tags in cells]
+    assert statements(ledger, lambda: [ledger.write(c) for c in calls]) == ["INSERT"] * 5
+    scored = [(c, {**c.tags, "score": "1"}) for c in calls]
+    done = statements(ledger, lambda: ledger.retag(scored))
+    assert done[0] == "BEGIN" and done[-1] == "COMMIT" and done.count("COMMIT") == 1 and "UPDATE" in done
+    assert ledger.count(tags={"score": "1"}) == 5 and calls[0].tags["score"] == "1"
+    assert ledger.count(tags={"experiment": "x", "input_id": "q3", "score": "1"}) == 1
