@@ -93,6 +93,8 @@ def _any_set(rows: list[tuple[Any, ...]], index: int, default: Any) -> bool:
     if default is None:
         return any(map(operator.is_not, values, itertools.repeat(None)))
     return any(values)  # default 0: any count or flag set
+
+
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
 _FILTERS = {
     "provider": "provider = ?",
@@ -308,7 +310,7 @@ class Ledger:
         with self._lock, self._transaction(conn):
             for call, tags in changes:
                 items = tuple(tags.items())
-                tagset = self._tagsets.get(items) or stored.get(items) if tags else None
+                tagset = (self._tagsets.get(items) or stored.get(items)) if tags else None
                 if tags and tagset is None:
                     tagset = stored[items] = self._store_tagset(conn, tags)
                 conn.execute("UPDATE calls SET tagset_id = ? WHERE id = ?", (tagset, call.id))
@@ -354,18 +356,16 @@ class Ledger:
             self._pricer = Pricer(overrides)
         return self._pricer
 
-    def price(self, call: Call, when: datetime | None = None, *,
-              usage: Mapping[str, int] | None = None) -> Call:
+    def price(self, call: Call, when: datetime | None = None) -> Call:
         """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
-        ``call.ts`` as a datetime and ``usage`` is ``call.usage``, when the caller has them already."""
+        ``call.ts`` as a datetime, when the caller has it already."""
         if not call.billed:
             call.cost, call.price_source = Decimal(0), None
             return call
         # On an unknown host (a proxy, a local server, the fake provider) look the model up under the wire
         # format's own provider first; the pricer falls back to any provider that lists the model.
         result = self.pricer.price(
-            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested,
-            call.usage if usage is None else usage,
+            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
             when or parse_iso(call.ts), service_tier=call.service_tier,
         )
         call.cost, call.price_source = result.cost, result.source
