@@ -45,7 +45,8 @@ class _Ids:
 
     def __init__(self) -> None:
         self.reseed()
-        os.register_at_fork(after_in_child=self.reseed)
+        if hasattr(os, "register_at_fork"):  # POSIX: a forked child draws its own prefix
+            os.register_at_fork(after_in_child=self.reseed)
 
     def reseed(self) -> None:
         self.prefix = os.urandom(8).hex()
