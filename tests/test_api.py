@@ -135,3 +135,20 @@ def test_track_with_an_explicit_ledger_path(fake, tmp_path):
     assert llmcost_nb.Ledger().count() == 0
     scopes = llmcost_nb.Ledger(path).connection.execute("SELECT kind, session_id FROM scopes").fetchall()
     assert scopes == [("track", llmcost_nb.get_session().id)]
+
+
+def test_scope_ids_are_unique_in_a_process_and_across_a_fork():
+    import os
+
+    from llmcost_nb.scope import new_id
+
+    ids = {new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids must not repeat the parent's
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child not in ids and child[:16] != new_id()[:16]
