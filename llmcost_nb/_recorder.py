@@ -335,15 +335,18 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
 def _warn_unpriced(ledger: Any, call: Call) -> None:
     """Say why a billed call has no cost: a model without a price, or usage its price cannot apply to."""
     from ._call import parse_iso
+    from ._warnings import warned
     from .ledger import _WIRE_PROVIDER
 
+    unpriceable, unknown = f"unpriceable:{call.model}", f"unknown-model:{call.provider}:{call.model}"
+    if warned(unpriceable, unknown):  # said once already: not worth pricing each such call again to say why
+        return
     result = ledger.pricer.price(call.provider or _WIRE_PROVIDER.get(call.api), call.model, call.usage,
                                  parse_iso(call.ts), service_tier=call.service_tier)
     if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
-        warn_once(f"unpriceable:{call.model}",
-                  f"{result.error}; the call's tokens are recorded with an empty cost")
+        warn_once(unpriceable, f"{result.error}; the call's tokens are recorded with an empty cost")
         return
-    warn_once(f"unknown-model:{call.provider}:{call.model}",
+    warn_once(unknown,
               f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
               f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
               f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")

@@ -30,6 +30,11 @@ def warn_once(kind: str, message: str, *, stacklevel: int = 2) -> bool:
     return True
 
 
+def warned(*kinds: str) -> bool:
+    """Whether a warning of any of these kinds was shown already."""
+    return not _seen.isdisjoint(kinds)
+
+
 def reset_warnings() -> None:
     """Forget which kinds were shown (tests, or a user who wants to see them again)."""
     with _lock:
