@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import json
-import operator
 import os
 import sqlite3
 import threading
@@ -78,23 +76,6 @@ def _insert_sql(columns: Iterable[str]) -> str:
 
 
 _INSERT = _insert_sql(_COLUMNS)
-# Columns most rows leave at their schema default (NULL, or 0 for counts and flags): (index, default).
-_SPARSE = tuple((_COLUMNS.index(name), default) for name, default in (
-    ("cache_write_tokens", 0), ("reasoning_tokens", 0), ("input_audio_tokens", 0), ("output_audio_tokens", 0),
-    ("usage_extra", None), ("latency_ms", None), ("http_status", None), ("error", None), ("request_id", None),
-    ("host", None), ("service_tier", None), ("scope_id", None), ("tagset_id", None),
-    ("estimated_input_tokens", None), ("replayed", 0), ("saved_pusd", None),
-))
-
-
-def _any_set(rows: list[tuple[Any, ...]], index: int, default: Any) -> bool:
-    """Whether any row has a value other than ``default`` in column ``index`` (at C speed)."""
-    values = map(operator.itemgetter(index), rows)
-    if default is None:
-        return any(map(operator.is_not, values, itertools.repeat(None)))
-    return any(values)  # default 0: any count or flag set
-
-
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
 _FILTERS = {
     "provider": "provider = ?",
@@ -321,13 +302,7 @@ class Ledger:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
         with gc_paused():
             rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
-        columns: tuple[str, ...] = _COLUMNS
-        left_out = [i for i, default in _SPARSE if not _any_set(rows, i, default)]
-        if left_out:  # columns no row sets take their schema default: binding fewer halves SQLite's work
-            kept = [i for i in range(len(_COLUMNS)) if i not in left_out]
-            columns = tuple(_COLUMNS[i] for i in kept)
-            rows = list(map(operator.itemgetter(*kept), rows))
-        return self.insert_rows(columns, rows)
+        return self.insert_rows(_COLUMNS, rows)
 
     def insert_rows(self, columns: Iterable[str], rows: list[tuple[Any, ...]]) -> int:
         """Insert ``rows`` (values for ``columns`` of the calls table; the others take their defaults) in one
@@ -423,10 +398,8 @@ class Ledger:
             self.price(call)
             if to_pusd(call.cost) != old:
                 updates.append((to_pusd(call.cost), call.price_source, call_id))
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction(conn):
             conn.executemany("UPDATE calls SET cost_pusd = ?, price_source = ? WHERE id = ?", updates)
-            conn.execute("COMMIT")
         return len(updates)
 
     # -- reading --------------------------------------------------------------------------------------

@@ -292,16 +292,12 @@ def generate(
     with ledger._lock:
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute("PRAGMA cache_size = -262144")  # 256 MB while bulk-inserting: index pages stay in memory
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, zip(*data, strict=True))
-            _write_scopes(
-                conn, seed, scope[order], ts_text, tagsets, tag_ids, cols["tagset"][order], runaway_scope
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            with ledger._transaction(conn):
+                conn.executemany(_INSERT, zip(*data, strict=True))
+                _write_scopes(
+                    conn, seed, scope[order], ts_text, tagsets, tag_ids, cols["tagset"][order], runaway_scope
+                )
         finally:
             conn.execute(f"PRAGMA cache_size = {cache}")
     return SampleLedger(ledger, total, start, last, spike, runaway, runaway_scope, start + timedelta(cut_day))
