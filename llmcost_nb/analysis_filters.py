@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .ledger import Ledger
 
-__all__ = ["DISTINCT_COLUMNS", "distinct", "tag_keys", "tag_values", "time_span"]
+__all__ = ["DISTINCT_COLUMNS", "check_column", "distinct", "tag_keys", "tag_values", "time_span"]
 
 _ROLLUP_COLUMNS = ("provider", "model", "status")  # in the daily rollup: read from there
 DISTINCT_COLUMNS = (*_ROLLUP_COLUMNS, "api", "host", "service_tier", "session_id", "attribution")
+
+
+def check_column(column: str) -> None:
+    """Refuse a column :func:`distinct` does not list (its name goes into SQL)."""
+    if column not in DISTINCT_COLUMNS:
+        allowed = ", ".join(DISTINCT_COLUMNS)
+        raise ValueError(f"cannot list the values of {column!r}: allowed columns are {allowed}")
 
 
 def _team(ledger: Any) -> bool:
@@ -64,9 +71,7 @@ def distinct(ledger: Ledger, column: str) -> list[str]:
     rollup, kept current first), or ``api``, ``host``, ``service_tier``, ``session_id``, ``attribution``."""
     if _team(ledger):
         return ledger.distinct(column)  # type: ignore[attr-defined,no-any-return]
-    if column not in DISTINCT_COLUMNS:
-        allowed = ", ".join(DISTINCT_COLUMNS)
-        raise ValueError(f"cannot list the values of {column!r}: allowed columns are {allowed}")
+    check_column(column)
     from .analysis_rollup import refresh
 
     raw = f"SELECT DISTINCT {column} FROM calls ORDER BY 1"

@@ -203,12 +203,10 @@ class PostgresLedger:
 
     def distinct(self, column: str) -> list[str]:
         """The non-empty values of a calls column (model, provider, status, api, ...), sorted."""
-        from ..analysis_filters import DISTINCT_COLUMNS
+        from ..analysis_filters import check_column
         from .pg_analysis import distinct
 
-        if column not in DISTINCT_COLUMNS:
-            allowed = ", ".join(DISTINCT_COLUMNS)
-            raise ValueError(f"cannot list the values of {column!r}: allowed columns are {allowed}")
+        check_column(column)
         return distinct(self, column)
 
     def ledgers(self) -> pd.DataFrame:
