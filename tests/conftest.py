@@ -28,6 +28,20 @@ def ledger(tmp_path):
 
 
 @pytest.fixture
+def kernel_env(tmp_path, monkeypatch, tiktoken_cache):
+    """For tests that start kernels: per-user dirs under this test's temp dir (returned), no API key
+    (notebooks then run offline), its own default ledger."""
+    from _env import API_KEYS, isolated_dirs
+
+    for name, value in isolated_dirs(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for key in API_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LLMCOST_DB", str(tmp_path / "ledger.db"))
+    return tmp_path
+
+
+@pytest.fixture
 def fake():
     from llmcost_nb.testing import FakeProvider
 

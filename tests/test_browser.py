@@ -50,19 +50,6 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def kernel_env(tmp_path, monkeypatch, tiktoken_cache):
-    """HOME, Jupyter and IPython dirs in a temp dir; no API key (notebooks then run offline)."""
-    for name, sub in (("HOME", "home"), ("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "jc"),
-                      ("JUPYTER_DATA_DIR", "jd"), ("JUPYTER_RUNTIME_DIR", "jr"), ("XDG_CONFIG_HOME", "xc"),
-                      ("XDG_CACHE_HOME", "xcache")):
-        monkeypatch.setenv(name, str(tmp_path / sub))
-    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("LLMCOST_DB", str(tmp_path / "ledger.db"))
-    return tmp_path
-
-
 def check_screenshot(png: bytes, name: str) -> Path:
     """Keep the screenshot as an artifact and check it is not blank (many distinct pixel values)."""
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+from _env import isolated_env
 
 import llmcost_nb
 from llmcost_nb.testing import FakeProvider
@@ -92,13 +93,7 @@ def test_kernel_killed_mid_run(tmp_path):
     from jupyter_client.manager import KernelManager
 
     db = tmp_path / "kernel.db"
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path / "home"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "LLMCOST_DB": str(tmp_path / "default.db"),
-    }
+    env = isolated_env(tmp_path, LLMCOST_DB=str(tmp_path / "default.db"))
     with FakeProvider() as fake:
         fake.record_requests = False
         km = KernelManager(kernel_name="python3")

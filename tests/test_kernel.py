@@ -14,6 +14,7 @@ import time
 import nbclient
 import nbformat
 import pytest
+from _env import isolated_env
 
 from llmcost_nb.testing import FakeProvider
 
@@ -72,17 +73,8 @@ print("restored:", not hasattr(httpx2.Client.send, "_llmcost_original"), "transf
 def executed(tmp_path_factory):
     """Run the notebook in a fresh kernel (HOME, Jupyter and IPython dirs in a temp dir)."""
     root = tmp_path_factory.mktemp("kernel")
-    env = {
-        **os.environ,
-        "HOME": str(root / "home"),
-        "IPYTHONDIR": str(root / "ipython"),
-        "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
-        "JUPYTER_DATA_DIR": str(root / "jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
-        "LLMCOST_DB": str(root / "ledger.db"),
-        "XDG_DATA_HOME": str(root / "xdg"),
-        "JPY_SESSION_NAME": str(root / "analysis.ipynb"),
-    }
+    env = isolated_env(root, LLMCOST_DB=str(root / "ledger.db"),
+                       JPY_SESSION_NAME=str(root / "analysis.ipynb"))
     with FakeProvider() as fake:
         fake.reply = slow_when_asked
         nb = nbformat.v4.new_notebook(

@@ -3,7 +3,6 @@ marked ``# NBVAL_CHECK_OUTPUT`` print what is committed. A new notebook is picke
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,12 +10,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _env import isolated_env
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 SANITIZE = NOTEBOOKS_DIR / "sanitize.cfg"
-# No API key reaches a notebook here: each falls back to the built-in fake provider or to its recording.
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "PYTEST_ADDOPTS")
+
 
 
 def test_every_notebook_is_found():
@@ -27,16 +26,9 @@ def test_every_notebook_is_found():
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_offline_under_nbval(notebook, tmp_path, tiktoken_cache):
-    env = {k: v for k, v in os.environ.items() if k not in KEYS}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        IPYTHONDIR=str(tmp_path / "ipython"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "jc"),
-        JUPYTER_DATA_DIR=str(tmp_path / "jd"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jr"),
-        LLMCOST_DB=str(tmp_path / "ledger.db"),
-        TIKTOKEN_CACHE_DIR=str(tiktoken_cache),
-    )
+    # no API key reaches a notebook here: each falls back to the built-in fake provider or to its recording
+    env = isolated_env(tmp_path, LLMCOST_DB=str(tmp_path / "ledger.db"),
+                       TIKTOKEN_CACHE_DIR=str(tiktoken_cache))
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval-lax",
                "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE), str(notebook)]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

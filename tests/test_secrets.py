@@ -6,7 +6,6 @@ quotes, SQL, unicode, NULs and 100,000 characters are stored and queried safely.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -15,6 +14,7 @@ import nbclient
 import nbformat
 import openai
 import pytest
+from _env import isolated_env
 
 import llmcost_nb
 from llmcost_nb.testing import FakeProvider
@@ -60,16 +60,7 @@ def written(tmp_path_factory):
     from nbconvert import HTMLExporter
 
     root = tmp_path_factory.mktemp("secrets")
-    env = {
-        **os.environ,
-        **KEYS,
-        "HOME": str(root / "home"),
-        "IPYTHONDIR": str(root / "ipython"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        "XDG_DATA_HOME": str(root / "xdg"),
-        "XDG_CACHE_HOME": str(root / "cache"),
-        "LLMCOST_DB": str(root / "ledger" / "ledger.db"),
-    }
+    env = isolated_env(root, **KEYS, LLMCOST_DB=str(root / "ledger" / "ledger.db"))  # keys planted on purpose
     with FakeProvider() as fake:
         fake.reply = f"{REPLY} here"
         nb = nbformat.v4.new_notebook(

@@ -37,15 +37,6 @@ def outputs(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
 
-@pytest.fixture
-def kernel_env(tmp_path, monkeypatch, tiktoken_cache):
-    for name, sub in (("HOME", "home"), ("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "jc"),
-                      ("JUPYTER_DATA_DIR", "jd"), ("JUPYTER_RUNTIME_DIR", "jr"), ("MPLCONFIGDIR", "mpl")):
-        monkeypatch.setenv(name, str(tmp_path / sub))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def charts_notebook(tmp_path_factory):
     folder = tmp_path_factory.mktemp("charts")
