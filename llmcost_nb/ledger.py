@@ -152,16 +152,21 @@ class Ledger:
             ) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            if not _is_ready(conn):
+                _set_up_once(self.path, conn)
             conn.execute("PRAGMA synchronous = NORMAL")
-            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                _migrate_once(self.path, conn)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise LedgerError(_unusable(self.path, exc)) from None
+            raise LedgerError(
+                f"the ledger at {self.path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS // 1000} s. Nothing was changed: try again when that process has "
+                "finished, or point LLMCOST_DB at another path."
+            ) from None
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise LedgerError(
-                f"{self.path} is not a usable llmcost_nb ledger ({exc}). Nothing was changed: move the file "
-                "aside (or run `llmcost check`), or point LLMCOST_DB at another path."
-            ) from None
+            raise LedgerError(_unusable(self.path, exc)) from None
         return conn
 
     def close(self) -> None:
@@ -540,16 +545,30 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _migrate_once(path: Path, conn: sqlite3.Connection) -> None:
-    """Migrate under a lock file next to the ledger, so processes opening a new ledger at the same moment
-    do not apply the same migration twice (sqlite-utils' executescript commits mid-migration)."""
+def _unusable(path: Path, exc: Exception) -> str:
+    return (f"{path} is not a usable llmcost_nb ledger ({exc}). Nothing was changed: move the file aside "
+            "(or run `llmcost check`), or point LLMCOST_DB at another path.")
+
+
+def _is_ready(conn: sqlite3.Connection) -> bool:
+    """In WAL mode and at the current schema: plain reads, which wait politely for any writer."""
+    return (conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+
+
+def _set_up_once(path: Path, conn: sqlite3.Connection) -> None:
+    """Switch to WAL and migrate under a lock file next to the ledger, one process at a time. Processes
+    opening a new ledger at the same moment would otherwise race: two connections switching the journal
+    mode can deadlock, and SQLite then answers "database is locked" at once, without waiting; and
+    sqlite-utils' executescript commits mid-migration, so a migration could be applied twice."""
     try:
         import fcntl
-    except ImportError:  # Windows: no advisory locks; migrate unguarded
+    except ImportError:  # Windows: no advisory locks; set up unguarded
         fcntl = None  # type: ignore[assignment]
     with open(path.with_name(path.name + "-migrate.lock"), "a") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        conn.execute("PRAGMA journal_mode = WAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another process did it?
             _migrate(conn)
 

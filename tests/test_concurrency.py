@@ -8,6 +8,7 @@ moment (which also races the schema migration). gpt-4.1 costs $2 / $8 per millio
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from decimal import Decimal
@@ -95,3 +96,31 @@ def test_http_calls_from_threads_and_async_tasks(tmp_path):
     ]
     assert ledger.count(tags={"proc": "3"}) == THREADS * CALLS  # the asyncio process
     assert ledger.check().ok
+
+
+
+def _open_at(path: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        llmcost_nb.Ledger(path)
+    except llmcost_nb.LedgerError as exc:
+        results.put(str(exc))
+    else:
+        results.put("ok")
+
+
+def test_many_processes_opening_a_new_ledger_at_once(tmp_path):
+    """Six processes open the same new ledger at the same instant, twenty times over. Two connections
+    switching a new file to WAL at once can deadlock inside SQLite, which then answers "database is locked"
+    without waiting (one round in six failed so before set-up took the lock file)."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(20):
+        path = str(tmp_path / f"new{round_}.db")
+        barrier, results = ctx.Barrier(6), ctx.SimpleQueue()
+        procs = [ctx.Process(target=_open_at, args=(path, barrier, results)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert sorted(results.get() for _ in procs) == ["ok"] * 6
+        assert llmcost_nb.Ledger(path).connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

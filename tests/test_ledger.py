@@ -112,6 +112,22 @@ def test_corrupt_file_gives_clear_error_and_keeps_the_file(tmp_path):
     assert path.read_bytes() == b"this is not sqlite" * 100
 
 
+def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_one(tmp_path, monkeypatch):
+    """A new file another writer holds exclusively (before it is in WAL mode, readers wait for it): after
+    the busy timeout, say so; do not tell the user to move a sound file aside."""
+    monkeypatch.setattr(llmcost_nb.ledger, "BUSY_TIMEOUT_MS", 1000)
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    locked = r"^the ledger at .*busy.db stayed locked by another process for 1 s\. Nothing was changed"
+    with pytest.raises(LedgerError, match=locked):
+        Ledger(path)
+    holder.execute("COMMIT")
+    assert Ledger(path).count() == 0
+
+
 def test_unwritable_path_gives_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
