@@ -282,7 +282,9 @@ def summary(
     >>> summary(ledger, by=("week", "tag:team"), since="2026-10-01")     # doctest: +SKIP
     """
     if getattr(ledger, "backend", "sqlite") == "postgresql":  # the team ledger aggregates in PostgreSQL
-        return ledger.summary(by, since, until, where)
+        from .sinks.pg_analysis import summary as team_summary
+
+        return team_summary(ledger, by, since, until, where)  # type: ignore[arg-type]
     query = plan(by, since, until, where)
     try:
         return run(ledger, query)

@@ -23,18 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ._frames import CALL_COLUMNS
+from ._ledger_analysis import AnalysisMethods
+from ._ledger_open import SCHEMA_VERSION, LedgerError, open_connection
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .pricing import Pricer
 
-__all__ = ["Ledger", "LedgerError", "default_path"]
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
 
-BUSY_TIMEOUT_MS = 10_000
-# The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
-# ledger never imports sqlite-utils (which imports pandas).
-SCHEMA_VERSION = 6
 
 _COLUMNS = (
     "ts",
@@ -94,10 +92,6 @@ _WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai
                   "messages": "anthropic", "gemini": "google"}
 
 
-class LedgerError(Exception):
-    """The ledger file cannot be opened or written (the message says why and what to do)."""
-
-
 def default_path() -> Path:
     """``$LLMCOST_DB`` if set, else ``$XDG_DATA_HOME/llmcost_nb/ledger.db`` (``~/.local/share/...``)."""
     if env := os.environ.get("LLMCOST_DB"):
@@ -106,7 +100,7 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger:
+class Ledger(AnalysisMethods):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
 
@@ -136,38 +130,10 @@ class Ledger:
         if self._conn is None or self._pid != os.getpid():
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():
-                    self._conn = self._open()
+                    self._conn = open_connection(self.path)
                     self._pid = os.getpid()
                     self._tagsets.clear()
         return self._conn
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(
-                f"cannot open the ledger at {self.path}: {exc}. Choose another path with LLMCOST_DB, "
-                "%llmcost db PATH or Ledger(PATH)."
-            ) from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not _is_ready(conn):
-                _set_up_once(self.path, conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise LedgerError(_unusable(self.path, exc)) from None
-            raise LedgerError(
-                f"the ledger at {self.path} stayed locked by another process for "
-                f"{BUSY_TIMEOUT_MS // 1000} s. Nothing was changed: try again when that process has "
-                "finished, or point LLMCOST_DB at another path."
-            ) from None
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise LedgerError(_unusable(self.path, exc)) from None
-        return conn
 
     def close(self) -> None:
         with self._lock:
@@ -475,41 +441,7 @@ class Ledger:
         with self._lock:
             return self.connection.execute(f"SELECT COUNT(*) FROM calls{where}", params).fetchone()[0]
 
-    # -- analysis (llmcost_nb.analysis: aggregated in SQL over rollups kept current before each query) -----
-    def summary(self, by: Any = ("day", "model"), since: Any = None, until: Any = None, where: Any = None
-                ) -> pd.DataFrame:
-        """Requests, tokens, exact cost, latency by day/week/month/hour, model, provider, status, user or
-        ``tag:<key>``; see :func:`llmcost_nb.analysis.summary`."""
-        from .analysis import summary
-
-        return summary(self, by, since, until, where)
-
-    def daily_report(self, day: Any = None, budget: Any = None) -> Any:
-        """A day's spend per model as text (``print(ledger.daily_report())``); see
-        :func:`llmcost_nb.analysis.daily_report`."""
-        from .analysis import daily_report
-
-        return daily_report(self, day, budget)
-
-    def chargeback(self, by: str = "tag:team", period: str | None = "month", **kwargs: Any) -> pd.DataFrame:
-        """Showback per cost center with share of total; see :func:`llmcost_nb.analysis.chargeback`."""
-        from .analysis import chargeback
-
-        return chargeback(self, by, period, **kwargs)
-
-    def anomalies(self, freq: str = "day", threshold: float = 1.5, window: int = 7, **kwargs: Any
-                  ) -> pd.DataFrame:
-        """Cost spikes and runaway cells, each with its reason; see :func:`llmcost_nb.analysis.anomalies`."""
-        from .analysis import anomalies
-
-        return anomalies(self, freq, threshold, window, **kwargs)
-
-    def forecast(self, period: str = "month", as_of: Any = None, **kwargs: Any) -> Any:
-        """Projected spend for this month (or week) with an interval; see ``analysis.forecast``."""
-        from .analysis import forecast
-
-        return forecast(self, period, as_of, **kwargs)
-
+    # -- checking -------------------------------------------------------------------------------------
     def check(self, *, reprice: bool = True) -> Any:
         """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
         :class:`~llmcost_nb.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check`` too."""
@@ -543,42 +475,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if collecting:
             gc.enable()
-
-
-def _unusable(path: Path, exc: Exception) -> str:
-    return (f"{path} is not a usable llmcost_nb ledger ({exc}). Nothing was changed: move the file aside "
-            "(or run `llmcost check`), or point LLMCOST_DB at another path.")
-
-
-def _is_ready(conn: sqlite3.Connection) -> bool:
-    """In WAL mode and at the current schema: plain reads, which wait politely for any writer."""
-    return (conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
-
-
-def _set_up_once(path: Path, conn: sqlite3.Connection) -> None:
-    """Switch to WAL and migrate under a lock file next to the ledger, one process at a time. Processes
-    opening a new ledger at the same moment would otherwise race: two connections switching the journal
-    mode can deadlock, and SQLite then answers "database is locked" at once, without waiting; and
-    sqlite-utils' executescript commits mid-migration, so a migration could be applied twice."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; set up unguarded
-        fcntl = None  # type: ignore[assignment]
-    with open(path.with_name(path.name + "-migrate.lock"), "a") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        conn.execute("PRAGMA journal_mode = WAL")
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another process did it?
-            _migrate(conn)
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    from sqlite_utils import Database
-
-    from .migrations import migrations
-
-    db = Database(conn)
-    if migrations.pending(db):
-        migrations.apply(db)
-    conn.execute(f"PRAGMA user_version = {len(migrations._migrations)}")

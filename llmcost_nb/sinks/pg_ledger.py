@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import from_pusd
 from .._frames import CALL_COLUMNS
+from .._ledger_analysis import AnalysisMethods
 from .pg_schema import DEFAULT_SCHEMA, _schema, connect, migrate, redact_dsn
 
 if TYPE_CHECKING:
@@ -46,8 +47,10 @@ def is_postgres_dsn(value: object) -> bool:
     return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
 
 
-class PostgresLedger:
-    """The team ledger in PostgreSQL schema ``schema`` (created on first use)."""
+class PostgresLedger(AnalysisMethods):
+    """The team ledger in PostgreSQL schema ``schema`` (created on first use). ``summary``, ``daily_report``,
+    ``chargeback``, ``forecast`` and ``anomalies`` work as on a local ledger, aggregated in PostgreSQL;
+    runaway scopes are named from the synced ``scopes`` table."""
 
     backend = "postgresql"  # analysis code dispatches on this (a local Ledger has no such attribute)
 
@@ -142,45 +145,6 @@ class PostgresLedger:
         where, params = self._where(filters)
         ((n,),) = self._query(f"SELECT COUNT(*) FROM {self.schema}.calls{where}", params)
         return int(n)
-
-    def summary(
-        self,
-        by: Any = ("day", "model"),
-        since: Any = None,
-        until: Any = None,
-        where: Mapping[str, Any] | str | None = None,
-    ) -> pd.DataFrame:
-        """:func:`llmcost_nb.analysis.summary` over the whole team: same arguments, same columns."""
-        from .pg_analysis import summary
-
-        return summary(self, by, since, until, where)
-
-    def daily_report(self, day: Any = None, budget: Any = None) -> Any:
-        """The team's spend per model on ``day``; see ``analysis.daily_report``."""
-        from ..analysis import daily_report
-
-        return daily_report(self, day, budget)  # type: ignore[arg-type]
-
-    def chargeback(self, by: str = "tag:team", period: str | None = "month", **kwargs: Any) -> pd.DataFrame:
-        """Showback per cost center across the team; see :func:`llmcost_nb.analysis.chargeback`."""
-        from ..analysis import chargeback
-
-        return chargeback(self, by, period, **kwargs)  # type: ignore[arg-type]
-
-    def forecast(self, period: str = "month", as_of: Any = None, **kwargs: Any) -> Any:
-        """The team's projected spend for this month (or week); see ``analysis.forecast``."""
-        from ..analysis import forecast
-
-        return forecast(self, period, as_of, **kwargs)  # type: ignore[arg-type]
-
-    def anomalies(
-        self, freq: str = "day", threshold: float = 1.5, window: int = 7, **kwargs: Any
-    ) -> pd.DataFrame:
-        """The team's cost spikes and runaway cells, each with its reason; see ``analysis.anomalies``.
-        Runaway scopes are counted in PostgreSQL and named from the synced ``scopes`` table."""
-        from ..analysis import anomalies
-
-        return anomalies(self, freq, threshold, window, **kwargs)  # type: ignore[arg-type]
 
     # -- filter choices (llmcost_nb.analysis_filters; the dashboard's dropdowns) ---------------------------
     def time_span(self) -> tuple[str | None, str | None]:
