@@ -1,15 +1,17 @@
-"""DataFrames of calls, shared by ``Ledger.calls`` and ``Scope.calls`` so both have the same columns."""
+"""DataFrames of calls: ``Ledger.calls`` (from ledger rows) and ``Scope.calls`` (from Call objects) have the
+same columns."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from ._call import TOKEN_FIELDS, Call
+from ._call import TOKEN_FIELDS, Call, from_pusd
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CALL_COLUMNS", "calls_frame"]
+__all__ = ["CALL_COLUMNS", "calls_frame", "rows_frame"]
 
 CALL_COLUMNS = (
     "id", "ts", "provider", "api", "model_requested", "model",
@@ -38,3 +40,25 @@ def calls_frame(records: list[Call]) -> pd.DataFrame:
     frame["latency_ms"] = frame["latency_ms"].astype("float64")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
     return frame
+
+
+def rows_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The same frame from ledger rows (``calls.*`` plus the tag set's JSON as ``tags_json``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    # money from the raw rows: pandas turns an integer column with a NULL into floats (NaN, and inexact
+    # above 2**53 picodollars), which from_pusd would make Decimal('NaN') or a wrong Decimal
+    for name in ("cost", "saved"):
+        index = columns.index(f"{name}_pusd")
+        frame[f"{name}_usd"] = pd.Series([from_pusd(r[index]) for r in rows], index=frame.index, dtype=object)
+    frame["tags"] = pd.Series([json.loads(t) if isinstance(t, str) else {} for t in frame["tags_json"]],
+                              index=frame.index, dtype=object)
+    frame["usage_extra"] = pd.Series([json.loads(u) if isinstance(u, str) else None  # NaN: no usage_extra
+                                      for u in frame["usage_extra"]], index=frame.index, dtype=object)
+    frame["billed"] = frame["billed"].astype(bool)
+    frame["streamed"] = frame["streamed"].astype(bool)
+    frame["replayed"] = frame["replayed"].astype(bool)
+    frame["latency_ms"] = frame["latency_ms"].astype("float64")
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame[list(CALL_COLUMNS)]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
-from ._frames import CALL_COLUMNS
+from ._frames import rows_frame
 from ._ledger_analysis import AnalysisMethods
 from ._ledger_open import SCHEMA_VERSION, LedgerError, open_connection
 
@@ -395,8 +395,6 @@ class Ledger(AnalysisMethods):
     def calls(self, **filters: Any) -> pd.DataFrame:
         """The calls matching ``filters`` (provider, model, api, status, billed, session_id, scope_id, since,
         until, tags={key: value}) as a DataFrame; ``cost_usd`` holds exact Decimals, ``tags`` dicts."""
-        import pandas as pd
-
         where, params = self._where(filters)
         sql = (
             "SELECT c.*, t.tags AS tags_json FROM calls c LEFT JOIN tagsets t ON t.id = c.tagset_id"
@@ -407,26 +405,7 @@ class Ledger(AnalysisMethods):
             cursor = self.connection.execute(sql, params)
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        # money from the raw rows: pandas turns an integer column with a NULL into floats (NaN, and inexact
-        # above 2**53 picodollars), which from_pusd would make Decimal('NaN') or a wrong Decimal
-        pusd = {name: columns.index(name) for name in ("cost_pusd", "saved_pusd")}
-        for name, index in pusd.items():
-            frame[name] = pd.Series([r[index] for r in rows], index=frame.index, dtype=object)
-        frame["cost_usd"] = pd.Series([from_pusd(v) for v in frame["cost_pusd"]], index=frame.index,
-                                      dtype=object)
-        frame["tags"] = pd.Series([json.loads(t) if isinstance(t, str) else {} for t in frame["tags_json"]],
-                                  index=frame.index, dtype=object)
-        frame["usage_extra"] = pd.Series([json.loads(u) if isinstance(u, str) else None  # NaN: no usage_extra
-                                          for u in frame["usage_extra"]], index=frame.index, dtype=object)
-        frame["billed"] = frame["billed"].astype(bool)
-        frame["streamed"] = frame["streamed"].astype(bool)
-        frame["replayed"] = frame["replayed"].astype(bool)
-        frame["saved_usd"] = pd.Series([from_pusd(v) for v in frame["saved_pusd"]], index=frame.index,
-                                       dtype=object)
-        frame["latency_ms"] = frame["latency_ms"].astype("float64")
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
-        return frame[list(CALL_COLUMNS)]
+        return rows_frame(rows, columns)
 
     def total_cost(self, **filters: Any) -> Decimal:
         """Exact total cost of the matching calls."""
