@@ -15,6 +15,7 @@ each client adapter translates it (Anthropic: system messages go to ``system``; 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +187,7 @@ class Router:
         self.loop_local = loop_local
         self._defaults: dict[str, Any] = {}
         self._copies: dict[int, Any] = {}
+        self._routes: dict[str, tuple[str, Callable[[dict[str, Any]], Callable[[], Any]]]] = {}
 
     def _on_this_loop(self, client: Any) -> Any:
         """An async SDK client's connections belong to the event loop that opened them. On a private loop
@@ -195,10 +197,7 @@ class Router:
         if not self.loop_local or type(client._client).__name__ != "AsyncHttpxClientWrapper":
             return client
         if id(client) not in self._copies:
-            import importlib
-
-            module = importlib.import_module(type(client).__module__.split(".")[0])
-            self._copies[id(client)] = client.copy(http_client=module.DefaultAsyncHttpxClient())
+            self._copies[id(client)] = client.copy(http_client=_loop_local_http_client(client))
         return self._copies[id(client)]
 
     async def aclose(self) -> None:
@@ -253,39 +252,72 @@ class Router:
 
     def plan(self, model: str, request: dict[str, Any]) -> tuple[str, Callable[[], Any]]:
         """How to send: ``("async", make_coroutine)`` or ``("thread", blocking_function)``."""
+        route = self._routes.get(model)
+        if route is None:  # the client, its kind and its method found once per model, not per request
+            route = self._routes[model] = self._route(model)
+        mode, make = route
+        return mode, make(request)
+
+    def _route(self, model: str) -> tuple[str, Callable[[dict[str, Any]], Callable[[], Any]]]:
         client = self._client_for(model)
         kind = _kind(client)
-        if kind in ("openai", "anthropic") and _is_async(client):
-            client = self._on_this_loop(client)
-        if kind == "openai":
-            create = client.chat.completions.create
+        if kind in ("openai", "anthropic"):
             if _is_async(client):
-
-                async def send_async() -> Answer:
-                    return Answer(_openai_text(await create(**_openai_kwargs(model, request))))
-
-                return "async", send_async
-            return "thread", lambda: Answer(_openai_text(create(**_openai_kwargs(model, request))))
-        if kind == "anthropic":
-            create = client.messages.create
-            if _is_async(client):
-
-                async def send_async_anthropic() -> Answer:
-                    return Answer(_anthropic_text(await create(**_anthropic_kwargs(model, request))))
-
-                return "async", send_async_anthropic
-            return "thread", lambda: Answer(_anthropic_text(create(**_anthropic_kwargs(model, request))))
+                return "async", _sdk_sender(self._on_this_loop(client), kind, model, is_async=True)
+            return "thread", _sdk_sender(client, kind, model, is_async=False)
         if kind == "genai":  # the sync client: its async one bypasses httpx when aiohttp is installed
-            return "thread", lambda: Answer(_genai_call(client, model, request))
+            return "thread", lambda request: lambda: Answer(_genai_call(client, model, request))
         if callable(client):
             if inspect.iscoroutinefunction(client):
 
-                async def send_user() -> Answer:
-                    return _user_answer(await client(model, request))
+                def make_user(request: dict[str, Any]) -> Callable[[], Any]:
+                    async def send_user() -> Answer:
+                        return _user_answer(await client(model, request))
 
-                return "async", send_user
-            return "thread", lambda: _user_answer(client(model, request))
+                    return send_user
+
+                return "async", make_user
+            return "thread", lambda request: lambda: _user_answer(client(model, request))
         raise TypeError(_CLIENT_ERROR + f"; got {type(client).__name__}")
+
+
+def _sdk_sender(client: Any, kind: str, model: str, *, is_async: bool
+                ) -> Callable[[dict[str, Any]], Callable[[], Any]]:
+    """For an openai or anthropic client: request -> what sends it (a coroutine function when async)."""
+    create = client.chat.completions.create if kind == "openai" else client.messages.create
+    kwargs, text = _SDK_ADAPTERS[kind]
+    if not is_async:
+        return lambda request: lambda: Answer(text(create(**kwargs(model, request))))
+
+    def make(request: dict[str, Any]) -> Callable[[], Any]:
+        async def send_async() -> Answer:
+            return Answer(text(await create(**kwargs(model, request))))
+
+        return send_async
+
+    return make
+
+
+_SDK_ADAPTERS = {"openai": (_openai_kwargs, _openai_text), "anthropic": (_anthropic_kwargs, _anthropic_text)}
+
+
+def _loop_local_http_client(client: Any) -> Any:
+    """A new default http client for an SDK client's copy, sharing one SSL context per process: building
+    the context (loading the CA bundle) is most of a new client's cost, about 10-30 ms per ``compare()``."""
+    import importlib
+
+    sdk = importlib.import_module(type(client).__module__.split(".")[0])
+    factory = sdk.DefaultAsyncHttpxClient
+    http_module = importlib.import_module(factory.__mro__[1].__module__.split(".")[0])  # httpx or httpx2
+    with _ssl_lock:
+        context = _ssl_contexts.get(http_module.__name__)
+        if context is None:
+            context = _ssl_contexts[http_module.__name__] = http_module.create_ssl_context()
+    return factory(verify=context)
+
+
+_ssl_contexts: dict[str, Any] = {}  # http library -> its default SSL context (safe to share across loops)
+_ssl_lock = threading.Lock()
 
 
 def is_transient(exc: BaseException) -> bool:
