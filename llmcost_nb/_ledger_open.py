@@ -48,6 +48,12 @@ def open_connection(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise LedgerError(_unusable(path, exc)) from None
+    except OSError as exc:  # the set-up lock file next to the ledger (a read-only folder)
+        conn.close()
+        raise LedgerError(
+            f"cannot set up the ledger at {path}: {exc}. Nothing was changed: make its folder writable "
+            "once, or point LLMCOST_DB at another path."
+        ) from None
     return conn
 
 

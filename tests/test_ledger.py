@@ -128,6 +128,18 @@ def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_on
     assert Ledger(path).count() == 0
 
 
+def test_a_ledger_that_cannot_be_set_up_is_a_clear_error_and_stays_as_it_was(tmp_path):
+    """A new file needs its set-up lock file beside it; where that cannot be made (here a folder is in its
+    way; a read-only folder does the same), say so in one line and leave the file as it was."""
+    path = tmp_path / "plain.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)")
+    before = path.read_bytes()
+    (tmp_path / "plain.db-migrate.lock").mkdir()
+    with pytest.raises(LedgerError, match=r"^cannot set up the ledger at .*plain.db: .*Nothing was changed"):
+        Ledger(path)
+    assert path.read_bytes() == before
+
+
 def test_unwritable_path_gives_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
