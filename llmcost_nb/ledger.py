@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
+from itertools import compress
+from operator import is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +76,8 @@ def _insert_sql(columns: Iterable[str]) -> str:
 
 
 _INSERT = _insert_sql(_COLUMNS)
+_SPARSE_INSERTS: dict[tuple[bool, ...], str] = {}  # which columns a row has values for -> its INSERT
+_NONES = (None,) * len(_COLUMNS)
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
 _FILTERS = {
     "provider": "provider = ?",
@@ -250,10 +254,18 @@ class Ledger(AnalysisMethods):
 
     def _write_row(self, conn: sqlite3.Connection, call: Call, tagset: int | None) -> None:
         params = self._params(call, tagset)
-        if call.id is None:
-            call.id = conn.execute(_INSERT, params).lastrowid
-        else:
+        if call.id is not None:
             conn.execute(_UPDATE, (*params, call.id))
+            return
+        # Only the columns that have a value: the others are NULL by default, and binding a None costs
+        # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
+        present = tuple(map(is_not, params, _NONES))
+        sql = _SPARSE_INSERTS.get(present)
+        if sql is None:
+            sql = _insert_sql(compress(_COLUMNS, present))
+            if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
+                _SPARSE_INSERTS[present] = sql
+        call.id = conn.execute(sql, tuple(compress(params, present))).lastrowid
 
     def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
         """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""

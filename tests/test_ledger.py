@@ -61,6 +61,37 @@ def test_write_and_read_back_exactly(ledger):
     assert str(row.ts.tz) == "UTC"
 
 
+def test_rows_with_and_without_optional_values_read_back_exactly(ledger):
+    """A row is inserted with only the columns it has values for: what is left out must read back as it
+    was (None stays NULL, never 0 or ''), whatever the mix of rows."""
+    bare = Call(model="m", billed=False, latency_ms=None)
+    full = Call(provider="openai", api="responses", model_requested="gpt-4.1", model="gpt-4.1-2025-04-14",
+                input_tokens=10, output_tokens=5, cache_read_tokens=2, cache_write_tokens=1,
+                reasoning_tokens=3, input_audio_tokens=4, output_audio_tokens=6,
+                usage_extra={"web_search": 1},
+                cost=Decimal("0.123456789012"), price_source="override", latency_ms=12.5, http_status=200,
+                error="none", streamed=True, request_id="req_1", host="api.openai.com", service_tier="flex",
+                session_id="s", scope_id="sc", attribution="context", estimated_input_tokens=9, replayed=True,
+                saved=Decimal("0.5"), tags={"team": "a"})
+    for call in (bare, full, Call(model="m", billed=False, latency_ms=None)):
+        ledger.write(call)
+    rows = ledger.connection.execute("SELECT * FROM calls ORDER BY id").fetchall()
+    columns = [d[0] for d in ledger.connection.execute("SELECT * FROM calls").description]
+    first, second, third = (dict(zip(columns, row, strict=True)) for row in rows)
+    assert {k for k, v in first.items() if v is None} == {
+        "provider", "model_requested", "usage_extra", "cost_pusd", "price_source", "latency_ms",
+        "http_status", "error", "request_id", "host", "service_tier", "session_id", "scope_id", "tagset_id",
+        "estimated_input_tokens", "saved_pusd"}
+    assert {k: v for k, v in first.items() if k not in ("id", "ts")} == {
+        k: v for k, v in third.items() if k not in ("id", "ts")}
+    assert [k for k, v in second.items() if v is None] == []
+    frame = ledger.calls()
+    assert frame.cost_usd.tolist() == [None, Decimal("0.123456789012"), None]
+    assert frame.saved_usd.tolist() == [None, Decimal("0.5"), None]
+    assert frame.usage_extra.tolist() == [None, {"web_search": 1}, None]
+    assert frame.tags.tolist() == [{}, {"team": "a"}, {}]
+
+
 def test_columns_match_scope_frames(ledger):
     from llmcost_nb._frames import CALL_COLUMNS
 
