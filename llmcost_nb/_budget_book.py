@@ -146,11 +146,12 @@ class _Book:
             key, _, value = budget.scope[4:].partition("=")
             return led.total_cost(tags={key: value})
         if kind == "notebook":
+            from .analysis_rollup import scope_rows
+
             with led._lock:
-                (pusd,) = led.connection.execute(
-                    "SELECT COALESCE(SUM(cost_pusd), 0) FROM calls WHERE scope_id IN "
-                    "(SELECT id FROM scopes WHERE notebook = ?)", (budget.scope[9:],)).fetchone()
-            return from_pusd(pusd)  # type: ignore[return-value]
+                rows = scope_rows(led.connection, "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)",
+                                  (budget.scope[9:],))
+            return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
         start = f"{period}T" if kind == "day" else f"{period}-01T"
         return led.total_cost(since=start)
 

@@ -14,7 +14,7 @@ __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "LedgerError", "open_connection"
 BUSY_TIMEOUT_MS = 10_000
 # The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
 # ledger never imports sqlite-utils.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class LedgerError(Exception):

@@ -131,24 +131,20 @@ def _scope_counts(
         from .sinks.pg_analysis import runaway_scopes
 
         return runaway_scopes(ledger, factor, min_calls)  # type: ignore[arg-type]
+    from .analysis_rollup import scope_rows
+
     conn = ledger.connection
-    with ledger._lock:  # counts straight from the scope index (covering), no table rows read
-        counts = conn.execute(
-            "SELECT scope_id, COUNT(*) FROM calls INDEXED BY calls_scope "
-            "WHERE scope_id IS NOT NULL GROUP BY scope_id"
-        ).fetchall()
-    if not counts:
+    with ledger._lock:  # from the scope rollup, kept current first: no calls rows read
+        rows = scope_rows(conn)
+    if not rows:
         return None, []
-    median = statistics.median(n for _, n in counts)
+    median = statistics.median(n for _, n, _, _, _ in rows)
     limit = max(min_calls, factor * median)
     found = []
-    for scope_id, n in counts:
+    for scope_id, n, pusd, first, last in rows:
         if n < limit:
             continue
         with ledger._lock:
-            first, last, pusd = conn.execute(
-                "SELECT MIN(ts), MAX(ts), SUM(cost_pusd) FROM calls WHERE scope_id = ?", (scope_id,)
-            ).fetchone()
             info = conn.execute(
                 "SELECT kind, name, notebook, cell FROM scopes WHERE id = ?", (scope_id,)
             ).fetchone()
@@ -220,7 +216,7 @@ def anomalies(
         )
     floor = None if min_cost is None else Decimal(str(min_cost))
     rows = _spikes(ledger, freq, threshold, window, seasonal, floor, since, until)
-    if scopes:  # a scan of the scope index (~0.2 s per million calls)
+    if scopes:  # from the scope rollup
         rows += _runaways(ledger, runaway_factor, runaway_calls, parse_when(since), parse_when(until))
     frame = pd.DataFrame.from_records(rows, columns=list(ANOMALY_COLUMNS))
     for col in ("cost_usd", "baseline_usd"):

@@ -1,6 +1,6 @@
 """Rollups behind :mod:`llmcost_nb.analysis`: pre-aggregated tables kept current lazily, before each query.
 
-Four tables (created by migration ``m004_rollups``):
+Four tables by time (created by migration ``m004_rollups``):
 
 - ``rollup_daym``: day × provider × model × status — daily and coarser, untagged (a few rows per day);
 - ``rollup_hour``: hour × provider × model × status — hourly series and hourly anomalies;
@@ -13,6 +13,9 @@ summation order) and a latency histogram of 32 log-spaced buckets, packed two pe
 bucket 0 is < 10 ms, bucket k (1..31) starts at ``10 ms * 2**((k-1)/2)`` — each bucket spans a factor of
 √2; 31 is open-ended (>= ~5.5 min).
 
+and ``rollup_scope`` (``m007_scope_rollup``): per scope, its calls, exact cost and first and last timestamps,
+for runaway cells and notebook budgets (:func:`scope_rows`).
+
 :func:`refresh` rolls up the rows with ``id`` above the high-water mark and applies the deltas that triggers
 logged for updated or deleted rows that were already rolled up. The insert path carries no trigger.
 """
@@ -23,7 +26,10 @@ import math
 import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["BUCKETS", "HIST", "MEASURES", "bucket_bounds", "percentile", "refresh", "source_rows", "unpack"]
+__all__ = [
+    "BUCKETS", "HIST", "MEASURES", "bucket_bounds", "percentile", "refresh", "scope_rows", "source_rows",
+    "unpack",
+]
 
 BUCKETS = 32
 # (column, expression over one calls-like row; {s} is the row's sign: 1, or -1/1 for deltas)
@@ -171,11 +177,13 @@ def refresh(conn: sqlite3.Connection) -> int:
         done = 0
         if top > last_id:
             _roll(conn, "calls", " WHERE id > ? AND id <= ?", "1", (last_id, top))
+            _roll_scopes(conn, "calls", "id > ? AND id <= ?", "1", (last_id, top))
             done += top - last_id
         max_seq = conn.execute("SELECT MAX(seq) FROM rollup_delta").fetchone()[0]
         if max_seq is not None:
             _roll(conn, "rollup_delta", " WHERE seq <= ?", "sign", (max_seq,))
-            for rollup in _KEYS:
+            _roll_scopes(conn, "rollup_delta", "seq <= ?", "sign", (max_seq,))
+            for rollup in (*_KEYS, "rollup_scope"):
                 conn.execute(f"DELETE FROM {rollup} WHERE n = 0")
             conn.execute("DELETE FROM rollup_delta WHERE seq <= ?", (max_seq,))
             done += max_seq
@@ -185,3 +193,37 @@ def refresh(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return done
+
+
+def _roll_scopes(conn: sqlite3.Connection, table: str, where: str, sign: str, params: Sequence[object]
+                 ) -> None:
+    """Add ``table``'s matching rows into ``rollup_scope`` (first and last timestamps only ever widen)."""
+    conn.execute(
+        "INSERT INTO rollup_scope (scope_id, n, cost_pusd, first_ts, last_ts) "
+        f"SELECT scope_id, SUM({sign}), SUM({sign} * COALESCE(cost_pusd, 0)), MIN(ts), MAX(ts) "
+        f"FROM {table} WHERE {where} AND scope_id IS NOT NULL GROUP BY scope_id "
+        "ON CONFLICT (scope_id) DO UPDATE SET n = n + excluded.n, "
+        "cost_pusd = cost_pusd + excluded.cost_pusd, first_ts = min(first_ts, excluded.first_ts), "
+        "last_ts = max(last_ts, excluded.last_ts)",
+        params,
+    )
+
+
+def scope_rows(conn: sqlite3.Connection, where: str = "", params: Sequence[object] = ()
+               ) -> list[tuple[str, int, int, str, str]]:
+    """``(scope_id, calls, picodollars, first ts, last ts)`` per scope with calls, in scope id order, from
+    ``rollup_scope`` brought up to date first; from the calls themselves when the file is read-only.
+    ``where``: a condition on ``scope_id`` (``"scope_id IN (SELECT id FROM scopes WHERE notebook = ?)"``)."""
+    condition = f" WHERE {where}" if where else ""
+    try:
+        refresh(conn)
+    except sqlite3.OperationalError as exc:  # a read-only file cannot bring its rollups up to date
+        if "readonly" not in str(exc):
+            raise
+        raw = "scope_id IS NOT NULL" + (f" AND ({where})" if where else "")
+        return conn.execute(
+            "SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), MAX(ts) FROM calls "
+            f"WHERE {raw} GROUP BY scope_id ORDER BY scope_id", params).fetchall()
+    return conn.execute(
+        f"SELECT scope_id, n, cost_pusd, first_ts, last_ts FROM rollup_scope{condition} ORDER BY scope_id",
+        params).fetchall()

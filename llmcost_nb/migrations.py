@@ -206,3 +206,42 @@ def m006_call_content(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m007_scope_rollup(db: Database) -> None:
+    # Calls per scope (runaway cells, notebook budgets) come from a rollup kept current like the others,
+    # not from an index on calls.scope_id: that index was a third B-tree page in every call's commit
+    # (about 7 µs of it). rollup_delta now logs scope_id, so updates and deletes reach this rollup too.
+    # Rows already rolled up are counted here at once; deltas logged before this migration have no
+    # scope_id and are left out of it (these rows' current values are already counted).
+    cols = (
+        "ts, provider, model, status, tagset_id, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, reasoning_tokens, cost_pusd, billed, latency_ms, scope_id"
+    )
+    old = ", ".join(f"OLD.{c.strip()}" for c in cols.split(","))
+    new = ", ".join(f"NEW.{c.strip()}" for c in cols.split(","))
+    rolled = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'calls'), 0)"
+    db.executescript(
+        f"""
+        DROP INDEX IF EXISTS calls_scope;
+        CREATE TABLE IF NOT EXISTS rollup_scope (
+            scope_id TEXT PRIMARY KEY, n INTEGER NOT NULL, cost_pusd INTEGER NOT NULL,
+            first_ts TEXT NOT NULL, last_ts TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO rollup_scope
+            SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), MAX(ts) FROM calls
+            WHERE scope_id IS NOT NULL AND id <= {rolled} GROUP BY scope_id;
+        ALTER TABLE rollup_delta ADD COLUMN scope_id TEXT;
+        DROP TRIGGER IF EXISTS calls_rollup_updated;
+        DROP TRIGGER IF EXISTS calls_rollup_deleted;
+        CREATE TRIGGER calls_rollup_updated AFTER UPDATE ON calls WHEN OLD.id <= {rolled}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old}), (1, {new});
+        END;
+        CREATE TRIGGER calls_rollup_deleted AFTER DELETE ON calls WHEN OLD.id <= {rolled}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old});
+        END;
+        """
+    )

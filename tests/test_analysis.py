@@ -377,3 +377,80 @@ def test_latency_histogram_counts_every_timed_call(sample, rows):
         assert (low, high) == bucket_bounds(bucket)
     raw = latency_histogram(sample.ledger, by="provider", where="latency_ms IS NOT NULL")
     assert raw.equals(frame)
+
+
+def _scopes_from_calls(conn):
+    return conn.execute(
+        "SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0) FROM calls WHERE scope_id IS NOT NULL "
+        "GROUP BY scope_id ORDER BY scope_id").fetchall()
+
+
+def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
+    from llmcost_nb.analysis_rollup import scope_rows
+
+    led = Ledger(tmp_path / "s.db")
+    conn = led.connection
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchall() == []
+    for i in range(6):  # a..c get 2, 2, 1 calls; one call has no scope
+        ts = f"2026-11-0{i + 1}T00:00:00.000000Z"
+        scope = "abcab"[i] if i < 5 else None
+        led.write(Call(model="gpt-4.1", cost=Decimal("0.01") * (i + 1), ts=ts, scope_id=scope))
+    assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn) == [
+        ("a", 2, 50_000_000_000), ("b", 2, 70_000_000_000), ("c", 1, 30_000_000_000)]
+    assert scope_rows(conn)[0][3:] == ("2026-11-01T00:00:00.000000Z", "2026-11-04T00:00:00.000000Z")
+    conn.execute("UPDATE calls SET cost_pusd = 1 WHERE id = 1")  # rolled up already: logged as a delta
+    conn.execute("DELETE FROM calls WHERE id = 3")  # scope c's only call
+    led.write(Call(model="gpt-4.1", cost=Decimal("1"), scope_id="d"))  # new, not rolled up yet
+    assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn) == [
+        ("a", 2, 40_000_000_001), ("b", 2, 70_000_000_000), ("d", 1, 1_000_000_000_000)]
+    notebook = scope_rows(conn, "scope_id IN (?, ?)", ("b", "d"))
+    assert [r[0] for r in notebook] == ["b", "d"]
+
+
+def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):
+    from llmcost_nb.analysis_rollup import scope_rows
+
+    path = tmp_path / "ro.db"
+    led = Ledger(path)
+    for scope in ("x", "x", "y"):
+        led.write(Call(model="gpt-4.1", cost=Decimal("0.5"), scope_id=scope))
+    led.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert [r[:3] for r in scope_rows(conn)] == [("x", 2, 1_000_000_000_000), ("y", 1, 500_000_000_000)]
+
+
+def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
+    """Opening a ledger of schema 6 (scope index, rollups built up to some id, a delta logged without
+    scope_id) migrates it: the index goes, scope counts are exact, runaway detection unchanged."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from llmcost_nb.analysis_rollup import scope_rows
+    from llmcost_nb.migrations import migrations
+
+    path = tmp_path / "v6.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    old = Migrations("llmcost_nb")
+    old._migrations = migrations._migrations[:6]
+    old.apply(Database(conn))
+    conn.execute("PRAGMA user_version = 6")
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchone()
+    insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id) "
+              "VALUES (?, 'chat', 'ok', 1, 0, ?, ?)")
+    for i in range(300):  # a runaway: 150 calls in scope r, 5 scopes of 30
+        conn.execute(insert, ("2026-11-01T00:00:00.000000Z", 1000 + i, "r" if i < 150 else f"s{i % 5}"))
+    conn.execute("INSERT INTO rollup_state (name, last_id) VALUES ('calls', 200)")  # rolled up to id 200
+    conn.execute("UPDATE calls SET cost_pusd = 7 WHERE id = 1")  # its delta has no scope_id
+    assert conn.execute("SELECT COUNT(*) FROM rollup_delta").fetchone()[0] == 2
+    conn.close()
+    led = Ledger(path)
+    conn = led.connection
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchone() is None
+    assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn)
+    assert dict((r[0], r[1]) for r in scope_rows(conn)) == {"r": 150, **{f"s{k}": 30 for k in range(5)}}
+    runaways = led.anomalies(runaway_factor=3, runaway_calls=100)
+    assert runaways[runaways["kind"] == "runaway_scope"]["scope_id"].tolist() == ["r"]
+    conn.execute("UPDATE calls SET cost_pusd = 9 WHERE id = 2")  # logged with its scope now
+    assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn)
