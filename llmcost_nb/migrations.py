@@ -14,6 +14,26 @@ __all__ = ["migrations"]
 
 migrations = Migrations("llmcost_nb")
 
+_ROLLED = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'calls'), 0)"
+
+
+def _delta_triggers(cols: str, *, if_not_exists: bool) -> str:
+    """The triggers that log an update or delete of an already rolled-up row into rollup_delta: the old
+    row with sign -1, the new one with +1 (``cols``: the calls columns rollup_delta keeps)."""
+    old = ", ".join(f"OLD.{c.strip()}" for c in cols.split(","))
+    new = ", ".join(f"NEW.{c.strip()}" for c in cols.split(","))
+    guard = "IF NOT EXISTS " if if_not_exists else ""
+    return f"""
+        CREATE TRIGGER {guard}calls_rollup_updated AFTER UPDATE ON calls WHEN OLD.id <= {_ROLLED}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old}), (1, {new});
+        END;
+        CREATE TRIGGER {guard}calls_rollup_deleted AFTER DELETE ON calls WHEN OLD.id <= {_ROLLED}
+        BEGIN
+            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old});
+        END;
+"""
+
 
 @migrations()
 def m001_calls(db: Database) -> None:
@@ -142,9 +162,6 @@ def m004_rollups(db: Database) -> None:
         "ts, provider, model, status, tagset_id, input_tokens, output_tokens, cache_read_tokens, "
         "cache_write_tokens, reasoning_tokens, cost_pusd, billed, latency_ms"
     )
-    old = ", ".join(f"OLD.{c.strip()}" for c in delta_cols.split(","))
-    new = ", ".join(f"NEW.{c.strip()}" for c in delta_cols.split(","))
-    rolled = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'calls'), 0)"
     db.executescript(
         f"""
         CREATE TABLE IF NOT EXISTS rollup_day (
@@ -170,15 +187,8 @@ def m004_rollups(db: Database) -> None:
             cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER,
             cost_pusd INTEGER, billed INTEGER, latency_ms REAL
         );
-        CREATE TRIGGER IF NOT EXISTS calls_rollup_updated AFTER UPDATE ON calls WHEN OLD.id <= {rolled}
-        BEGIN
-            INSERT INTO rollup_delta (sign, {delta_cols}) VALUES (-1, {old}), (1, {new});
-        END;
-        CREATE TRIGGER IF NOT EXISTS calls_rollup_deleted AFTER DELETE ON calls WHEN OLD.id <= {rolled}
-        BEGIN
-            INSERT INTO rollup_delta (sign, {delta_cols}) VALUES (-1, {old});
-        END;
         """
+        + _delta_triggers(delta_cols, if_not_exists=True)
     )
 
 
@@ -219,9 +229,6 @@ def m007_scope_rollup(db: Database) -> None:
         "ts, provider, model, status, tagset_id, input_tokens, output_tokens, cache_read_tokens, "
         "cache_write_tokens, reasoning_tokens, cost_pusd, billed, latency_ms, scope_id"
     )
-    old = ", ".join(f"OLD.{c.strip()}" for c in cols.split(","))
-    new = ", ".join(f"NEW.{c.strip()}" for c in cols.split(","))
-    rolled = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'calls'), 0)"
     db.executescript(
         f"""
         DROP INDEX IF EXISTS calls_scope;
@@ -231,17 +238,10 @@ def m007_scope_rollup(db: Database) -> None:
         ) WITHOUT ROWID;
         INSERT INTO rollup_scope
             SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), MAX(ts) FROM calls
-            WHERE scope_id IS NOT NULL AND id <= {rolled} GROUP BY scope_id;
+            WHERE scope_id IS NOT NULL AND id <= {_ROLLED} GROUP BY scope_id;
         ALTER TABLE rollup_delta ADD COLUMN scope_id TEXT;
         DROP TRIGGER IF EXISTS calls_rollup_updated;
         DROP TRIGGER IF EXISTS calls_rollup_deleted;
-        CREATE TRIGGER calls_rollup_updated AFTER UPDATE ON calls WHEN OLD.id <= {rolled}
-        BEGIN
-            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old}), (1, {new});
-        END;
-        CREATE TRIGGER calls_rollup_deleted AFTER DELETE ON calls WHEN OLD.id <= {rolled}
-        BEGIN
-            INSERT INTO rollup_delta (sign, {cols}) VALUES (-1, {old});
-        END;
         """
+        + _delta_triggers(cols, if_not_exists=False)
     )
