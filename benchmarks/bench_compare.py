@@ -5,10 +5,14 @@ capture on and writing to a ledger (the raw gather inside one ``track()`` scope)
 scopes and tags, scoring, the score written back to the ledger row, budget bookkeeping and a worker-thread
 event loop. Goal: compare's calls/s >= 0.9 × the raw gather's, measured in the same run.
 
+compare() keeps the objects older than the grid out of the cycle collector's full passes while it runs
+(``gc.freeze``; see ``compare_run._older_objects_frozen``): the raw gather pays those passes, about 0.1-0.2 ms
+per call here. ``--no-gc-freeze`` measures compare without it, to see what the rest of its work costs.
+
 On a shared 2-core machine one round's rate swings by ±20% (the same run, repeated), so the verdict takes
 the median of 16 paired rounds; the client CPU per call is printed as a second, steadier view.
 
-    .venv/bin/python benchmarks/bench_compare.py [--calls 600] [--rounds 16]
+    .venv/bin/python benchmarks/bench_compare.py [--calls 600] [--rounds 16] [--no-gc-freeze]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--no-gc-freeze", action="store_true", help="compare without its gc.freeze()")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     os.environ["LLMCOST_DB"] = str(tmp / "ledger.db")
@@ -50,6 +55,13 @@ def main() -> None:
 
     import llmcost_nb
     from llmcost_nb.compare import compare
+
+    if args.no_gc_freeze:
+        import contextlib
+
+        import llmcost_nb.compare_run
+
+        llmcost_nb.compare_run._older_objects_frozen = contextlib.nullcontext
 
     # The fake provider in its own process, as a real server would be: in this one its threads would
     # compete with the client for the GIL and make both figures noisy.
@@ -138,6 +150,7 @@ def main() -> None:
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}: "
         f"{n} calls per run, concurrency {CONCURRENCY}, {args.rounds} rounds"
+        + (", compare without its gc.freeze()" if args.no_gc_freeze else "")
     )
     print(line("raw asyncio.gather ", raw_rates))
     print(line("llmcost_nb.compare ", compare_rates))

@@ -5,8 +5,11 @@ writing the score back onto the candidate's ledger row."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Callable
+import gc
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from time import perf_counter
@@ -105,7 +108,7 @@ class Run:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._finished = asyncio.Event()
         try:
-            with Scope(
+            with _older_objects_frozen(), Scope(
                 tags={**self.tags, "experiment": self.name},
                 ledger=self.ledger,
                 kind="compare",
@@ -269,6 +272,37 @@ class Run:
         self.done += 1
         if self.on_progress is not None:
             self.on_progress()
+
+
+_freezes = 0  # grids running with the objects older than them frozen (see _older_objects_frozen)
+_freeze_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """While a grid runs, keep the objects that existed before it out of the cycle collector's full passes.
+
+    A request in flight lives through many young-generation collections, so a grid at concurrency 32 keeps
+    promoting objects to the oldest generation, and every few hundred calls a full pass scans every object
+    in the process: in a kernel with pandas and altair loaded, about 0.1 s each, 0.2 ms per call on average.
+    ``gc.freeze()`` leaves the older objects out of those passes (the grid's own garbage is still collected)
+    and ``gc.unfreeze()`` puts them back when the last running grid ends. A freeze the user made is left as
+    it is: then this does nothing."""
+    global _freezes
+    with _freeze_lock:
+        ours = _freezes > 0 or gc.get_freeze_count() == 0
+        if ours:
+            if _freezes == 0:
+                gc.freeze()
+            _freezes += 1
+    try:
+        yield
+    finally:
+        if ours:
+            with _freeze_lock:
+                _freezes -= 1
+                if _freezes == 0:
+                    gc.unfreeze()
 
 
 def _sums(calls: list[Call]) -> dict[str, Any]:

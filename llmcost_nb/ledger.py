@@ -174,20 +174,28 @@ class Ledger(AnalysisMethods):
         conn = self.connection
         with self._lock:
             with self._transaction(conn):
-                stored = {items: self._store_tagset(conn, tags) for items, tags in new.items()}
+                stored = self._store_tagsets(conn, new)
             self._tagsets.update(stored)
 
     def _store_tagset(self, conn: sqlite3.Connection, tags: Mapping[str, str]) -> int:
-        """Inside a write transaction (so no other writer can come between): the id of ``tags``, stored
-        if new."""
-        key = _tags_key(tags)
-        row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (key,)).fetchone()
-        if row is not None:
-            return row[0]
-        found = conn.execute("INSERT INTO tagsets (tags) VALUES (?)", (key,)).lastrowid
-        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)",
-                         [(found, str(k), str(v)) for k, v in tags.items()])
-        return found  # type: ignore[return-value]
+        """Inside a write transaction: the id of ``tags``, stored if new."""
+        items = tuple(tags.items())
+        return self._store_tagsets(conn, {items: tags})[items]
+
+    @staticmethod
+    def _store_tagsets(conn: sqlite3.Connection, new: Mapping[tuple[tuple[str, str], ...], Mapping[str, str]]
+                       ) -> dict[tuple[tuple[str, str], ...], int]:
+        """Inside a write transaction (so no other writer can come between): the ids of these tag sets
+        (keyed like ``new``), the new ones stored, in three statements for any number of sets (an A/B grid
+        stores one per cell, and one more per scored call)."""
+        keys = {items: _tags_key(tags) for items, tags in new.items()}
+        conn.executemany("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", [(k,) for k in keys.values()])
+        ids = dict(conn.execute("SELECT tags, id FROM tagsets WHERE tags IN (SELECT value FROM json_each(?))",
+                                (json.dumps(list(keys.values())),)))
+        found = {items: ids[key] for items, key in keys.items()}
+        rows = [(found[items], str(k), str(v)) for items, tags in new.items() for k, v in tags.items()]
+        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)", rows)
+        return found
 
     @contextlib.contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -269,17 +277,18 @@ class Ledger(AnalysisMethods):
 
     def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
         """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
-        stored: dict[tuple[tuple[str, str], ...], int] = {}
+        changes = [(call, tags, tuple(tags.items())) for call, tags in changes]
+        new = {items: tags for _, tags, items in changes if tags and items not in self._tagsets}
         conn = self.connection
-        with self._lock, self._transaction(conn):
-            for call, tags in changes:
-                items = tuple(tags.items())
-                tagset = (self._tagsets.get(items) or stored.get(items)) if tags else None
-                if tags and tagset is None:
-                    tagset = stored[items] = self._store_tagset(conn, tags)
-                conn.execute("UPDATE calls SET tagset_id = ? WHERE id = ?", (tagset, call.id))
-                call.tags = dict(tags)
-        self._tagsets.update(stored)  # only once committed
+        with self._lock:
+            with self._transaction(conn):
+                stored = self._store_tagsets(conn, new) if new else {}
+                conn.executemany("UPDATE calls SET tagset_id = ? WHERE id = ?", [
+                    ((self._tagsets.get(items) or stored[items]) if tags else None, call.id)
+                    for call, tags, items in changes])
+            self._tagsets.update(stored)  # only once committed
+        for call, tags, _ in changes:
+            call.tags = dict(tags)
 
     def write_many(self, calls: Iterable[Call]) -> int:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""

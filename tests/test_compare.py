@@ -235,6 +235,40 @@ def test_a_user_function_is_recorded_with_its_usage(ledger):
     assert result.table["success_rate"].tolist() == [1.0, 1.0]
 
 
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cycle collector frees it
+
+
+def test_a_grid_leaves_older_objects_out_of_full_collections_and_the_collector_as_it_was(ledger):
+    import gc
+    import weakref
+
+    during = []
+
+    def call(model, request):
+        node = _Node()
+        gone = weakref.ref(node)
+        del node
+        gc.collect()  # the grid's own garbage is still collected while the older objects are frozen
+        during.append((gc.get_freeze_count(), gone() is None))
+        return "4"
+
+    grid = dict(scorer="exact", client=call, ledger=ledger, progress=False)
+    assert gc.get_freeze_count() == 0
+    compare({"A": "{question}"}, ["gpt-4.1"], QUESTIONS[:2], name="gc", **grid)
+    assert len(during) == 2 and all(frozen > 1000 and collected for frozen, collected in during)
+    assert gc.get_freeze_count() == 0  # all back in the collector's care
+
+    gc.freeze()  # a freeze the user made is theirs: left as it was
+    try:
+        mine = gc.get_freeze_count()
+        compare({"A": "{question}"}, ["gpt-4.1"], QUESTIONS[:1], name="gc2", **grid)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+
+
 def test_an_async_user_function_without_usage_and_one_that_fails(ledger):
     async def call(model, request):
         await asyncio.sleep(0)

@@ -251,7 +251,7 @@ def statements(ledger, action):
 def test_a_new_tag_set_and_its_call_are_one_commit_then_one_statement(ledger):
     first = Call(provider="openai", api="chat", model="gpt-4.1", tags={"team": "a", "v": "1"})
     assert statements(ledger, lambda: ledger.write(first)) == [
-        "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]  # tagset, its 2 tags, the call
+        "BEGIN", "INSERT", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"]  # tagset, id, 2 tags, call
     again = Call(provider="openai", api="chat", model="gpt-4.1", tags={"team": "a", "v": "1"})
     assert statements(ledger, lambda: ledger.write(again)) == ["INSERT"]
     assert ledger.calls().tags.tolist() == [{"team": "a", "v": "1"}] * 2
