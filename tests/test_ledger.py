@@ -267,3 +267,25 @@ def test_tag_sets_stored_ahead_and_calls_retagged_in_one_commit(ledger):
     assert done[0] == "BEGIN" and done[-1] == "COMMIT" and done.count("COMMIT") == 1 and "UPDATE" in done
     assert ledger.count(tags={"score": "1"}) == 5 and calls[0].tags["score"] == "1"
     assert ledger.count(tags={"experiment": "x", "input_id": "q3", "score": "1"}) == 1
+
+
+def test_retag_mixes_known_new_shared_and_empty_tag_sets_and_a_second_ledger_agrees(ledger, tmp_path):
+    calls = [Call(provider="openai", api="chat", model="gpt-4.1", tags={"v": str(i)}) for i in range(4)]
+    for call in calls:
+        ledger.write(call)
+    sets_before = ledger.connection.execute("SELECT COUNT(*) FROM tagsets").fetchone()[0]
+    ledger.retag([
+        (calls[0], {"v": "1"}),                # a set stored already (calls[1]'s)
+        (calls[1], {"v": "1", "score": "0"}),  # a new set ...
+        (calls[2], {"score": "0", "v": "1"}),  # ... the same set in another order: stored once
+        (calls[3], {}),                        # no tags at all
+    ])
+    assert ledger.connection.execute("SELECT COUNT(*) FROM tagsets").fetchone()[0] == sets_before + 1
+    scored = {"score": "0", "v": "1"}
+    assert ledger.calls().tags.tolist() == [{"v": "1"}, scored, scored, {}]
+    assert ledger.count(tags={"score": "0"}) == 2 and ledger.count(tags={"v": "1"}) == 3
+    assert calls[3].tags == {} and calls[2].tags == {"score": "0", "v": "1"}
+    other = Ledger(ledger.path)  # a fresh cache: finds the stored sets instead of storing them again
+    other.store_tagsets([{"v": "1", "score": "0"}, {"v": "9"}])
+    assert other.connection.execute("SELECT COUNT(*) FROM tagsets").fetchone()[0] == sets_before + 2
+    assert other.tagset_id({"score": "0", "v": "1"}) == ledger.tagset_id({"v": "1", "score": "0"})
