@@ -27,6 +27,7 @@ from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ._frames import rows_frame
 from ._ledger_analysis import AnalysisMethods
 from ._ledger_open import SCHEMA_VERSION, LedgerError, open_connection
+from ._ledger_tags import TagSetMethods
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,11 +66,6 @@ _COLUMNS = (
 )
 
 
-def _tags_key(tags: Mapping[str, str]) -> str:
-    """A tag set as stored: JSON with sorted keys, so the same set in any order is one row."""
-    return json.dumps(tags, sort_keys=True, ensure_ascii=False)
-
-
 def _insert_sql(columns: Iterable[str]) -> str:
     columns = list(columns)
     return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -104,7 +100,7 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger(AnalysisMethods):
+class Ledger(TagSetMethods, AnalysisMethods):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
 
@@ -146,57 +142,6 @@ class Ledger(AnalysisMethods):
             self._conn = None
 
     # -- writing --------------------------------------------------------------------------------------
-    def tagset_id(self, tags: Mapping[str, str] | None) -> int | None:
-        """The id of this tag set, stored once per distinct set."""
-        if not tags:
-            return None
-        items = tuple(tags.items())  # the cheap cache key; the stored key is order-independent JSON
-        if (found := self._tagsets.get(items)) is not None:
-            return found
-        conn = self.connection
-        with self._lock:
-            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (_tags_key(tags),)).fetchone()
-            if row is not None:
-                found = row[0]
-            else:
-                with self._transaction(conn):
-                    found = self._store_tagset(conn, tags)
-            self._tagsets[items] = found
-        return found
-
-    def store_tagsets(self, tag_sets: Iterable[Mapping[str, str]]) -> None:
-        """Store many tag sets ahead of the calls that will carry them (an A/B grid's cells), in one commit:
-        each of those calls is then written with a single statement."""
-        new = {tuple(tags.items()): tags for tags in tag_sets if tags}
-        new = {items: tags for items, tags in new.items() if items not in self._tagsets}
-        if not new:
-            return
-        conn = self.connection
-        with self._lock:
-            with self._transaction(conn):
-                stored = self._store_tagsets(conn, new)
-            self._tagsets.update(stored)
-
-    def _store_tagset(self, conn: sqlite3.Connection, tags: Mapping[str, str]) -> int:
-        """Inside a write transaction: the id of ``tags``, stored if new."""
-        items = tuple(tags.items())
-        return self._store_tagsets(conn, {items: tags})[items]
-
-    @staticmethod
-    def _store_tagsets(conn: sqlite3.Connection, new: Mapping[tuple[tuple[str, str], ...], Mapping[str, str]]
-                       ) -> dict[tuple[tuple[str, str], ...], int]:
-        """Inside a write transaction (so no other writer can come between): the ids of these tag sets
-        (keyed like ``new``), the new ones stored, in three statements for any number of sets (an A/B grid
-        stores one per cell, and one more per scored call)."""
-        keys = {items: _tags_key(tags) for items, tags in new.items()}
-        conn.executemany("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", [(k,) for k in keys.values()])
-        ids = dict(conn.execute("SELECT tags, id FROM tagsets WHERE tags IN (SELECT value FROM json_each(?))",
-                                (json.dumps(list(keys.values())),)))
-        found = {items: ids[key] for items, key in keys.items()}
-        rows = [(found[items], str(k), str(v)) for items, tags in new.items() for k, v in tags.items()]
-        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)", rows)
-        return found
-
     @contextlib.contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
         """One write transaction, taken at once (BEGIN IMMEDIATE): committed, or rolled back on any error."""
@@ -274,21 +219,6 @@ class Ledger(AnalysisMethods):
             if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
                 _SPARSE_INSERTS[present] = sql
         call.id = conn.execute(sql, tuple(compress(params, present))).lastrowid
-
-    def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
-        """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
-        changes = [(call, tags, tuple(tags.items())) for call, tags in changes]
-        new = {items: tags for _, tags, items in changes if tags and items not in self._tagsets}
-        conn = self.connection
-        with self._lock:
-            with self._transaction(conn):
-                stored = self._store_tagsets(conn, new) if new else {}
-                conn.executemany("UPDATE calls SET tagset_id = ? WHERE id = ?", [
-                    ((self._tagsets.get(items) or stored[items]) if tags else None, call.id)
-                    for call, tags, items in changes])
-            self._tagsets.update(stored)  # only once committed
-        for call, tags, _ in changes:
-            call.tags = dict(tags)
 
     def write_many(self, calls: Iterable[Call]) -> int:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
