@@ -173,8 +173,10 @@ class _Book:
                 if key in self.spent:
                     before = self.spent[key]
                     after = self.spent[key] = before + delta
-                else:  # first look: the ledger already holds this call (it is written before listeners run)
-                    after = self.spent[key] = self._read(budget, session, key[1])
+                else:  # first look: the ledger holds this call if it is written already (not a captured
+                    # call whose row is still pending: see _journal)
+                    pending = call._id is None
+                    after = self.spent[key] = self._read(budget, session, key[1]) + (delta if pending else 0)
                     before = after - delta
                 alerts += [BudgetAlert(budget, after, t) for t in budget.thresholds
                            if before < t * budget.limit <= after and budget.limit]

@@ -95,8 +95,9 @@ class CellTracker:
     def post_run_cell(self, result: Any) -> None:
         if not self.stack:
             return
-        scope, args, alerts = self.stack.pop()
-        scope.close()
+        scope, args, alerts = self.stack[-1]
+        scope.close()  # still on the stack: alerts its last calls raise go into its summary
+        self.stack.pop()
         error = getattr(result, "error_in_exec", None)
         stops = self.stops.pop(id(scope), [])
         stopped = str(error) if getattr(error, "_llmcost_deliberate", False) else stops[-1] if stops else None

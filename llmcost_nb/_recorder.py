@@ -4,6 +4,7 @@ write, and tell the scope, the session and its listeners. Nothing here may raise
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import threading
 import weakref
@@ -13,7 +14,7 @@ from time import perf_counter
 from typing import Any
 
 from . import content as _content
-from ._call import Call
+from ._call import Call, now_iso
 from ._warnings import warn_once
 from .providers import Endpoint, RequestInfo, request_info
 from .scope import Scope, Session, current_scope, get_session
@@ -95,6 +96,9 @@ def responded(pending: Pending, response: Any, tee_class: type) -> None:
     try:
         if response.is_stream_consumed:
             content_type, _, request_id = _header_values(response.headers)
+            if not (pending.body_observers or pending.replayed or _content._policies) and _tape(
+                    pending, response.status_code, response.content, content_type, request_id):
+                return
             _finish(pending, response.status_code, response.headers, response.content, content_type,
                     cut=False, request_id=request_id)
         else:
@@ -192,48 +196,106 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
             warn_once(f"observer:{type(exc).__name__}", f"a response observer raised {exc!r}")
     call = call or pending.new_call()
     call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
+    info = pending.info
+    _fill(call, status_code, content, content_type, cut=cut, request_id=request_id, stream=info.stream,
+          include_usage=info.include_usage)
+    call = record(call, pending.scope, pending.session)
+    if _content._policies and 200 <= status_code < 300:  # prompt and answer text, if the session opted in
+        _content.store(pending, call, content)
+    return call
+
+
+def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cut: bool,
+          request_id: str | None, stream: bool, include_usage: bool) -> None:
+    """Status, tokens and resolved model of ``call``, from the response."""
+    api = call.api
     call.http_status = status_code
     call.request_id = request_id or call.request_id
-    is_sse = "text/event-stream" in content_type or (pending.info.stream and "json" not in content_type)
+    is_sse = "text/event-stream" in content_type or (stream and "json" not in content_type)
     call.streamed = is_sse
     if not 200 <= status_code < 300:
         call.status, call.billed = "error", False
         call.error = _error_message(content)
-        return record(call, pending.scope, pending.session)
+        return
     if is_sse:
-        body, complete = _parse_sse(pending.endpoint.api, content)
+        body, complete = _parse_sse(api, content)
         cut = cut and not complete
     else:
         body = _json(content)
     call.status = "unfinished" if cut else "ok"
     if body is None:
         if not cut:
-            _warn_no_usage(pending)
-    else:
-        try:
-            model, usage = extract_usage(body, api=pending.endpoint.api)
-            call.set_usage(usage)
-            call.model = model or call.model
-        except Exception as exc:
-            if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
-                warn_once(f"usage:{type(exc).__name__}",
-                          f"could not read token usage from a response ({exc})")
-        if pending.endpoint.api == "responses" and isinstance(body.get("service_tier"), str):
-            tier = body["service_tier"]
-            call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
-    call = record(call, pending.scope, pending.session)
-    if _content._policies:  # prompt and response text, only for a session that opted in
-        _content.store(pending, call, content)
+            _warn_no_usage(api, stream, include_usage)
+        return
+    try:
+        model, usage = extract_usage(body, api=api)
+        call.set_usage(usage)
+        call.model = model or call.model
+    except Exception as exc:
+        if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
+            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+    if api == "responses" and isinstance(body.get("service_tier"), str):
+        tier = body["service_tier"]
+        call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+
+
+def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
+          request_id: str | None) -> bool:
+    """Read the usage of a successful JSON response and append it, with who made the call, to the ledger's
+    journal: durable now, a priced row soon after (see :mod:`._journal`). Never the response's text. False
+    for anything else (an error, a stream, no usage) or where there is no journal: the caller records the
+    call at once, which also says what was wrong."""
+    info = pending.info
+    if not 200 <= status_code < 300 or "text/event-stream" in content_type or (
+            info.stream and "json" not in content_type):
+        return False
+    scope, session, endpoint = pending.scope, pending.session, pending.endpoint
+    try:
+        body = _json(content)
+        if body is None:
+            return False
+        model, usage = extract_usage(body, api=endpoint.api)
+        tier = body.get("service_tier") if endpoint.api == "responses" else None
+        ledger = scope.ledger if scope is not None else session.ledger
+        journal = ledger.journal
+        if journal is None:
+            return False
+        if scope is not None:
+            with contextlib.suppress(Exception):  # the ledger locked or full: stored with the calls' rows
+                scope.store_scope_row(ledger)
+        tags = scope.tags if scope is not None else session.tags
+        journal.append((
+            now_iso(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
+            endpoint.provider, endpoint.api, endpoint.host, info.model,
+            tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
+            session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
+            pending.estimated_input_tokens, model, usage,
+        ), scope, session)
+    except Exception:  # unreadable usage, a ledger that cannot be opened or written: recorded at once
+        return False
+    return True
+
+
+def call_from_exchange(ledger: Any, exchange: tuple[Any, ...]) -> Call:
+    """A taped exchange as the priced call that recording it at once would have made."""
+    (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
+     scope_id, attribution, tags, estimated, model, usage) = exchange
+    call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
+                host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
+                attribution=attribution, tags=dict(tags), latency_ms=latency_ms,
+                estimated_input_tokens=estimated, ts=ts, http_status=status_code, request_id=request_id)
+    call.set_usage(usage)
+    _price(ledger, call)
     return call
 
 
-def _warn_no_usage(pending: Pending) -> None:
-    if pending.endpoint.api == "chat" and pending.info.stream and not pending.info.include_usage:
+def _warn_no_usage(api: str, stream: bool, include_usage: bool) -> None:
+    if api == "chat" and stream and not include_usage:
         warn_once("chat-stream-no-usage",
                   "an OpenAI chat stream without stream_options={'include_usage': True} reports no tokens; "
                   "the call is recorded with 0 tokens. Pass that option to have it priced.")
     else:
-        warn_once(f"no-usage:{pending.endpoint.api}", f"a {pending.endpoint.api} response carried no usage")
+        warn_once(f"no-usage:{api}", f"a {api} response carried no usage")
 
 
 def _json(content: bytes) -> dict[str, Any] | None:
@@ -295,7 +357,7 @@ def _error_message(content: bytes) -> str:
 def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = None) -> Call:
     """Price ``call``, write it to the ledger (committed before returning) and tell scope and listeners.
     A call recorded before (a stream first seen unfinished) is updated in place."""
-    first_time = call.id is None
+    first_time = not call.recorded
     old_cost = Decimal(0) if first_time or call.cost is None else call.cost
     try:
         ledger = ledger or (scope.ledger if scope is not None else session.ledger)
@@ -303,17 +365,7 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
         warn_once(f"ledger-open:{type(exc).__name__}", f"{exc} The call was not recorded.")
         ledger = None
     if ledger is not None:
-        try:
-            ledger.price(call)
-            if call.replayed:
-                from .replay import price_replayed
-
-                price_replayed(ledger, call)
-            if call.billed and call.cost is None and call.model:
-                _warn_unpriced(ledger, call)
-        except Exception as exc:
-            warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
-            call.cost, call.price_source = None, None
+        _price(ledger, call)
         try:
             if scope is not None:
                 scope.store_scope_row(ledger)
@@ -321,15 +373,39 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
         except Exception as exc:
             warn_once(f"ledger-write:{type(exc).__name__}", f"could not write to the ledger at {ledger.path} "
                       f"({exc}); the call itself was not affected.")
+    account(call, scope, session, first_time=first_time, old_cost=old_cost)
+    notify(call, scope, session)
+    return call
+
+
+def _price(ledger: Any, call: Call) -> None:
+    try:
+        ledger.price(call)
+        if call.replayed:
+            from .replay import price_replayed
+
+            price_replayed(ledger, call)
+        if call.billed and call.cost is None and call.model:
+            _warn_unpriced(ledger, call)
+    except Exception as exc:
+        warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
+        call.cost, call.price_source = None, None
+
+
+def account(call: Call, scope: Scope | None, session: Session, *, first_time: bool = True,
+            old_cost: Decimal = Decimal(0)) -> None:
+    """Count a recorded call in its scope (the first time) and in the session's totals."""
     if first_time and scope is not None:
         scope.add(call)
     session.add_cost(call, old_cost, first_time)
+
+
+def notify(call: Call, scope: Scope | None, session: Session) -> None:
     for listener in list(session.listeners):
         try:
             listener(call, scope)
         except Exception as exc:
             warn_once(f"listener:{type(exc).__name__}", f"a cost listener raised {exc!r}")
-    return call
 
 
 def _warn_unpriced(ledger: Any, call: Call) -> None:
@@ -357,3 +433,6 @@ def _flush_open_streams() -> None:
     """At exit, streams never finished are recorded as unfinished rather than lost."""
     for stream in list(_open_streams):
         stream.finish_unfinished()
+    from ._journal import flush_all  # their rows may be pending: move them in now
+
+    flush_all()

@@ -236,6 +236,9 @@ def _over_budget(pending: Any, scope: Scope | None,
     hard = [b for b in book.budgets.values() if b.hard]
     if not hard:
         return None
+    from ._journal import settle
+
+    settle()  # calls captured but not yet counted: what is spent so far includes them
     tags = scope.tags if scope is not None else dict(session.tags)
     ts = now_iso()
     request_cost: Decimal | None = None

@@ -129,6 +129,8 @@ class Run:
                     raise
         finally:
             self._write_scores()
+            for row in self.rows.values():
+                row["call_ids"] = [c.id for c in row["call_ids"]]
             self._pool.shutdown(wait=False)
             for router in {id(r): r for r in (self.router, self.judge_router) if r is not None}.values():
                 await router.aclose()
@@ -242,7 +244,7 @@ class Run:
                     row["error"] = f"scorer: {type(exc).__name__}: {exc}"[:300]
         if row["score"] is not None:
             self._scores += [(call, {**call.tags, "score": f"{row['score']:g}"}) for call in calls
-                             if call.billed and call.status == "ok" and call.id is not None]
+                             if call.billed and call.status == "ok" and call.recorded]
             if len(self._scores) >= _SCORE_BATCH:
                 self._write_scores()
         self._finish(cell, row, calls, judge_calls)
@@ -265,7 +267,8 @@ class Run:
         row["success"] = row["status"] == "ok" and (
             self.scorer is None or (row["score"] is not None and row["score"] >= self.threshold)
         )
-        row["call_ids"] = [c.id for c in calls + judge_calls]
+        row["call_ids"] = calls + judge_calls  # their ids once the grid is over (see run): asked for now,
+        # each would commit the calls taped so far, one transaction per cell instead of a few per second
         self.rows[cell.index] = row
         self.reserved -= cell.max_cost or 0
         self.spent += row["cost"] + row["judge_cost"]

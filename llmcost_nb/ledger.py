@@ -3,8 +3,9 @@
 >>> ledger = Ledger("costs.db")                    # doctest: +SKIP
 >>> ledger.calls(model="gpt-4.1").cost_usd.sum()   # doctest: +SKIP
 
-Writes go through one connection per ledger and process, guarded by a lock, each committed before the call
-returns to the user (WAL + synchronous=NORMAL: a commit survives the process being killed).
+Writes go through one connection per ledger and process, guarded by a lock shared by every ``Ledger`` on
+the file in the process (WAL + synchronous=NORMAL: a commit survives the process being killed). A captured
+call is taped to the ledger's journal before it returns and committed in a batch soon after (``_journal``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import gc
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +23,7 @@ from operator import is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _journal
 from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ._frames import rows_frame
 from ._ledger_analysis import AnalysisMethods
@@ -113,7 +114,8 @@ class Ledger(TagSetMethods, AnalysisMethods):
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
-        self._lock = threading.RLock()
+        self._key = os.path.realpath(self.path)
+        self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
@@ -126,16 +128,35 @@ class Ledger(TagSetMethods, AnalysisMethods):
     # -- connection -----------------------------------------------------------------------------------
     @property
     def connection(self) -> sqlite3.Connection:
-        """This process's connection (reopened after a fork: SQLite connections must not cross one)."""
+        """This process's connection (reopened after a fork: SQLite connections must not cross one), with
+        every call this process recorded in the ledger (pending rows are moved in first)."""
+        conn = self._raw
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush()
+        return conn
+
+    @property
+    def _raw(self) -> sqlite3.Connection:
+        """The connection, pending rows left where they are."""
         if self._conn is None or self._pid != os.getpid():
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():
-                    self._conn = open_connection(self.path)
-                    self._pid = os.getpid()
+                    conn = open_connection(self.path)
+                    try:
+                        self._replay_orphans(conn)
+                    except Exception as exc:  # they stay where they are, for the next open
+                        from ._warnings import warn_once
+
+                        warn_once(f"replay:{type(exc).__name__}", f"could not move the calls left pending "
+                                  f"by an ended process into {self.path} ({exc}); they are kept and moved "
+                                  "when the ledger is next opened")
+                    self._conn, self._pid = conn, os.getpid()
                     self._tagsets.clear()
-        return self._conn
+        return self._conn  # type: ignore[return-value]
 
     def close(self) -> None:
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush(force=True)
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
@@ -149,7 +170,8 @@ class Ledger(TagSetMethods, AnalysisMethods):
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
@@ -194,7 +216,7 @@ class Ledger(TagSetMethods, AnalysisMethods):
         tags = call.tags
         items = tuple(tags.items()) if tags else ()
         tagset = self._tagsets.get(items) if tags else None
-        conn = self.connection
+        conn = self.connection  # pending calls are committed first: ids stay in call order
         with self._lock:
             if tagset is not None or not tags:
                 self._write_row(conn, call, tagset)
@@ -210,15 +232,81 @@ class Ledger(TagSetMethods, AnalysisMethods):
         if call.id is not None:
             conn.execute(_UPDATE, (*params, call.id))
             return
-        # Only the columns that have a value: the others are NULL by default, and binding a None costs
-        # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
-        present = tuple(map(is_not, params, _NONES))
-        sql = _SPARSE_INSERTS.get(present)
-        if sql is None:
-            sql = _insert_sql(compress(_COLUMNS, present))
-            if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
-                _SPARSE_INSERTS[present] = sql
-        call.id = conn.execute(sql, tuple(compress(params, present))).lastrowid
+        call.id = _insert(conn, params)
+
+    # -- the journal of calls captured but not committed yet (see _journal) ----------------------------
+    @property
+    def journal(self) -> _journal.Journal | None:
+        """This process's journal for this ledger (None where there can be none: no flock)."""
+        return _journal.journal_for(self._key, self.path, self)
+
+    def _calls_from_exchanges(self, exchanges: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+        """Taped exchanges as priced calls, each counted in its scope and session: (call, scope, session).
+        One that cannot be read is warned about and left out, as a response would be."""
+        from ._recorder import account, call_from_exchange
+
+        made = []
+        for exchange, scope, session in exchanges:
+            try:
+                call = call_from_exchange(self, exchange)
+            except Exception as exc:
+                from ._warnings import warn_once
+
+                warn_once(f"exchange:{type(exc).__name__}", f"could not record a response ({exc!r})")
+                continue
+            account(call, scope, session)
+            made.append((call, scope, session))
+        return made
+
+    def _announce(self, made: list[tuple[Any, Any, Any]]) -> None:
+        from ._recorder import notify
+
+        for call, scope, session in made:
+            notify(call, scope, session)
+
+    def _commit_pending(self, calls: list[Call], segments: list[str], forget: list[str]) -> list[int]:
+        """Insert the calls of journal segments in one transaction that also notes those segments as
+        recorded (and drops the notes of segments ``forget``, unlinked since); returns the rows' ids."""
+        rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]  # new tag sets stored first
+        conn = self._raw
+        with self._lock, self._transaction(conn):
+            ids = [_insert(conn, row) for row in rows]
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')",
+                             [(f"pending:{name}",) for name in segments])
+            if forget:
+                conn.executemany("DELETE FROM meta WHERE key = ?", [(f"pending:{name}",) for name in forget])
+        return ids
+
+    def _replay_orphans(self, conn: sqlite3.Connection) -> None:
+        """Record the calls of journal segments whose process ended before it could (each once: a segment
+        noted as moved in ``meta`` is only removed)."""
+        orphans = _journal.orphans(self.path)
+        if not orphans:
+            return
+        from ._recorder import call_from_exchange
+
+        self._conn, self._pid = conn, os.getpid()  # pricing and tag sets use the connection being opened
+        for segment, fd in orphans:
+            try:
+                key = f"pending:{segment.name}"
+                if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                    calls = [call_from_exchange(self, x) for x in _journal.read_exchanges(segment)]
+                    rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
+                    with self._lock, self._transaction(conn):
+                        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                            for row in rows:
+                                _insert(conn, row)
+                            conn.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (key,))
+                segment.unlink(missing_ok=True)
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            finally:
+                os.close(fd)
+
+    def flush(self) -> None:
+        """Write the calls this process captured into this ledger now (reads do this themselves, and a
+        background thread within 0.1 s); retries at once a write that failed before."""
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush(force=True)
 
     def write_many(self, calls: Iterable[Call]) -> int:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
@@ -378,6 +466,19 @@ class Ledger(TagSetMethods, AnalysisMethods):
         from .check import check
 
         return check(self, reprice=reprice)
+
+
+def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
+    """Insert one row of ``_COLUMNS`` values; returns its id."""
+    # Only the columns that have a value: the others are NULL by default, and binding a None costs
+    # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
+    present = tuple(map(is_not, params, _NONES))
+    sql = _SPARSE_INSERTS.get(present)
+    if sql is None:
+        sql = _insert_sql(compress(_COLUMNS, present))
+        if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
+            _SPARSE_INSERTS[present] = sql
+    return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
 
 
 def _ts(value: Any) -> str:

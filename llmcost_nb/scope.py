@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -68,8 +69,8 @@ class Session:
         self._ledger_arg = ledger
         self._ledger: Ledger | None = None
         self._lock = threading.Lock()
-        self.total_cost = Decimal(0)
-        self.call_count = 0
+        self._total_cost = Decimal(0)
+        self._call_count = 0
         self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
         self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
 
@@ -90,11 +91,22 @@ class Session:
         with self._lock:
             self._ledger_arg, self._ledger = ledger, None
 
+    @property
+    def total_cost(self) -> Decimal:
+        """Exact total cost of the calls recorded in this session."""
+        _settle()
+        return self._total_cost
+
+    @property
+    def call_count(self) -> int:
+        _settle()
+        return self._call_count
+
     def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
         """Count a recorded call in the running totals (``old_cost``: what an update replaces)."""
         with self._lock:
-            self.call_count += first_time
-            self.total_cost += (call.cost or Decimal(0)) - old_cost
+            self._call_count += first_time
+            self._total_cost += (call.cost or Decimal(0)) - old_cost
 
 
 _session: Session | None = None
@@ -138,7 +150,7 @@ class Scope:
         self._ledger_arg = ledger
         self._ledger: Ledger | None = None
         self.parent: Scope | None = None
-        self.records: list[Call] = []
+        self._records: list[Call] = []
         self.open_streams: set[Any] = set()  # stream recorders not finished yet
         self.started = now_iso()
         self._lock = threading.Lock()
@@ -150,6 +162,17 @@ class Scope:
         return f"<Scope {self.kind} {label}: {len(self.records)} calls, ${self.total_cost}>"
 
     # -- what the scope collected ---------------------------------------------------------------------
+    @property
+    def records(self) -> list[Call]:
+        """The calls recorded in this scope so far, in order (captured calls included: see ``_settle``)."""
+        _settle()
+        return self._records
+
+    def _snapshot(self) -> list[Call]:
+        _settle()
+        with self._lock:
+            return list(self._records)
+
     @property
     def tags(self) -> dict[str, str]:
         """Session tags, then enclosing scopes' tags, then this scope's own (inner wins)."""
@@ -171,27 +194,24 @@ class Scope:
     @property
     def total_cost(self) -> Decimal:
         """Exact total of the priced calls so far (unpriced calls count as 0; see ``unpriced``)."""
-        with self._lock:
-            return sum((c.cost for c in self.records if c.cost is not None), Decimal(0))
+        records = self._snapshot()
+        return sum((c.cost for c in records if c.cost is not None), Decimal(0))
 
     @property
     def unpriced(self) -> int:
-        with self._lock:
-            return sum(1 for c in self.records if c.cost is None and c.billed)
+        return sum(1 for c in self._snapshot() if c.cost is None and c.billed)
 
     @property
     def calls(self) -> pd.DataFrame:
         """The calls of this scope, one row each (same columns as ``Ledger.calls``)."""
         from ._frames import calls_frame
 
-        with self._lock:
-            records = list(self.records)
-        return calls_frame(records)
+        return calls_frame(self._snapshot())
 
     def add(self, call: Call) -> None:
         """Collect a call (once: a stream recorded as unfinished and later finished is the same object)."""
         with self._lock:
-            self.records.append(call)
+            self._records.append(call)
         if self.parent is not None:
             self.parent.add(call)
 
@@ -231,6 +251,7 @@ class Scope:
             self._token = None
         for stream in list(self.open_streams):
             stream.finish_unfinished()
+        _settle()  # the scope's totals, its listeners' alerts: complete when the block ends
 
     def __enter__(self) -> Scope:
         return self.open()
@@ -243,6 +264,14 @@ class Scope:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+def _settle() -> None:
+    """Captured calls are taped on their way back to the user and made into priced calls in batches
+    (:mod:`._journal`); whatever reads a total makes the pending ones first."""
+    journals = sys.modules.get("llmcost_nb._journal")
+    if journals is not None:
+        journals.settle()
 
 
 def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,

@@ -25,3 +25,11 @@ def isolated_env(root: Path, **extra: str) -> dict[str, str]:
     ``root``, and ``extra`` on top (which may plant keys on purpose)."""
     env = {k: v for k, v in os.environ.items() if k not in (*API_KEYS, "PYTEST_ADDOPTS")}
     return {**env, **isolated_dirs(root), **extra}
+
+
+def ledger_files(path: Path) -> list[Path]:
+    """Every file llmcost_nb keeps for the ledger at ``path``: the database, its -wal and -shm, and the
+    journal segments of calls not recorded yet (``<name>-pending/``)."""
+    path = Path(path)
+    return [p for p in path.parent.glob(f"{path.name}*") if p.is_file()] + sorted(
+        path.parent.glob(f"{path.name}-pending/*"))

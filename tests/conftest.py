@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import llmcost_nb
-from llmcost_nb import _warnings, capture, scope
+from llmcost_nb import _journal, _warnings, capture, scope
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +15,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(scope, "_session", None)
     _warnings.reset_warnings()
     yield
+    _journal.abandon_all()  # calls not recorded yet stay in their segments, as when a process ends
     capture.uninstall()
     with scope._active_lock:
         scope._active.clear()

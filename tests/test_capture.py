@@ -18,6 +18,7 @@ import httpx
 import httpx2
 import openai
 import pytest
+from _env import ledger_files
 from google import genai
 
 import llmcost_nb
@@ -364,7 +365,7 @@ def test_no_secret_reaches_the_ledger(fake):
         google_client = gemini(fake)  # keep a reference: the client closes its connection pool when collected
         google_client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     llmcost_nb.Ledger().close()
-    raw = b"".join(p.read_bytes() for p in llmcost_nb.Ledger().path.parent.glob("default-ledger.db*"))
+    raw = b"".join(p.read_bytes() for p in ledger_files(llmcost_nb.Ledger().path))
     for secret in (b"sk-test-secret", b"sk-ant-secret", b"goog-secret", b"authorization", b"x-api-key"):
         assert secret not in raw
 

@@ -1,10 +1,11 @@
 """Crash safety: a process, or a real Jupyter kernel, killed with SIGKILL in the middle of a loop of calls
 keeps a row for every call that returned before the kill, and the ledger opens cleanly afterwards.
 
-The promise tested (docs/reliability.md): a call's row is committed before the call returns to the user; a
-commit is in the WAL file, so it survives the process being killed at any instant. The loop prints ``done k``
-after call k returned; everything up to the last ``done`` seen must be there, and at most the one call in
-flight beyond it.
+The promise tested (docs/reliability.md): a call's row is durable before the call returns to the user:
+committed to the WAL file, or (a captured call) taped in the ledger's memory-mapped journal, which
+the next process to open the ledger records. Both survive the process being killed at any instant. The
+loop prints ``done k`` after call k returned; everything up to the last ``done`` seen must be there, and at
+most the one call in flight beyond it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def last_done(text: str) -> int:
 
 
 def survivors(db) -> tuple[list[str], list[int]]:
-    """After the kill: integrity, and the rows' input tokens in order (log rows: k; chat rows: k + 3)."""
+    """After the kill, once a process opened the ledger (recording what the dead one had taped):
+    integrity, and the rows' input tokens in order (log rows: k; chat rows: k + 3)."""
+    pending = list(db.with_name(db.name + "-pending").glob("*.rows"))
+    llmcost_nb.Ledger(db).close()
+    assert not any(p.exists() for p in pending)
     with sqlite3.connect(db) as conn:
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         tokens = [r[0] for r in conn.execute("SELECT input_tokens FROM calls ORDER BY id")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ from _faultkit import Canned, fill_to_the_brim
 
 import llmcost_nb
 from llmcost_nb import LlmcostWarning, capture
+from llmcost_nb._journal import flush_all
 from llmcost_nb._warnings import reset_warnings
 from llmcost_nb.check import check
 
@@ -72,6 +74,7 @@ def _run(case: Case, env: Env) -> tuple[list[tuple[Any, ...]], list[list[str]], 
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 outcomes.append(_outcome(case, env))
+                flush_all()  # the call's row is made (priced, written) in a batch after the call: now
             warned.append([str(w.message) for w in caught if issubclass(w.category, LlmcostWarning)])
     finally:
         if scope is not None:
@@ -113,6 +116,7 @@ def test_fault(case: Case, fake, tmp_path, unused_port):
         assert len(scope.records) == per_call * REPEAT
     path = env.ledger.path if hasattr(env.ledger, "path") else Path(env.ledger)
     if case.rows is not None:
+        env.ledger.flush()  # a write that failed is retried after a pause; here, at once
         expected = case.total_rows if case.total_rows is not None else case.rows * REPEAT
         assert _ledger_statuses(path) == list(expected)
     else:
@@ -132,8 +136,15 @@ def test_disk_full_ledger_recovers_when_space_returns(fake, tmp_path):
     filler = fill_to_the_brim(ledger.connection)
     with pytest.warns(LlmcostWarning, match="database or disk is full"), llmcost_nb.track(ledger=ledger):
         chat(Env(fake, None, tmp_path, 0))  # type: ignore[arg-type]
+        ledger.flush()  # what the background thread would do 0.1 s later
+    assert _ledger_statuses(ledger.path) == []  # the call is kept in the journal meanwhile
     ledger.connection.execute("DELETE FROM calls WHERE api = 'filler'")
     with llmcost_nb.track(ledger=ledger) as t:
         resp = chat(Env(fake, None, tmp_path, 0))  # type: ignore[arg-type]
-    assert filler > 0 and resp.usage.total_tokens == 15
-    assert _ledger_statuses(ledger.path) == ["ok"] and t.total_cost == Decimal("0.000084")
+    assert filler > 0 and resp.usage.total_tokens == 15 and t.total_cost == Decimal("0.000084")
+    deadline = time.monotonic() + 10
+    while _ledger_statuses(ledger.path) != ["ok", "ok"]:  # the background retry, after its 1 s pause
+        assert time.monotonic() < deadline, _ledger_statuses(ledger.path)
+        time.sleep(0.05)
+    assert ledger.total_cost() == Decimal("0.000168")
+    assert not list(ledger.path.with_name("full.db-pending").iterdir())  # segments gone once recorded

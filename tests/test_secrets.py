@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import nbclient
 import nbformat
 import openai
 import pytest
-from _env import isolated_env
+from _env import isolated_env, ledger_files
 
 import llmcost_nb
 from llmcost_nb.testing import FakeProvider
@@ -121,8 +120,8 @@ def test_no_key_anywhere_under_the_run(written):
 @pytest.mark.slow
 def test_no_auth_header_in_what_llmcost_writes(written):
     root, _, _ = written
-    ledger_files = list((root / "ledger").glob("ledger.db*"))
-    targets = [*ledger_files, root / "cache" / "replay.jsonl", root / "notebook.ipynb"]
+    targets = [*ledger_files(root / "ledger" / "ledger.db"), root / "cache" / "replay.jsonl",
+               root / "notebook.ipynb"]
     found = [(p.name, h) for p in targets for h in HEADERS if h in p.read_bytes().lower()]
     assert found == []
     # the HTML export embeds nbconvert's own scripts; look only at what came from the notebook's outputs
@@ -135,7 +134,7 @@ def test_no_auth_header_in_what_llmcost_writes(written):
 @pytest.mark.slow
 def test_prompts_and_answers_are_kept_only_where_the_user_asked(written):
     root, _, _ = written
-    for path in (root / "ledger").glob("ledger.db*"):
+    for path in ledger_files(root / "ledger" / "ledger.db"):
         data = path.read_bytes()
         assert PROMPT.encode() not in data and REPLY.encode() not in data, path.name
     recording = (root / "cache" / "replay.jsonl").read_bytes()  # opted in: replay needs the bodies
@@ -188,7 +187,7 @@ def test_request_urls_and_headers_never_reach_the_ledger(fake, ledger):
         client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": PROMPT}])
     assert KEYS["GOOGLE_API_KEY"] in fake.requests[-1].path  # it was sent in the URL
     ledger.close()
-    data = b"".join(p.read_bytes() for p in Path(ledger.path).parent.glob("ledger.db*"))
+    data = b"".join(p.read_bytes() for p in ledger_files(ledger.path))
     for secret in (*(k.encode() for k in KEYS.values()), *HEADERS, PROMPT.encode()):
         assert secret not in data.lower() and secret not in data
 
@@ -239,7 +238,7 @@ def test_opted_in_text_is_stored_redacted(fake, ledger):
         ask(fake, "after disable")
     assert len(stored(ledger)) == 2
     ledger.close()
-    raw = b"".join(p.read_bytes() for p in Path(ledger.path).parent.glob("ledger.db*"))
+    raw = b"".join(p.read_bytes() for p in ledger_files(ledger.path))
     assert KEYS["OPENAI_API_KEY"].encode() not in raw and b"zebra" not in raw
 
 

@@ -197,10 +197,10 @@ def _row_call(row: Mapping[str, Any]) -> Call:
                 "service_tier",
                 "session_id",
                 "scope_id",
-                "id",
             )
         }
     )
+    call.id = value("id")
     call.http_status = int(row["http_status"]) if value("http_status") is not None else None
     call.cost, call.tags = row["cost_usd"], dict(row["tags"] or {})
     call.ts = row["ts"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
