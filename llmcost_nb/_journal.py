@@ -198,7 +198,7 @@ class Journal:
             if first:
                 self.since = time.monotonic()
             self.exchanges.append((exchange, scope, session))
-            waiting = len(self.exchanges)
+            waiting = len(self.exchanges) + len(self.unwritten)  # totals read often make the former few
         if waiting >= MAX_PENDING:
             self.flush()
         elif first:

@@ -27,6 +27,7 @@ from . import _journal
 from ._call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ._frames import rows_frame
 from ._ledger_analysis import AnalysisMethods
+from ._ledger_journal import JournalMethods
 from ._ledger_open import SCHEMA_VERSION, LedgerError, open_connection
 from ._ledger_tags import TagSetMethods
 
@@ -76,6 +77,19 @@ _INSERT = _insert_sql(_COLUMNS)
 _SPARSE_INSERTS: dict[tuple[bool, ...], str] = {}  # which columns a row has values for -> its INSERT
 _NONES = (None,) * len(_COLUMNS)
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
+    """Insert one row of ``_COLUMNS`` values; returns its id."""
+    # Only the columns that have a value: the others are NULL by default, and binding a None costs
+    # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
+    present = tuple(map(is_not, params, _NONES))
+    sql = _SPARSE_INSERTS.get(present)
+    if sql is None:
+        sql = _insert_sql(compress(_COLUMNS, present))
+        if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
+            _SPARSE_INSERTS[present] = sql
+    return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
+
+
 _FILTERS = {
     "provider": "provider = ?",
     "model": "model = ?",
@@ -101,7 +115,7 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger(TagSetMethods, AnalysisMethods):
+class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
 
@@ -124,6 +138,8 @@ class Ledger(TagSetMethods, AnalysisMethods):
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
+
+    _insert_row = staticmethod(_insert)
 
     # -- connection -----------------------------------------------------------------------------------
     @property
@@ -233,80 +249,6 @@ class Ledger(TagSetMethods, AnalysisMethods):
             conn.execute(_UPDATE, (*params, call.id))
             return
         call.id = _insert(conn, params)
-
-    # -- the journal of calls captured but not committed yet (see _journal) ----------------------------
-    @property
-    def journal(self) -> _journal.Journal | None:
-        """This process's journal for this ledger (None where there can be none: no flock)."""
-        return _journal.journal_for(self._key, self.path, self)
-
-    def _calls_from_exchanges(self, exchanges: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
-        """Taped exchanges as priced calls, each counted in its scope and session: (call, scope, session).
-        One that cannot be read is warned about and left out, as a response would be."""
-        from ._recorder import account, call_from_exchange
-
-        made = []
-        for exchange, scope, session in exchanges:
-            try:
-                call = call_from_exchange(self, exchange)
-            except Exception as exc:
-                from ._warnings import warn_once
-
-                warn_once(f"exchange:{type(exc).__name__}", f"could not record a response ({exc!r})")
-                continue
-            account(call, scope, session)
-            made.append((call, scope, session))
-        return made
-
-    def _announce(self, made: list[tuple[Any, Any, Any]]) -> None:
-        from ._recorder import notify
-
-        for call, scope, session in made:
-            notify(call, scope, session)
-
-    def _commit_pending(self, calls: list[Call], segments: list[str], forget: list[str]) -> list[int]:
-        """Insert the calls of journal segments in one transaction that also notes those segments as
-        recorded (and drops the notes of segments ``forget``, unlinked since); returns the rows' ids."""
-        rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]  # new tag sets stored first
-        conn = self._raw
-        with self._lock, self._transaction(conn):
-            ids = [_insert(conn, row) for row in rows]
-            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')",
-                             [(f"pending:{name}",) for name in segments])
-            if forget:
-                conn.executemany("DELETE FROM meta WHERE key = ?", [(f"pending:{name}",) for name in forget])
-        return ids
-
-    def _replay_orphans(self, conn: sqlite3.Connection) -> None:
-        """Record the calls of journal segments whose process ended before it could (each once: a segment
-        noted as moved in ``meta`` is only removed)."""
-        orphans = _journal.orphans(self.path)
-        if not orphans:
-            return
-        from ._recorder import call_from_exchange
-
-        self._conn, self._pid = conn, os.getpid()  # pricing and tag sets use the connection being opened
-        for segment, fd in orphans:
-            try:
-                key = f"pending:{segment.name}"
-                if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
-                    calls = [call_from_exchange(self, x) for x in _journal.read_exchanges(segment)]
-                    rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
-                    with self._lock, self._transaction(conn):
-                        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
-                            for row in rows:
-                                _insert(conn, row)
-                            conn.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (key,))
-                segment.unlink(missing_ok=True)
-                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-            finally:
-                os.close(fd)
-
-    def flush(self) -> None:
-        """Write the calls this process captured into this ledger now (reads do this themselves, and a
-        background thread within 0.1 s); retries at once a write that failed before."""
-        if (journal := _journal.pending_journal(self._key)) is not None:
-            journal.flush(force=True)
 
     def write_many(self, calls: Iterable[Call]) -> int:
         """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
@@ -466,19 +408,6 @@ class Ledger(TagSetMethods, AnalysisMethods):
         from .check import check
 
         return check(self, reprice=reprice)
-
-
-def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
-    """Insert one row of ``_COLUMNS`` values; returns its id."""
-    # Only the columns that have a value: the others are NULL by default, and binding a None costs
-    # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
-    present = tuple(map(is_not, params, _NONES))
-    sql = _SPARSE_INSERTS.get(present)
-    if sql is None:
-        sql = _insert_sql(compress(_COLUMNS, present))
-        if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
-            _SPARSE_INSERTS[present] = sql
-    return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
 
 
 def _ts(value: Any) -> str:
