@@ -433,6 +433,6 @@ def _flush_open_streams() -> None:
     """At exit, streams never finished are recorded as unfinished rather than lost."""
     for stream in list(_open_streams):
         stream.finish_unfinished()
-    from ._journal import flush_all  # their rows may be pending: move them in now
+    from ._journal import flush_all  # those rows, and calls taped but not committed yet: written now
 
-    flush_all()
+    flush_all(force=True)
