@@ -124,8 +124,8 @@ class _Segment:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if hasattr(os, "posix_fallocate"):
                 os.posix_fallocate(self.fd, 0, SEGMENT_BYTES)
-            else:  # macOS: the blocks are taken on the first writes instead
-                os.ftruncate(self.fd, SEGMENT_BYTES)
+            else:  # macOS: zeros written, so the blocks are taken now all the same
+                os.write(self.fd, bytes(SEGMENT_BYTES))
             self.mm = mmap.mmap(self.fd, SEGMENT_BYTES)
         except BaseException:
             os.close(self.fd)
