@@ -9,11 +9,13 @@ the call, to this process's *segment*: a preallocated, memory-mapped file of fra
 kernel's page cache: a process killed right after the call does not lose it.
 
 Making the records into calls (pricing, the scope's and session's totals, the listeners: budgets, summaries,
-sinks) and committing their rows, in one transaction with ids in call order, happens:
-- on a daemon thread, 0.1 s after the oldest record (a failed commit is retried after 1 s, doubling to 30 s);
-- before anything in this process reads the ledger (``Ledger.connection``), a total (``Scope.records``,
-  ``total_cost``, ``Session.total_cost``), a pending call's ``id``, or checks a hard budget;
-- when a scope ends, when 512 records wait, and at exit.
+sinks) happens when anything reads a total (``Scope.records``, ``total_cost``, ``Session.total_cost``), checks
+a hard budget, or ends a scope, and before every commit. Committing their rows, in one transaction with ids
+in call order, happens:
+- on a daemon thread, 0.1 s after the oldest call not committed (a failed commit is retried after 1 s,
+  doubling to 30 s);
+- before anything in this process reads the ledger (``Ledger.connection``) or a pending call's ``id``;
+- when 512 calls wait, and at exit.
 The commit also notes the segments it covers in ``meta`` (``pending:<name>``); they are unlinked after it. A
 process that opens the ledger records the segments nobody holds a lock on (their process died), unless such
 a note says they were recorded already: every call lands exactly once.
