@@ -107,7 +107,7 @@ class Call:
 
     @property
     def id(self) -> int | None:
-        """The ledger row's id; None for a call not recorded. Reading it moves a pending row in at once."""
+        """The ledger row's id; None for a call not recorded. Reading it writes a pending row now."""
         if self._id is None and self._journal is not None:
             self._journal.flush(force=True)
         return self._id

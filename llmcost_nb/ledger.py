@@ -77,6 +77,8 @@ _INSERT = _insert_sql(_COLUMNS)
 _SPARSE_INSERTS: dict[tuple[bool, ...], str] = {}  # which columns a row has values for -> its INSERT
 _NONES = (None,) * len(_COLUMNS)
 _UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+
+
 def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
     """Insert one row of ``_COLUMNS`` values; returns its id."""
     # Only the columns that have a value: the others are NULL by default, and binding a None costs
