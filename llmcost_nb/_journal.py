@@ -4,9 +4,9 @@ and made into a priced ledger row in a batch soon after.
 Inside a real SDK call our work costs about three times what it costs in a warm loop (the SDK's own work
 evicts ours from the CPU caches), and a SQLite commit alone took ~25 µs of the ~95 µs capture cost there. So
 on the call's path capture only reads the response's usage (never its text) and appends it, with who made
-the call, to this process's *segment*: a preallocated, memory-mapped file of framed records in
-``<ledger>-pending/`` that the process holds an exclusive ``flock`` on. Once copied in, the record is in the
-kernel's page cache: a process killed right after the call does not lose it.
+the call, to this process's *segment* (:mod:`._segment`): a preallocated, memory-mapped file of framed
+records in ``<ledger>-pending/`` that the process holds an exclusive ``flock`` on. Once copied in, the
+record is in the kernel's page cache: a process killed right after the call does not lose it.
 
 Making the records into calls (pricing, the scope's and session's totals, the listeners: budgets, summaries,
 sinks) happens when anything reads a total (``Scope.records``, ``total_cost``, ``Session.total_cost``), checks
@@ -27,41 +27,18 @@ that store prompt text, a ledger that cannot be opened) is recorded at once, as 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import marshal
-import mmap
 import os
-import struct
 import threading
 import time
-import uuid
-import zlib
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so no journal; every row is committed on the call's path
-    fcntl = None  # type: ignore[assignment]
+from ._segment import SUPPORTED, Segment, directory_of, frame
 
-__all__ = [
-    "Journal",
-    "abandon_all",
-    "directory_of",
-    "flush_all",
-    "journal_for",
-    "lock_for",
-    "orphans",
-    "pending_journal",
-    "read_exchanges",
-    "settle",
-]
+__all__ = ["Journal", "abandon_all", "flush_all", "journal_for", "lock_for", "pending_journal", "settle"]
 
 INTERVAL_S = 0.1
 MAX_PENDING = 512
-SEGMENT_BYTES = 1 << 20  # ~4,000 records
-_HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
-_SUFFIX = ".rows"
 
 _registry_lock = threading.Lock()
 _locks: dict[str, threading.RLock] = {}
@@ -79,15 +56,11 @@ def lock_for(key: str) -> threading.RLock:
     return lock
 
 
-def directory_of(path: Path) -> Path:
-    return path.with_name(path.name + "-pending")
-
-
 def journal_for(key: str, path: Path, ledger: Any) -> Journal | None:
     """This process's journal for the ledger at ``path``, or None where there can be none (no flock)."""
     journal = _journals.get(key)
     if journal is None:
-        if fcntl is None or os.environ.get("LLMCOST_SYNC_WRITES"):
+        if not SUPPORTED:
             return None
         with _registry_lock:
             journal = _journals.get(key)
@@ -99,7 +72,7 @@ def journal_for(key: str, path: Path, ledger: Any) -> Journal | None:
 def pending_journal(key: str) -> Journal | None:
     """The journal for ``key`` if it holds calls not in the ledger yet."""
     journal = _journals.get(key)
-    return journal if journal is not None and (journal.exchanges or journal.unwritten) else None
+    return journal if journal is not None and journal.pending else None
 
 
 def settle() -> None:
@@ -108,51 +81,6 @@ def settle() -> None:
     for journal in list(_journals.values()):
         if journal.exchanges:
             journal.flush(commit=False)
-
-
-class _Segment:
-    """A segment file, preallocated and memory-mapped: appending a record is a copy into the page cache, with
-    no system call, so the call's thread keeps the GIL (an ``os.write`` gave it up, and handing it back and
-    forth with the flusher thread cost ~12 µs a call). ``posix_fallocate`` reserves the blocks first, so a
-    full disk is an OSError here, never a SIGBUS on a later write into the mapping."""
-
-    __slots__ = ("fd", "mm", "name", "pos")
-
-    def __init__(self, directory: Path, pid: int) -> None:
-        directory.mkdir(exist_ok=True)
-        self.name = f"{pid}-{uuid.uuid4().hex[:16]}{_SUFFIX}"
-        self.fd = os.open(directory / self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(self.fd, 0, SEGMENT_BYTES)
-            else:  # macOS: zeros written, so the blocks are taken now all the same
-                os.write(self.fd, bytes(SEGMENT_BYTES))
-            self.mm = mmap.mmap(self.fd, SEGMENT_BYTES)
-        except BaseException:
-            os.close(self.fd)
-            with contextlib.suppress(OSError):
-                os.unlink(directory / self.name)
-            raise
-        self.pos = 0
-
-    def append(self, frame: bytes) -> bool:
-        """Copy ``frame`` in; False when it does not fit (the caller starts another segment)."""
-        end = self.pos + len(frame)
-        if end > SEGMENT_BYTES:
-            return False
-        self.mm[self.pos:end] = frame
-        self.pos = end
-        return True
-
-    def close(self, directory: Path | None = None) -> None:
-        """Unmap and close; with ``directory``, unlink it first (before its lock goes, so nobody replays a
-        segment its calls are committed from)."""
-        if directory is not None:
-            with contextlib.suppress(OSError):  # failing that, a replay finds its meta note
-                os.unlink(directory / self.name)
-        self.mm.close()
-        os.close(self.fd)
 
 
 class Journal:
@@ -166,8 +94,8 @@ class Journal:
         self.pid = os.getpid()
         self.exchanges: list[tuple[tuple[Any, ...], Any, Any]] = []  # (exchange, scope, session)
         self.unwritten: list[tuple[Any, Any]] = []  # (call, scope): made into calls, not committed yet
-        self._segment: _Segment | None = None  # the one exchanges are appended to
-        self._sealed: list[_Segment] = []  # segments whose calls are all made, not all committed
+        self._segment: Segment | None = None  # the one exchanges are appended to
+        self._sealed: list[Segment] = []  # segments whose calls are all made, not all committed
         self._forget: list[str] = []  # segments committed and unlinked: their meta keys can go
         self._flushing = False
         self.retry_at = 0.0  # after a failed commit: when to try again (time.monotonic)
@@ -186,17 +114,16 @@ class Journal:
     def append(self, exchange: tuple[Any, ...], scope: Any, session: Any) -> None:
         """Make ``exchange`` durable in the segment; raises OSError if it cannot (the caller records the
         call at once instead)."""
-        payload = marshal.dumps(exchange)
-        frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        record = frame(exchange)
         with self._tape_lock:
             if self._segment is None:
-                self._segment = _Segment(self.directory, self.pid)
-            if not self._segment.append(frame):  # full: sealed now, committed with the next commit
+                self._segment = Segment(self.directory, self.pid)
+            if not self._segment.append(record):  # full: sealed now, committed with the next commit
                 self._sealed.append(self._segment)
-                self._segment = _Segment(self.directory, self.pid)
-                if not self._segment.append(frame):
-                    raise OSError(f"a record of {len(frame)} bytes does not fit in a journal segment")
-            first = not (self.exchanges or self.unwritten)
+                self._segment = Segment(self.directory, self.pid)
+                if not self._segment.append(record):
+                    raise OSError(f"a record of {len(record)} bytes does not fit in a journal segment")
+            first = not self.pending
             if first:
                 self.since = time.monotonic()
             self.exchanges.append((exchange, scope, session))
@@ -272,45 +199,6 @@ class Journal:
                 segment.close(self.directory)
 
 
-def read_exchanges(path: Path) -> list[tuple[Any, ...]]:
-    """The exchanges framed in a segment, up to its zero-filled rest; a frame cut short or damaged (the
-    process died while copying it in) and everything after it are left out."""
-    data = path.read_bytes()
-    rows, at = [], 0
-    while at + _HEADER.size <= len(data):
-        size, crc = _HEADER.unpack_from(data, at)
-        payload = data[at + _HEADER.size:at + _HEADER.size + size]
-        if not size or len(payload) < size or zlib.crc32(payload) != crc:
-            break
-        rows.append(tuple(marshal.loads(payload)))
-        at += _HEADER.size + size
-    return rows
-
-
-def orphans(path: Path) -> list[tuple[Path, int]]:
-    """Segments of processes that died (no lock held on them), each with an fd holding its lock: the
-    caller replays them, unlinks them, then closes the fd."""
-    directory = directory_of(path)
-    if fcntl is None or not directory.is_dir():
-        return []
-    found = []
-    for segment in sorted(directory.glob(f"*{_SUFFIX}")):
-        try:
-            fd = os.open(segment, os.O_RDONLY)
-        except OSError:  # moved and unlinked meanwhile
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # its process is alive (or another one replays it now)
-            os.close(fd)
-            continue
-        if not segment.exists():  # unlinked by its owner between our listing and our lock
-            os.close(fd)
-            continue
-        found.append((segment, fd))
-    return found
-
-
 def flush_all(*, force: bool = False, only: list[Journal] | None = None) -> None:
     for journal in list(_journals.values()) if only is None else only:
         try:
@@ -362,7 +250,7 @@ def abandon_all() -> None:
         _journals.clear()
     for journal in journals:
         with journal.lock, journal._tape_lock:  # after a flush in progress
-            segments = [journal._segment, *journal._sealed] if journal._segment else list(journal._sealed)
+            segments = [s for s in (journal._segment, *journal._sealed) if s is not None]
             journal._segment, journal._sealed = None, []
             journal.exchanges, journal.unwritten = [], []
         for segment in segments:
@@ -375,7 +263,7 @@ _held: list[Any] = []  # the locks taken across a fork
 def _before_fork() -> None:
     """No other thread may hold a ledger's lock or a journal's when the process forks: the child would find
     it held by a thread it does not have, forever. Take them all (ledger locks first, as flush does)."""
-    held = [lock for lock in list(_locks.values())] + [j._tape_lock for j in list(_journals.values())]
+    held = [*_locks.values(), *(j._tape_lock for j in list(_journals.values()))]
     for lock in held:
         lock.acquire()
     _held[:] = held

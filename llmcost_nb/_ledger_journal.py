@@ -8,7 +8,7 @@ import os
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from . import _journal
+from . import _journal, _segment
 
 if TYPE_CHECKING:
     from ._call import Call
@@ -71,23 +71,18 @@ class JournalMethods:
     def _replay_orphans(self, conn: sqlite3.Connection) -> None:
         """Record the calls of journal segments whose process ended before it could (each once: a segment
         noted as moved in ``meta`` is only removed)."""
-        orphans = _journal.orphans(self.path)
+        orphans = _segment.orphans(self.path)
         if not orphans:
             return
         from ._recorder import call_from_exchange
 
         self._conn, self._pid = conn, os.getpid()  # pricing and tag sets use the connection being opened
         for segment, fd in orphans:
-            try:
+            try:  # holding its lock: a note in meta can only be from its owner, who died after committing it
                 key = f"pending:{segment.name}"
                 if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
-                    calls = [call_from_exchange(self, x) for x in _journal.read_exchanges(segment)]
-                    rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
-                    with self._lock, self._transaction(conn):
-                        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
-                            for row in rows:
-                                self._insert_row(conn, row)
-                            conn.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (key,))
+                    calls = [call_from_exchange(self, x) for x in _segment.read_exchanges(segment)]
+                    self._commit_pending(calls, [segment.name], [])
                 segment.unlink(missing_ok=True)
                 conn.execute("DELETE FROM meta WHERE key = ?", (key,))
             finally:

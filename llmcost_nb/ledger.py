@@ -173,8 +173,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         return self._conn  # type: ignore[return-value]
 
     def close(self) -> None:
-        if (journal := _journal.pending_journal(self._key)) is not None:
-            journal.flush(force=True)
+        self.flush()
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()

@@ -20,7 +20,7 @@ import pytest
 from genai_prices import Usage
 
 import llmcost_nb
-from llmcost_nb import _journal
+from llmcost_nb import _journal, _segment
 
 PROMPT = "the zebra-prompt that must not be stored"
 
@@ -61,7 +61,7 @@ def test_a_call_is_taped_before_it_returns_priced_when_a_total_is_read_and_writt
         answers = [ask(fake, "w " * k) for k in (1, 2, 3)]
         assert committed(ledger.path) == []  # not in SQLite yet ...
         (segment,) = segments(ledger.path)  # ... but on disk: one frame per call, usage only
-        taped = _journal.read_exchanges(segment)
+        taped = _segment.read_exchanges(segment)
         usage = [{"input_tokens": r.usage.prompt_tokens, "output_tokens": r.usage.completion_tokens}
                  for r in answers]
         assert [x[-1] for x in taped] == usage
@@ -121,7 +121,7 @@ def test_the_segment_holds_no_prompt_answer_or_key(fake, ledger, no_background):
 
 KILLED = """
 import sys, llmcost_nb, openai
-from llmcost_nb import _journal
+from llmcost_nb import _journal, _segment
 _journal.INTERVAL_S = 3600.0  # nothing recorded in the background: the kill finds the calls taped only
 client = openai.OpenAI(base_url={base!r}, api_key="sk-x", max_retries=0)
 ledger = llmcost_nb.Ledger({db!r})
@@ -183,18 +183,18 @@ def test_a_frame_cut_short_or_damaged_is_left_out(fake, ledger, no_background):
         ask(fake, "w w w")
         (segment,) = segments(ledger.path)
         data = segment.read_bytes()
-    assert len(data) == _journal.SEGMENT_BYTES  # preallocated, zero-filled after the frames
+    assert len(data) == _segment.SEGMENT_BYTES  # preallocated, zero-filled after the frames
     first = 8 + struct.unpack_from("<I", data, 0)[0]
     end = first + 8 + struct.unpack_from("<I", data, first)[0]
     tmp = segment.with_name("cut.rows")
     tmp.write_bytes(data[:end])
-    assert [x[-1]["input_tokens"] for x in _journal.read_exchanges(tmp)] == [4, 6]
+    assert [x[-1]["input_tokens"] for x in _segment.read_exchanges(tmp)] == [4, 6]
     tmp.write_bytes(data[:end - 3])  # the second frame lost its last bytes
-    assert len(_journal.read_exchanges(tmp)) == 1
+    assert len(_segment.read_exchanges(tmp)) == 1
     tmp.write_bytes(data[:end - 3] + bytes(3) + data[end:])  # ... or the process died while copying it in
-    assert len(_journal.read_exchanges(tmp)) == 1
+    assert len(_segment.read_exchanges(tmp)) == 1
     tmp.write_bytes(data[:10] + b"\xff" + data[11:])  # the first frame damaged: nothing after it trusted
-    assert _journal.read_exchanges(tmp) == []
+    assert _segment.read_exchanges(tmp) == []
     tmp.unlink()
 
 
