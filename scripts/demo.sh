@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set up and run the demo: executes notebooks/quickstart.ipynb (on the built-in offline fake provider unless
-# OPENAI_API_KEY is set) and writes artifacts/demo/quickstart.ipynb and .html, viewable without a kernel or
-# internet.
+# Set up (Python packages only: no root, no system packages) and run the demo: `llmcost demo` executes the
+# packaged quickstart notebook on the built-in offline fake provider (the real OpenAI API if OPENAI_API_KEY is
+# set) and writes artifacts/demo/quickstart.ipynb and .html, readable without a kernel or internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-exec .venv/bin/python -m llmcost_nb.demo "$@"
+exec "$VENV/bin/llmcost" demo --out artifacts/demo "$@"

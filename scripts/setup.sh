@@ -1,18 +1,34 @@
-# Sourced by scripts/test.sh and scripts/demo.sh: idempotent set-up of the project's venv.
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+# Sourced by scripts/test.sh, scripts/demo.sh and scripts/drift.sh: the project's venv holding exactly the packages
+# of requirements/test.lock (versions and hashes), and this checkout installed editable on top. Needs only Python
+# 3.11+ with venv and pip: no root, no system packages (the tests' system packages are scripts/test.sh's affair).
+#
+#   PYTHON=python3.12 scripts/test.sh      another interpreter; its venv is .venv-3.12 (the default one: .venv)
+#
+# The venv is rebuilt from scratch whenever the lock changes, so it never keeps a package the lock dropped.
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' > /dev/null 2>&1; then
+    echo "setup: llmcost_nb needs Python 3.11 or newer with venv; '$PYTHON' is $("$PYTHON" --version 2>&1 | head -n 1 || true). Set PYTHON=/path/to/python3.11 (or newer)." >&2
+    exit 1
 fi
-stamp=.venv/.llmcost-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[test]"
-    touch "$stamp"
+if [ -z "${VENV:-}" ]; then
+    if [ "$PYTHON" = python3 ]; then
+        VENV=.venv
+    else
+        VENV=".venv-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    fi
 fi
-for script in .ci/install-*.sh; do
-    [ -f "$script" ] && bash "$script"
-done
-# tiktoken downloads its encodings on first use; offline, use the copies shipped with the tests.
-if [ -z "${TIKTOKEN_CACHE_DIR:-}" ] && [ -d tests/data/tiktoken ]; then
-    export TIKTOKEN_CACHE_DIR="$(mktemp -d)"
-    cp tests/data/tiktoken/* "$TIKTOKEN_CACHE_DIR"/ 2>/dev/null || true
+lock=requirements/test.lock
+if ! cmp -s "$lock" "$VENV/.llmcost-lock"; then
+    echo "setup: installing the locked packages into $VENV (first run, or the lock changed)" >&2
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$lock"
+    rm -f "$VENV/.llmcost-editable"
+    cp "$lock" "$VENV/.llmcost-lock"
 fi
+if [ ! -f "$VENV/.llmcost-editable" ] || [ pyproject.toml -nt "$VENV/.llmcost-editable" ]; then
+    # --no-deps: every dependency came from the lock; --no-build-isolation: setuptools is in the lock too.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    touch "$VENV/.llmcost-editable"
+fi
+source scripts/tiktoken.sh

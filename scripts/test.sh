@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Set up everything the tests need (venv, Python packages, system packages) and run every test.
+# Set up everything the tests need and run every test: the locked Python packages (scripts/setup.sh), then the
+# system packages that the browser and PostgreSQL tests need (Debian's chromium and postgresql, installed when
+# missing; that needs root, and without it this stops with one line naming what to install). Arguments go to
+# pytest: scripts/test.sh -k capture -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+for script in .ci/install-*.sh; do
+    bash "$script"
+done
+exec "$VENV/bin/python" -m pytest "$@"
