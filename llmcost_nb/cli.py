@@ -4,6 +4,7 @@
     llmcost daily 2026-11-20 --budget 5
     llmcost sample demo.db --rows 100000
     llmcost prices gpt-4.1
+    llmcost demo --out llmcost-demo
 
 A click group (``main``); every command takes ``--db PATH`` (default: ``$LLMCOST_DB``, else
 ``~/.local/share/llmcost_nb/ledger.db``), also accepted before the command (``llmcost --db X report``).
@@ -26,6 +27,7 @@ _EXTENSIONS = (
     "llmcost_nb._cli_team",
     "llmcost_nb._cli_check",
     "llmcost_nb._cli_share",
+    "llmcost_nb.demo",
 )  # modules with register(group) adding more commands
 _db_option = click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 

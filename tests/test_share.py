@@ -125,12 +125,14 @@ def test_vendored_assets_and_their_licences_are_present():
 
 
 def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env, capsys):
-    """`scripts/demo.sh` (the README's first command) runs this: the notebook executed on the offline fake
-    provider, saved with its outputs and widget state, and its page with every script local."""
+    """`scripts/demo.sh` (the README's first command) runs this: the packaged notebook executed on the offline
+    fake provider, saved with its outputs and widget state, and its page with every script local.
+    (tests/test_wheel.py runs the same command from an installed wheel.)"""
     from llmcost_nb import demo
 
     out = kernel_env / "demo"
-    assert demo.main([str(QUICKSTART), "--out", str(out)]) == 0
+    assert demo.NOTEBOOK.read_bytes() == QUICKSTART.read_bytes()  # the package's copy is the committed one
+    assert demo.main(["--out", str(out)]) == 0
     nb = nbformat.read(out / "quickstart.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code)
@@ -145,4 +147,6 @@ def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env,
                for o in outputs(nb) if o.output_type == "display_data")
     assert "8 calls \\u00b7 64 in \\/ 88 out tokens \\u00b7 $0.000166" in html
     assert 'alt="chart: Cost by step"' in html  # the chart's picture says what it shows
-    assert f"executed quickstart.ipynb: {out / 'quickstart.ipynb'}" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        f"executed quickstart.ipynb on the built-in fake provider: wrote {out / 'quickstart.ipynb'} and "
+        f"{out / 'quickstart.html'} (open the .html in any browser; it needs no kernel or network)\n")
