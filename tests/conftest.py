@@ -52,12 +52,13 @@ def fake():
 
 @pytest.fixture
 def unused_port():
-    """A loopback port nothing listens on (connections are refused)."""
+    """A loopback port nothing listens on (connections are refused): bound, never listening, for the whole
+    test, so no other process can take it meanwhile."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -36,9 +39,30 @@ _template: Path | None = None  # an initdb'd cluster to copy
 
 
 def _free_port() -> int:
+    """A loopback port free now, below the kernel's ephemeral range where it can (so no client connection or
+    bind to port 0 is handed it while the server is down for a restart). PostgreSQL binds it itself, later:
+    start() retries on another port if something took it meanwhile."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free loopback port found")
+
+
+def _in_use(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 class PgServer:
@@ -55,6 +79,7 @@ class PgServer:
         self.user = "postgres"
         self._as: list[str] = []
         self._owns_template = False
+        self._started = False  # once started, the port stays: clients keep the DSN across restarts
         if os.geteuid() == 0:
             account = "postgres" if _user_exists("postgres") else "nobody"
             self._as = ["runuser", "-u", account, "--"]
@@ -68,7 +93,25 @@ class PgServer:
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self._as, *args], check=check, capture_output=True, text=True, cwd=self.root)
 
-    def start(self) -> PgServer:
+    def start(self, *, port_attempts: int = 5) -> PgServer:
+        """Start the server; if its port was taken meanwhile, on another port (the first start) or on the same
+        one once it is free again (a restart: clients keep the DSN)."""
+        for attempt in range(port_attempts):
+            done = self._start()
+            if done.returncode == 0:
+                self._wait_ready()
+                self._started = True
+                return self
+            if not _in_use(self.port) or attempt == port_attempts - 1:
+                break
+            if not self._started:
+                self.port = _free_port()
+            else:
+                time.sleep(1)
+        raise RuntimeError(f"PostgreSQL did not start on port {self.port}: {done.stderr}\n"
+                           f"{self.log.read_text()[-2000:] if self.log.exists() else ''}")
+
+    def _start(self) -> subprocess.CompletedProcess[str]:
         if not (self.data / "PG_VERSION").exists():
             # initdb once per process; later servers copy that cluster (a tenth of the time)
             global _template
@@ -85,7 +128,7 @@ class PgServer:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
             f"-c max_connections=50 -c fsync={'on' if self.fsync else 'off'}"
         )
-        done = self._run(
+        return self._run(
             str(self.bin / "pg_ctl"),
             "-D",
             str(self.data),
@@ -99,10 +142,6 @@ class PgServer:
             "start",
             check=False,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start: {done.stderr}\n{self.log.read_text()[-2000:]}")
-        self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
+import statistics
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -246,9 +248,24 @@ def test_bad_queries_say_what_is_allowed(sample, kwargs, message):
         summary(sample.ledger, **kwargs)
 
 
-def test_relative_since(sample):
-    frame = sample.ledger.summary(by="day", since="7d")  # relative to today: the sample ended earlier
-    assert frame.empty or frame["day"].min() >= (date.today() - timedelta(days=6)).isoformat()
+def test_relative_since(tmp_path):
+    """"7d" is the last 7 calendar days in UTC, today included; "1d" today alone."""
+    led = Ledger(tmp_path / "recent.db")
+    for _ in range(3):  # a UTC midnight passing between writing and reading: write and read again
+        today = datetime.now(UTC).date()
+        led.connection.execute("DELETE FROM calls")
+        for ago in (0, 1, 6, 7, 30):  # days before today; a call of that day costs (ago + 1) cents
+            led.write_many(
+                Call(provider="openai", model="gpt-4.1", cost=Decimal(ago + 1) / 100,
+                     ts=f"{today - timedelta(days=ago)}T{hour:02d}:00:00.000000Z")
+                for hour in (0, 23))
+        week, day = led.summary(by="day", since="7d"), led.summary(by=(), since="1d")
+        if datetime.now(UTC).date() == today:
+            break
+    assert week["day"].tolist() == [(today - timedelta(days=ago)).isoformat() for ago in (6, 1, 0)]
+    assert week["requests"].tolist() == [2, 2, 2]
+    assert week["cost_usd"].tolist() == [Decimal("0.14"), Decimal("0.04"), Decimal("0.02")]
+    assert (day["requests"].tolist(), day["cost_usd"].tolist()) == ([2], [Decimal("0.02")])
 
 
 def _small_ledger(tmp_path):
@@ -339,7 +356,13 @@ def test_forecast_is_spent_plus_run_rate(sample, rows):
     assert fc.spent == spent
     assert fc.run_rate == run_rate
     assert fc.projected == (spent + run_rate * 10).quantize(Decimal("1e-12"))
-    assert fc.low <= fc.projected <= fc.high
+    # the 80% interval: z(0.9) times the day-to-day spread over the lookback, grown with the days left
+    sigma = statistics.stdev(float(c) for c in window)
+    spread = statistics.NormalDist().inv_cdf(0.9) * sigma * math.sqrt(10)
+    assert sigma > 0 and fc.daily_sigma == pytest.approx(sigma)
+    assert float(fc.high - fc.projected) == pytest.approx(spread, rel=1e-4)
+    assert fc.low == max(spent, fc.projected - (fc.high - fc.projected))
+    assert fc.low < fc.projected < fc.high
     assert fc.budget_share == pytest.approx(float(fc.projected) / 100)
     frame = fc.frame()
     assert frame["actual"].dropna().iloc[-1] == pytest.approx(float(spent))
@@ -425,14 +448,15 @@ def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
+    from llmcost_nb import migrations as migrations_module
     from llmcost_nb.analysis_rollup import scope_rows
-    from llmcost_nb.migrations import migrations
 
     path = tmp_path / "v6.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    old = Migrations("llmcost_nb")
-    old._migrations = migrations._migrations[:6]
+    old = Migrations("llmcost_nb")  # the set as it was at schema 6: our first six migration functions
+    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:6]:
+        old()(getattr(migrations_module, name))
     old.apply(Database(conn))
     conn.execute("PRAGMA user_version = 6")
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchone()

@@ -163,31 +163,39 @@ def lab(kernel_env):
     tracker = kernel_env / "jc" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     log = (kernel_env / "lab.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
+    server = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                api(base, "/api/status", token)
+        for _attempt in range(3):  # the port is free when picked, and taken back by Lab only later
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+                 "--ServerApp.port_retries=0",  # on that port or not at all (then: another port)
+                 f"--ServerApp.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
+                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=root, env=os.environ.copy())
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while server.poll() is None:
+                try:
+                    api(base, "/api/status", token)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, (kernel_env / "lab.log").read_text()
+                    time.sleep(0.3)
+            if server.poll() is None:
                 break
-            except OSError:
-                alive = server.poll() is None and time.monotonic() < deadline
-                assert alive, (kernel_env / "lab.log").read_text()
-                time.sleep(0.3)
+        else:
+            pytest.fail(f"JupyterLab did not start: {(kernel_env / 'lab.log').read_text()[-3000:]}")
         yield base, token
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
         log.close()
 
 

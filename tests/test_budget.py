@@ -1,9 +1,8 @@
 """Budgets outside notebooks: persistence, alerts at thresholds, scopes, and the hard stop before sending.
 
-Costs: the fake provider answers "hello there world" with 6 input / 9 output tokens (its documented rules);
-gpt-4.1 costs $2 / $8 per million, so a call costs $0.000084. A hard budget's request estimate for the same
-call with max_tokens=20: 10 input tokens (tiktoken, o200k_base, with message framing) × $2/M + 20 × $8/M =
-$0.00018.
+Costs: the fake provider answers "hello there world" with 6 input / 9 output tokens (its documented rules),
+priced at genai-prices' gpt-4.1 prices (CALL_COST). A hard budget's request estimate for the same call with
+max_tokens=20: 10 input tokens (tiktoken, o200k_base, with message framing) and 20 output tokens (MAX_COST).
 """
 
 from __future__ import annotations
@@ -16,13 +15,16 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
+from _prices import M, unit_prices
 
 import llmcost_nb
 from llmcost_nb import budget, scope
 
 HELLO = [{"role": "user", "content": "hello there world"}]
-CALL_COST = Decimal("0.000084")
-MAX_COST = Decimal("0.00018")
+GPT = unit_prices("gpt-4.1", "openai")
+CALL_COST = (6 * GPT.input_mtok + 9 * GPT.output_mtok) / M
+MAX_COST = (10 * GPT.input_mtok + 20 * GPT.output_mtok) / M
+TWO_CALLS = 2 * CALL_COST + MAX_COST - Decimal("0.000001")  # room for two calls, not for a third's worst case
 
 
 def oai(fake):
@@ -149,7 +151,7 @@ def test_budget_exceeded_subclasses_both_sdk_errors():
 
 
 def test_hard_budget_stops_the_third_call_before_it_is_sent(fake):
-    budget.set_budget("0.0003", scope="session", hard=True)
+    budget.set_budget(str(TWO_CALLS), scope="session", hard=True)
     client = oai(fake)
     with llmcost_nb.track() as t:
         for _ in range(2):
@@ -159,13 +161,13 @@ def test_hard_budget_stops_the_third_call_before_it_is_sent(fake):
     assert fake.request_count == 2  # the third request never reached the server, and was not retried
     assert t.total_cost == 2 * CALL_COST
     exc = info.value
-    assert (exc.spent, exc.request_cost, exc.budget.limit) == (2 * CALL_COST, MAX_COST, Decimal("0.0003"))
+    assert (exc.spent, exc.request_cost, exc.budget.limit) == (2 * CALL_COST, MAX_COST, TWO_CALLS)
     assert "nothing was sent" in str(exc)
     assert [c.estimated_input_tokens for c in t.records] == [10, 10]  # kept to compare with the actual 6
 
 
 def test_a_budget_stored_by_an_earlier_session_applies_in_the_next_one(fake, monkeypatch):
-    budget.set_budget("0.0003", scope="day", hard=True)  # stored in the default ledger
+    budget.set_budget(str(TWO_CALLS), scope="day", hard=True)  # stored in the default ledger
     monkeypatch.setattr(scope, "_session", None)  # a new process: nothing activated by hand
     client = oai(fake)
     with llmcost_nb.track():
@@ -191,7 +193,7 @@ def test_hard_budget_passes_through_anthropic_without_retries(fake):
 
 
 def test_hard_budget_stops_async_calls(fake):
-    budget.set_budget("0.0001", scope="session", hard=True)
+    budget.set_budget(str(MAX_COST - Decimal("0.000001")), scope="session", hard=True)
     client = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-test", max_retries=3)
 
     async def call():
@@ -203,11 +205,11 @@ def test_hard_budget_stops_async_calls(fake):
 
 
 def test_request_without_max_tokens_assumes_the_default_output(fake):
-    budget.set_budget("0.03", scope="session", hard=True)
-    # 10 × $2/M + 4096 × $8/M = $0.032788 > $0.03
+    worst = (10 * GPT.input_mtok + 4096 * GPT.output_mtok) / M  # 10 input tokens, 4096 output
+    budget.set_budget(str(worst - Decimal("0.000001")), scope="session", hard=True)
     with pytest.raises(llmcost_nb.BudgetExceeded) as info:
         oai(fake).chat.completions.create(model="gpt-4.1", messages=HELLO)
-    assert info.value.request_cost == Decimal("0.032788")
+    assert info.value.request_cost == worst
     assert fake.request_count == 0
 
 

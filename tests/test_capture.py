@@ -19,6 +19,7 @@ import httpx2
 import openai
 import pytest
 from _env import ledger_files
+from _prices import M, unit_prices
 from google import genai
 
 import llmcost_nb
@@ -63,7 +64,8 @@ def test_openai_chat_sync(fake):
     assert (row.provider, row.api, row.model, row.host) == ("openai", "chat", "gpt-4.1", "127.0.0.1")
     assert (row.input_tokens, row.output_tokens) == (HELLO_IN, HELLO_OUT)
     assert row.cost_usd == genai_cost("gpt-4.1", "openai", input_tokens=6, output_tokens=9)
-    assert row.cost_usd == Decimal("0.00008400")
+    price = unit_prices("gpt-4.1", "openai")
+    assert row.cost_usd == (6 * price.input_mtok + 9 * price.output_mtok) / M
     assert row.tags == {"variant": "A"} and row.status == "ok" and row.billed and not row.streamed
     assert row.attribution == "context" and row.request_id.startswith("req_fake_")
     stored = llmcost_nb.Ledger().calls()
@@ -235,11 +237,22 @@ def test_connection_refused_is_recorded_unbilled_and_raised(unused_port):
 
 
 def test_stream_cut_by_server_is_unfinished(fake):
-    fake.cut_stream_after(3)
-    with (llmcost_nb.track() as t, pytest.raises((openai.APIError, httpx2.HTTPError)),
-          claude(fake).messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=HELLO) as s):
-        for _ in s:
-            pass
+    """The user gets what the SDK raises for a cut stream without us (one of its documented errors, or the
+    HTTP client's), and the ledger row is unfinished."""
+
+    def cut_stream():
+        fake.cut_stream_after(3)
+        with pytest.raises((anthropic.APIError, httpx2.HTTPError)) as raised, claude(fake).messages.stream(
+                model="claude-haiku-4-5", max_tokens=100, messages=HELLO) as stream:
+            for _ in stream:
+                pass
+        return type(raised.value), str(raised.value)
+
+    capture.uninstall()
+    untracked = cut_stream()
+    with llmcost_nb.track() as t:
+        tracked = cut_stream()
+    assert tracked == untracked
     row = only_row(t)
     assert (row.status, row.streamed) == ("unfinished", True)
     assert row.input_tokens == HELLO_IN  # message_start already carried the input tokens

@@ -132,6 +132,7 @@ def test_a_notebooks_tiny_costs_are_labelled_in_fractions_of_a_cent(tmp_path):
     import llmcost_nb
 
     ledger = llmcost_nb.Ledger(tmp_path / "small.db")
+    ledger.set_price("gpt-4.1-mini", input_mtok="0.4", output_mtok="1.6")  # a call: 40 × 0.4 + 90 × 1.6 µ$
     llmcost_nb.log_many([{"model": "gpt-4.1-mini", "input_tokens": 40, "output_tokens": 90,
                           "tags": {"step": step}} for step in ("a", "b", "b")], ledger=ledger)
     spec = charts.cost_by_tag(ledger, "step").to_dict()

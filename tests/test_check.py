@@ -1,7 +1,7 @@
 """``Ledger.check()`` and ``llmcost check``: schema version, SQLite integrity, plausible rows, stored costs
 equal to re-pricing — each problem reported in words, never as a traceback.
 
-gpt-4.1 costs $2 / $8 per million input / output tokens: 1,000 in + 200 out = $0.0036.
+Calls are priced by genai-prices (GPT_COST: gpt-4.1, 1,000 in + 200 out, at its current prices).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import warnings
 from decimal import Decimal
 
 import pytest
+from _prices import SOURCE, genai_cost
 from click.testing import CliRunner
 
 import llmcost_nb
@@ -18,6 +19,7 @@ from llmcost_nb import LlmcostWarning
 from llmcost_nb.check import CheckReport, check
 from llmcost_nb.cli import main
 from llmcost_nb.ledger import SCHEMA_VERSION
+from llmcost_nb.pricing import Pricer
 
 
 @pytest.fixture
@@ -51,15 +53,18 @@ def test_a_sound_ledger_is_ok(filled):
 
 
 def test_a_tampered_cost_is_found_and_reprice_fixes_it(filled):
-    assert filled.total_cost(model="gpt-4.1") == Decimal("0.0036")
+    cost = genai_cost("gpt-4.1", "openai", input_tokens=1000, output_tokens=200)
+    assert filled.total_cost(model="gpt-4.1") == cost
+    repriced = Pricer().price("openai", "gpt-4.1", {"input_tokens": 1000, "output_tokens": 200}, None).cost
+    assert repriced == cost  # the same amount (shown with the digits our pricer keeps)
     with raw(filled) as conn:
-        conn.execute("UPDATE calls SET cost_pusd = cost_pusd + 1 WHERE model = 'gpt-4.1'")
+        conn.execute("UPDATE calls SET cost_pusd = cost_pusd + 1 WHERE model = 'gpt-4.1'")  # a picodollar
     report = filled.check()
     assert not report.ok
     (problem,) = report.problems
     assert problem.startswith(
-        "1 of 2 priced rows differ from re-pricing (id 1: stored $0.003600000001, "
-        "re-priced $0.003600 (priced by genai-prices"
+        f"1 of 2 priced rows differ from re-pricing (id 1: stored ${cost + Decimal('1e-12')}, "
+        f"re-priced ${repriced} (priced by {SOURCE})"
     )
     assert problem.endswith(f"run Ledger({str(filled.path)!r}).reprice(all=True)")
     assert filled.reprice(all=True) == 1
@@ -67,9 +72,11 @@ def test_a_tampered_cost_is_found_and_reprice_fixes_it(filled):
 
 
 def test_an_override_set_after_the_calls_is_a_difference(filled):
+    stored = filled.calls().cost_usd[0]
     filled.set_price("gpt-4.1", input_mtok="1", output_mtok="1")
     (problem,) = filled.check().problems
-    assert "id 1: stored $0.0036, re-priced $0.0012" in problem
+    # re-priced: 1,200 tokens at $1/M; "priced by" names what priced the stored cost
+    assert f"id 1: stored ${stored}, re-priced $0.0012 (priced by {SOURCE})" in problem
 
 
 def test_unpriced_rows_that_can_now_be_priced_are_a_note(filled):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
-import click
 import pytest
+from _prices import unit_prices
 from click.testing import CliRunner
 
 from llmcost_nb import Call, Ledger
@@ -31,12 +33,16 @@ def invoke(*args):
 
 
 def test_every_command_has_help():
-    assert main.help
+    top = CliRunner().invoke(main, ["--help"], prog_name="llmcost")
+    assert top.exit_code == 0 and top.output.startswith("Usage: llmcost [OPTIONS] COMMAND [ARGS]...\n")
+    listed = top.output.split("Commands:\n", 1)[1]
+    assert re.findall(r"^  (\S+)", listed, re.M) == sorted(main.commands)  # each listed, with its help
     for name, command in main.commands.items():
         assert command.help, f"{name} has no help"
-        result = invoke(name, "--help")
+        result = CliRunner().invoke(main, [name, "--help"], prog_name="llmcost")
         assert result.exit_code == 0, name
-        assert "Usage: main " + name in result.output or "Usage: llmcost " + name in result.output
+        assert result.output.startswith(f"Usage: llmcost {name} "), result.output
+        assert command.help.split("\n")[0][:40] in " ".join(result.output.split())
         if name in ("report", "daily", "prices"):
             assert "--db" in result.output
 
@@ -83,9 +89,14 @@ def test_sample_and_prices(tmp_path):
         and again.output == f"Error: {out} already exists: sample data goes into a new file\n"
     )
     prices = invoke("prices", "gpt-4.1", "--db", tmp_path / "none.db")
-    assert prices.exit_code == 0
-    assert "input_mtok               $2 per 1M tokens" in prices.output
-    assert "output_mtok              $8 per 1M tokens" in prices.output
+    genai = unit_prices("gpt-4.1")  # no ledger: genai-prices' current prices
+    assert prices.exit_code == 0 and prices.output.startswith("gpt-4.1\n")
+    assert f"  input_mtok               ${genai.input_mtok} per 1M tokens\n" in prices.output
+    assert f"  output_mtok              ${genai.output_mtok} per 1M tokens\n" in prices.output
+    Ledger(tmp_path / "priced.db").set_price("gpt-4.1", input_mtok="1.25", output_mtok="7")
+    overridden = invoke("prices", "gpt-4.1", "--db", tmp_path / "priced.db")  # the ledger's price first
+    assert overridden.output == ("gpt-4.1\n  input_mtok               $1.25 per 1M tokens\n"
+                                 "  output_mtok              $7 per 1M tokens\n")
 
 
 @pytest.mark.parametrize(
@@ -112,6 +123,10 @@ def test_errors_are_one_line(sample, tmp_path, args, message):
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
-def test_group_accepts_more_commands():
-    assert isinstance(main, click.Group)
-    assert {"report", "daily", "sample", "prices"} <= set(main.commands)
+def test_every_command_is_documented_and_every_documented_command_exists():
+    """The commands added by other modules (sync, share, check, ...) are registered on the group, and the
+    README and docs name each command there is."""
+    root = Path(__file__).resolve().parent.parent
+    text = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    documented = set(re.findall(r"(?:^|`|\$ )llmcost ([a-z]+)", text, re.M))
+    assert documented == set(main.commands)

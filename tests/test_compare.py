@@ -19,7 +19,7 @@ import llmcost_nb
 from llmcost_nb.compare import GridOverBudget, acompare, compare, estimate_grid, experiment
 
 M = Decimal(10) ** 6
-PRICES = {
+PRICES = {  # USD per million input / output tokens, stated for these tests (see `prices`)
     "gpt-4.1": (2, 8),
     "gpt-4.1-mini": (Decimal("0.4"), Decimal("1.6")),
     "claude-haiku-4-5": (1, 5),
@@ -52,6 +52,15 @@ def cost(model: str, input_tokens: int, output_tokens: int) -> Decimal:
 def expected_cost(variant: str, model: str, n: int) -> Decimal:
     right = model == "gpt-4.1" or n % 2 == 0
     return cost(model, INPUT_TOKENS[variant], 1 if right else 2)
+
+
+@pytest.fixture(autouse=True)
+def prices(ledger):
+    """Every model these tests call priced in the test's ledger and the session's: the costs, budgets and
+    rankings below rest on these prices, ours to state (genai-prices' may change)."""
+    for target in (ledger, llmcost_nb.get_session().ledger):
+        for model, (input_mtok, output_mtok) in PRICES.items():
+            target.set_price(model, input_mtok=str(input_mtok), output_mtok=str(output_mtok))
 
 
 @pytest.fixture
@@ -386,23 +395,51 @@ def test_a_budget_stop_mid_grid_keeps_what_finished_and_reports_what_was_skipped
 
 
 def test_concurrent_calls_reserve_their_worst_case(oai, fake, ledger):
-    fake.latency = 0.02
-    worst = cost("gpt-4.1", 16, 20)
+    """A call is launched only if the budget holds what was spent plus the worst case of every call still in
+    flight. Two at a time, each call costing far more than its estimate (hidden reasoning tokens): once the
+    first is answered, what it cost plus the worst case of the one still out leaves no room for a third, so
+    the grid must wait for that one (and then stop: the budget is spent). The server holds the second
+    request until the first is answered and then a while longer: a third launched on spent money alone
+    (not counting the call in flight) would arrive meanwhile."""
+    fake.reasoning_tokens = 100
+    worst = cost("gpt-4.1", 16, 20)  # each call's estimate: 16 input tokens (tiktoken), max_tokens=20
+    budget, per_call = 6 * worst, cost("gpt-4.1", 9, 101)  # the grid's worst case: not refused
+    assert budget - 2 * worst < per_call <= budget - worst  # after one call: room for one worst case, not two
+    gate = threading.Condition()
+    state = {"arrived": 0, "first_answered": False, "arrived_while_second_held": 0}
+
+    def held(body, model):
+        with gate:
+            state["arrived"] += 1
+            arrival = state["arrived"]
+            if arrival > 2:
+                state["arrived_while_second_held"] += 1
+                gate.notify_all()
+            if arrival == 2:
+                assert gate.wait_for(lambda: state["first_answered"], timeout=60), "the first never answered"
+                gate.wait_for(lambda: state["arrived"] > 2, timeout=0.5)  # a third, if launched too early
+                state["second_answered"] = True
+            if arrival == 1:
+                state["first_answered"] = True
+                gate.notify_all()
+        return reply(body, model)
+
+    fake.reply = held
     result = compare(
         {"terse": "Q: {question}"},
         ["gpt-4.1"],
         QUESTIONS,
         client=oai,
-        budget=worst * 6,
+        budget=budget,
         max_tokens=20,
-        concurrency=6,
+        concurrency=2,
         ledger=ledger,
         progress=False,
     )
-    assert (
-        result.stopped is None and len(result.rows) == 6
-    )  # exactly fits: six reservations of the worst case
-    assert result.total_cost <= worst * 6
+    assert state["arrived_while_second_held"] == 0 and fake.request_count == 2
+    assert result.stopped == "budget" and list(result.rows["input_id"]) == ["q1", "q2"]
+    assert list(result.skipped["input_id"]) == ["q3", "q4", "q5", "q6"]
+    assert result.total_cost == 2 * per_call == ledger.total_cost()
 
 
 def _interrupt_at(n: int, fake) -> None:
@@ -507,7 +544,9 @@ def test_calls_join_the_enclosing_scope_and_dataframe_inputs_work(oai):
     assert len(outer.records) == 3 and outer.total_cost == result.total_cost
     assert all(c.tags["project"] == "ab" and c.tags["experiment"] == "df" for c in outer.records)
     assert llmcost_nb.experiment("df").total_cost == result.total_cost  # the session's ledger
-    assert llmcost_nb.compare is not None and callable(llmcost_nb.compare)
+    # the module is callable: it is compare()
+    via_module = llmcost_nb.compare({"A": "{question}"}, ["gpt-4.1"], frame[:1], client=oai, progress=False)
+    assert list(via_module.rows["input_id"]) == ["q1"]
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,7 @@ def test_the_judge_is_costed_apart_from_the_candidates(fake, ledger):
         return "4" if model == "gpt-4.1" else "four maybe"
 
     fake.reply = reply
+    ledger.set_price("gpt-4.1-mini", input_mtok="0.4", output_mtok="1.6")  # the judge, at a price stated here
     client = openai.OpenAI(base_url=fake.openai_base_url, api_key="k")
     items = [{"id": "a", "question": "what is 2 plus 2", "expected": "4"}]
     result = compare(

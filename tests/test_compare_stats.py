@@ -24,11 +24,28 @@ def test_the_same_seed_gives_the_same_interval():
     assert all(math.isnan(v) for v in bootstrap_ci([], seed=0))  # nothing to resample
 
 
+def percentile_bootstrap(values, seed, n_resamples=2000, level=0.95):
+    """The documented percentile bootstrap, spelled out: n_resamples draws of len(values) indices with
+    replacement from numpy's generator for the seed, the mean of each, and the two quantiles."""
+    values = np.asarray(values, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(values), size=(n_resamples, len(values)))
+    means = values[picks].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high), means
+
+
 def test_exact_values_on_a_tiny_case():
-    assert bootstrap_ci([1, 0, 1, 1, 0, 1, 1, 1], seed=0) == (0.375, 1.0)
-    assert bootstrap_ci([2.5, 2.5, 2.5], seed=0) == (2.5, 2.5)
+    values = [1, 0, 1, 1, 0, 1, 1, 1]
+    low, high = bootstrap_ci(values, seed=0)
+    assert (low, high) == percentile_bootstrap(values, seed=0)[:2]
+    assert 0 <= low < 0.75 < high <= 1  # around the mean, inside what resampling 8 zeros and ones can give
+    assert bootstrap_ci([2.5, 2.5, 2.5], seed=0) == (2.5, 2.5)  # no spread: any resample has mean 2.5
     paired = paired_bootstrap([0, 0, 1, 0], [1, 1, 1, 1], seed=0)
-    assert (paired.diff, paired.low, paired.high, paired.n) == (0.75, 0.25, 1.0, 4)
+    low, high, means = percentile_bootstrap([1, 1, 0, 1], seed=0)  # the differences b - a
+    p_value = min(1.0, 2 * min(float((means <= 0).mean()), float((means >= 0).mean())))
+    assert (paired.diff, paired.low, paired.high, paired.n) == (0.75, low, high, 4)
+    assert (paired.mean_a, paired.mean_b, paired.p_value) == (0.25, 1.0, p_value)
+    assert 0 <= paired.low < 0.75 < paired.high <= 1
 
 
 def test_intervals_cover_a_planted_difference_about_as_often_as_they_claim():

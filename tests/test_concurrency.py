@@ -2,20 +2,20 @@
 written twice, no "database is locked", totals exact to the picodollar.
 
 Each process is a real interpreter (tests/_concurrency_worker.py) opening the same new ledger at the same
-moment (which also races the schema migration). gpt-4.1 costs $2 / $8 per million input / output tokens.
+moment (which also races the schema migration). Costs are checked against genai-prices' gpt-4.1 prices.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import queue
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
-import genai_prices
 import pytest
+from _prices import M, genai_cost, unit_prices
 
 import llmcost_nb
 
@@ -58,13 +58,9 @@ def test_direct_log_calls_from_4_processes_x_8_threads(tmp_path):
         "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT input_tokens), MIN(input_tokens), "
         "MAX(input_tokens) FROM calls"
     ).fetchone() == (TOTAL, TOTAL, TOTAL, 1, TOTAL)
-    # sum of 1..32,000 input tokens at $2/M plus 32,000 x 10 output tokens at $8/M
-    expected = Decimal(TOTAL * (TOTAL + 1) // 2) * 2 / 10**6 + Decimal(TOTAL * 10) * 8 / 10**6
-    assert expected == Decimal("1026.592")
-    one = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=1, output_tokens=10), "gpt-4.1", provider_id="openai"
-    ).total_price
-    assert one == Decimal("0.000082")  # the price the formula assumes
+    # the sum of 1..32,000 input tokens plus 32,000 x 10 output tokens, at genai-prices' gpt-4.1 prices
+    price = unit_prices("gpt-4.1", "openai")
+    expected = (TOTAL * (TOTAL + 1) // 2 * price.input_mtok + TOTAL * 10 * price.output_mtok) / M
     assert ledger.total_cost() == expected
     assert sum(ledger.calls().cost_usd) == expected  # per-row Decimals add up to the SQL total
     for proc in range(PROCS):
@@ -90,7 +86,7 @@ def test_http_calls_from_threads_and_async_tasks(tmp_path):
         "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT request_id), SUM(input_tokens), "
         "SUM(output_tokens) FROM calls WHERE status = 'ok'"
     ).fetchone() == (TOTAL, TOTAL, TOTAL, 6 * TOTAL, 9 * TOTAL)
-    assert ledger.total_cost() == TOTAL * Decimal("0.000084") == Decimal("2.688")
+    assert ledger.total_cost() == TOTAL * genai_cost("gpt-4.1", "openai", input_tokens=6, output_tokens=9)
     assert conn.execute("SELECT attribution, COUNT(*) FROM calls GROUP BY 1").fetchall() == [
         ("context", TOTAL)
     ]
@@ -100,7 +96,7 @@ def test_http_calls_from_threads_and_async_tasks(tmp_path):
 
 
 def _open_at(path: str, barrier, results) -> None:
-    barrier.wait()
+    barrier.wait(timeout=60)
     try:
         llmcost_nb.Ledger(path)
     except llmcost_nb.LedgerError as exc:
@@ -116,11 +112,24 @@ def test_many_processes_opening_a_new_ledger_at_once(tmp_path):
     ctx = multiprocessing.get_context("fork")
     for round_ in range(20):
         path = str(tmp_path / f"new{round_}.db")
-        barrier, results = ctx.Barrier(6), ctx.SimpleQueue()
+        barrier, results = ctx.Barrier(6), ctx.Queue()
         procs = [ctx.Process(target=_open_at, args=(path, barrier, results)) for _ in range(6)]
         for proc in procs:
             proc.start()
-        for proc in procs:
-            proc.join(60)
-        assert sorted(results.get() for _ in procs) == ["ok"] * 6
+        answers = []
+        try:
+            for _ in procs:
+                try:
+                    answers.append(results.get(timeout=60))
+                except queue.Empty:
+                    pytest.fail(f"round {round_}: {len(answers)} of 6 processes answered within 60 s "
+                                f"({answers}; exit codes {[p.exitcode for p in procs]})")
+        finally:
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+        assert sorted(answers) == ["ok"] * 6
+        assert [proc.exitcode for proc in procs] == [0] * 6
         assert llmcost_nb.Ledger(path).connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+from _prices import M, unit_prices
 
 from llmcost_nb import estimate
 
@@ -176,11 +177,11 @@ def test_estimate_with_genai_prices_for_known_models(ledger):
     table = estimate.estimate("Hello world", models="gpt-4.1", expected_output_tokens=1000, ledger=ledger)
     (row,) = table.rows
     assert (row.input_tokens, row.approximate) == (2, False)
-    # gpt-4.1: $2 / $8 per million tokens
+    price = unit_prices("gpt-4.1", "openai")  # genai-prices' current prices
     assert (row.input_cost, row.output_cost, row.cost) == (
-        Decimal("0.000004"),
-        Decimal("0.008"),
-        Decimal("0.008004"),
+        2 * price.input_mtok / M,
+        1000 * price.output_mtok / M,
+        (2 * price.input_mtok + 1000 * price.output_mtok) / M,
     )
 
 

@@ -1,7 +1,8 @@
 """The magics in a real Jupyter kernel (ipykernel, run by nbclient), against the fake provider on loopback.
 
 One notebook is executed once per module; each test checks one cell's outputs and the ledger file the kernel
-wrote. A "hello there world" gpt-4.1 call costs 6 + 9 tokens = $0.000084 on the fake provider.
+wrote. A "hello there world" gpt-4.1 call costs 6 + 9 tokens = $0.000084 on the fake provider, at the price
+the setup cell states ($2 / $8 per million: genai-prices' current prices may differ).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from llmcost_nb import scope
 client = openai.OpenAI(base_url={base!r}, api_key="sk-test", max_retries=3)
 aclient = openai.AsyncOpenAI(base_url={base!r}, api_key="sk-test", max_retries=3)
 HELLO = [{{"role": "user", "content": "hello there world"}}]
+llmcost_nb.set_price("gpt-4.1", input_mtok="2", output_mtok="8")
 def ask(content="hello there world", **kw):
     messages = [{{"role": "user", "content": content}}]
     return client.chat.completions.create(model="gpt-4.1", messages=messages, **kw)

@@ -15,10 +15,14 @@ from llmcost_nb._call import from_pusd, to_pusd
 from llmcost_nb.ledger import SCHEMA_VERSION
 
 
-def test_schema_version_matches_migrations():
+def test_schema_version_matches_migrations(ledger):
+    from sqlite_utils import Database
+
     from llmcost_nb.migrations import migrations
 
-    assert len(migrations._migrations) == SCHEMA_VERSION
+    assert len(migrations.pending(Database(memory=True))) == SCHEMA_VERSION  # one migration per version
+    applied = migrations.applied(Database(ledger.connection))
+    assert len(applied) == SCHEMA_VERSION and migrations.pending(Database(ledger.connection)) == []
 
 
 def test_new_ledger_is_wal_with_all_tables(ledger):

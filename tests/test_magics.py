@@ -1,7 +1,7 @@
 """The magics in a real IPython shell, with the real openai / anthropic clients against the fake provider.
 
 A "hello there world" chat call costs 6 input + 9 output tokens on the fake provider; on gpt-4.1 ($2 / $8
-per million) that is $0.000084.
+per million, the price the `ip` fixture states) that is $0.000084.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def ask(**kw):
 """
 
 
+PRICES = {"gpt-4.1": ("2", "8"), "gpt-4.1-mini": ("0.4", "1.6"), "claude-haiku-4-5": ("1", "5")}  # $/M
+
+
 def get_ipython():
     """The test shell (IPython's own test harness: a real TerminalInteractiveShell)."""
     globalipapp.start_ipython()
@@ -42,6 +45,8 @@ def ip(fake):
     shell = get_ipython()
     shell.run_cell(SETUP.format(base=fake.openai_base_url, abase=fake.anthropic_base_url))
     shell.run_line_magic("load_ext", "llmcost_nb")
+    for model, (input_mtok, output_mtok) in PRICES.items():  # ours to state: genai-prices' may change
+        llmcost_nb.set_price(model, input_mtok=input_mtok, output_mtok=output_mtok)
     yield shell
     shell.run_line_magic("unload_ext", "llmcost_nb")
     shell.config.pop("LlmcostMagics", None)  # %config settings would outlive the test in this shared shell

@@ -23,9 +23,23 @@ from llmcost_nb._replay_store import ReplayStore
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 SECRETS = ("sk-test-secret", "sk-ant-secret", "goog-secret")
+PRICES = {  # USD per million input / output tokens, stated for these tests (see `prices`)
+    "gpt-4.1": ("2", "8"),
+    "gpt-4.1-mini": ("0.4", "1.6"),
+    "claude-haiku-4-5": ("1", "5"),
+    "gemini-2.5-flash": ("0.3", "2.5"),
+}
 CHAT_COST = Decimal("0.000084")  # gpt-4.1: 6 in × $2/M + 9 out × $8/M
 CLAUDE_COST = Decimal("0.000051")  # claude-haiku-4-5: 6 × $1/M + 9 × $5/M
 GEMINI_COST = Decimal("0.0000243")  # gemini-2.5-flash: 6 × $0.30/M + 9 × $2.50/M
+
+
+@pytest.fixture(autouse=True)
+def prices():
+    """Every model these tests call priced in the session's ledger: the costs above are ours to state, not
+    genai-prices' current prices."""
+    for model, (input_mtok, output_mtok) in PRICES.items():
+        llmcost_nb.set_price(model, input_mtok=input_mtok, output_mtok=output_mtok)
 
 
 def dump(obj):

@@ -6,6 +6,7 @@ quotes, SQL, unicode, NULs and 100,000 characters are stored and queried safely.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -233,7 +234,14 @@ def test_opted_in_text_is_stored_redacted(fake, ledger):
     )
     assert "This is a fake reply to: [response animal]-private-prompt-7" in first.response
     assert KEYS["OPENAI_API_KEY"] not in first.request + first.response
-    assert second.request.startswith('{"model": "gpt-4.1"') and "data: [DONE]" in second.response
+    # the request body as the SDK sent it (its key order is the SDK's, not ours)
+    assert json.loads(second.request) == {
+        "model": "gpt-4.1",
+        "messages": [{"role": "user", "content": "stream me"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    assert "data: [DONE]" in second.response
     with llmcost_nb.track(ledger=ledger):
         ask(fake, "after disable")
     assert len(stored(ledger)) == 2

@@ -180,7 +180,7 @@ def genai_prices_extract(body, api):
         model, usage = provider.extract_usage(body, api_flavor=flavor)
     except ValueError:
         return None
-    return model, {key: value for key, value in usage._reported_values().items() if value}
+    return model, {key: value for key, value in vars(usage).items() if not key.startswith("_") and value}
 
 
 @pytest.mark.parametrize("api", API_FLAVORS)

@@ -1,11 +1,9 @@
-"""W&B export in offline mode: assert on the files the real wandb client writes (the .wandb log, tables)."""
+"""W&B export in offline mode with the real wandb client: assert on what llmcost_nb hands to wandb's public
+API (wandb.init, run.log, the run summary, wandb.Table), not on wandb's private run-file format."""
 
 from __future__ import annotations
 
-import json
-import struct
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import wandb
@@ -25,38 +23,42 @@ def offline(tmp_path, monkeypatch):
     wandb.teardown()
 
 
-def read_run_log(path: Path) -> list[tuple[str, object]]:
-    """The records of a run's .wandb file (W&B's leveldb-style log: 7-byte header, 32 KiB blocks)."""
-    from wandb.proto import wandb_internal_pb2 as pb
+@pytest.fixture
+def logged(offline, monkeypatch):
+    """What llmcost_nb hands to wandb's public API, run by run: wandb.init's arguments, each run.log call, and
+    the run's summary as it stands when llmcost_nb finishes the run. The real wandb client still runs (and
+    writes its offline run); only its own file format stays unread."""
+    runs: list[dict] = []
+    real_init = wandb.init
 
-    raw, pos, pending, found = path.read_bytes(), 7, b"", []
-    assert raw[:4] == b":W&B"
-    while pos + 7 <= len(raw):
-        left = 32768 - pos % 32768
-        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
-        if left < 7 or (kind == 0 and length == 0):
-            pos += left
-            continue
-        data, pos = raw[pos + 7 : pos + 7 + length], pos + 7 + length
-        pending = data if kind in (1, 2) else pending + data
-        if kind in (1, 4):
-            record = pb.Record.FromString(pending)
-            kind_name = record.WhichOneof("record_type")
-            found.append((kind_name, getattr(record, kind_name)))
+    def init(**kwargs):
+        run = real_init(**kwargs)
+        record = {"init": kwargs, "log": [], "summary": None}
+        real_log, real_finish = run.log, run.finish
+
+        def log(data, **options):
+            record["log"].append((dict(data), options))
+            return real_log(data, **options)
+
+        def finish(*args, **options):
+            record["summary"] = dict(run.summary)
+            return real_finish(*args, **options)
+
+        run.log, run.finish = log, finish
+        runs.append(record)
+        return run
+
+    monkeypatch.setattr(wandb, "init", init)
+    return runs
+
+
+def table(run: dict, key: str) -> wandb.Table:
+    (found,) = [data[key] for data, _ in run["log"] if key in data]
+    assert isinstance(found, wandb.Table)
     return found
 
 
-def summary(records: list[tuple[str, object]]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for kind, record in records:
-        if kind == "summary":
-            values.update(
-                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.update}
-            )
-    return values
-
-
-def test_one_run_per_session_with_tables_metrics_and_summary(offline, ledger):
+def test_one_run_per_session_with_tables_metrics_and_summary(offline, logged, ledger):
     ledger.write_many(
         [
             Call(
@@ -104,18 +106,17 @@ def test_one_run_per_session_with_tables_metrics_and_summary(offline, ledger):
 
     run_dir = runs[0].dir
     assert run_dir.parent == offline / "wandb" and run_dir.name.startswith("offline-run-")
-    records = read_run_log(run_dir / f"run-{runs[0].run_id}.wandb")
-    (run,) = [record for kind, record in records if kind == "run"]
-    assert (run.project, run.display_name, run.run_group, run.job_type) == (
-        "prompt-lab",
-        "session session-0",
-        "session",
-        "llm-cost",
-    )
-    assert list(run.tags) == list(runs[0].tags)
-    config = {item.key: json.loads(item.value_json) for item in run.config.update}
-    assert config["llmcost_tags"] == {}  # the three calls share no tag
-    values = summary(records)
+    assert len(logged) == 2
+    run = logged[0]
+    assert {key: run["init"][key] for key in ("project", "name", "group", "job_type", "tags")} == {
+        "project": "prompt-lab",
+        "name": "session session-0",
+        "group": "session",
+        "job_type": "llm-cost",
+        "tags": list(runs[0].tags),
+    }
+    assert run["init"]["config"]["llmcost_tags"] == {}  # the three calls share no tag
+    values = run["summary"]
     assert values["llmcost/total_cost_usd"] == 0.00085
     assert values["llmcost/total_cost_usd_exact"] == "0.00085"
     assert (
@@ -125,20 +126,15 @@ def test_one_run_per_session_with_tables_metrics_and_summary(offline, ledger):
     ) == (3, 607, 63)
     assert values["llmcost/cost_usd/gpt-4.1"] == 0.0006
     assert values["llmcost/cost_usd/claude-sonnet-4-5"] == 0.00025
-    history = [
-        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.item}
-        for kind, record in records
-        if kind == "history"
-    ]
-    assert [h["llmcost/cumulative_cost_usd"] for h in history if "llmcost/cumulative_cost_usd" in h] == [
-        0.0002,
-        0.0006,
-        0.00085,
+    history = [(data, options) for data, options in run["log"] if "llmcost/cumulative_cost_usd" in data]
+    assert [(data["llmcost/cumulative_cost_usd"], options) for data, options in history] == [
+        (0.0002, {"step": 0}),
+        (0.0006, {"step": 1}),
+        (0.00085, {"step": 2}),
     ]
 
-    (calls_table,) = (run_dir / "files" / "media" / "table" / "llmcost").glob("calls_*.table.json")
-    table = json.loads(calls_table.read_text())
-    assert table["columns"] == [
+    calls_table = table(run, "llmcost/calls")
+    assert calls_table.columns == [
         "ts",
         "provider",
         "api",
@@ -154,19 +150,18 @@ def test_one_run_per_session_with_tables_metrics_and_summary(offline, ledger):
         "tags",
         "cost_usd_exact",
     ]
-    assert [row[:6] + row[9:10] + row[13:] for row in table["data"]] == [
+    assert [list(row[:6]) + list(row[9:10]) + list(row[13:]) for row in calls_table.data] == [
         ["2026-11-22T10:00:00+00:00", "openai", "chat", "gpt-4.1", 200, 20, 0.0002, "0.0002"],
         ["2026-11-24T10:00:00+00:00", "openai", "chat", "gpt-4.1", 400, 40, 0.0004, "0.0004"],
         ["2026-11-25T10:00:00+00:00", "anthropic", "messages", "claude-sonnet-4-5", 7, 3, 0.00025, "0.00025"],
     ]
-    (by_model,) = (run_dir / "files" / "media" / "table" / "llmcost").glob("cost_by_model_*.table.json")
-    assert json.loads(by_model.read_text())["data"] == [
+    assert [list(row) for row in table(run, "llmcost/cost_by_model").data] == [
         ["claude-sonnet-4-5", 1, 7, 3, 0.00025, "0.00025"],
         ["gpt-4.1", 2, 600, 60, 0.0006, "0.0006"],
     ]
 
 
-def test_group_by_experiment_tag_and_bad_grouping(offline, ledger):
+def test_group_by_experiment_tag_and_bad_grouping(offline, logged, ledger):
     ledger.write_many(
         [
             Call(
@@ -182,9 +177,7 @@ def test_group_by_experiment_tag_and_bad_grouping(offline, ledger):
     runs = export.wandb(ledger, project="p", by="experiment")
     wandb.teardown()  # the wandb service writes the run logs asynchronously: let it finish
     assert [(r.name, r.calls, r.cost) for r in runs] == [("a", 1, Decimal("0.01")), ("b", 2, Decimal("0.02"))]
-    records = read_run_log(runs[1].dir / f"run-{runs[1].run_id}.wandb")
-    (run,) = [record for kind, record in records if kind == "run"]
-    config = {item.key: json.loads(item.value_json) for item in run.config.update}
-    assert config["llmcost_tags"] == {"experiment": "b", "team": "search"}
+    assert [run["init"]["name"] for run in logged] == ["a", "b"]
+    assert logged[1]["init"]["config"]["llmcost_tags"] == {"experiment": "b", "team": "search"}
     with pytest.raises(ValueError, match="allowed values: session, scope, experiment"):
         export.wandb(ledger, project="p", by="day")
