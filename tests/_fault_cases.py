@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import httpx2
 import openai
 from _faultkit import (
@@ -71,7 +72,7 @@ class Case:
 # without llmcost_nb, which test_fault checks)
 OPENAI_CUT = (openai.APIError, httpx2.HTTPError)
 ANTHROPIC_CUT = (anthropic.APIError, httpx2.HTTPError)
-GEMINI_CUT = (genai_errors.APIError, httpx2.HTTPError)
+GEMINI_CUT = (genai_errors.APIError, httpx2.HTTPError, httpx.HTTPError)  # google-genai < 3 is on httpx
 
 
 # -- calls --------------------------------------------------------------------------------------------------
