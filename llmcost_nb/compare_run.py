@@ -279,6 +279,9 @@ class Run:
 
 _freezes = 0  # grids running with the objects older than them frozen (see _older_objects_frozen)
 _freeze_lock = threading.Lock()
+# What the permanent generation holds before anybody freezes anything: 0, except on some Python 3.12 releases,
+# which start with a few hundred static objects there (3.12.1: 375). More than this: a freeze of the user's.
+_UNFROZEN_COUNT = gc.get_freeze_count()
 
 
 @contextlib.contextmanager
@@ -294,7 +297,7 @@ def _older_objects_frozen() -> Iterator[None]:
     it is: then this does nothing."""
     global _freezes
     with _freeze_lock:
-        ours = _freezes > 0 or gc.get_freeze_count() == 0
+        ours = _freezes > 0 or gc.get_freeze_count() <= _UNFROZEN_COUNT
         if ours:
             if _freezes == 0:
                 gc.freeze()

@@ -253,6 +253,8 @@ def test_a_grid_leaves_older_objects_out_of_full_collections_and_the_collector_a
     import gc
     import weakref
 
+    from llmcost_nb import compare_run
+
     during = []
 
     def call(model, request):
@@ -264,7 +266,7 @@ def test_a_grid_leaves_older_objects_out_of_full_collections_and_the_collector_a
         return "4"
 
     grid = dict(scorer="exact", client=call, ledger=ledger, progress=False)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= compare_run._UNFROZEN_COUNT  # nothing frozen (3.12.1 starts at 375)
     compare({"A": "{question}"}, ["gpt-4.1"], QUESTIONS[:2], name="gc", **grid)
     assert len(during) == 2 and all(frozen > 1000 and collected for frozen, collected in during)
     assert gc.get_freeze_count() == 0  # all back in the collector's care
