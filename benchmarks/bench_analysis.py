@@ -116,8 +116,8 @@ def main() -> None:
     import vl_convert  # noqa: F401
 
     from llmcost_nb import Ledger
-    from llmcost_nb.analysis import plan
-    from llmcost_nb.dashboard import dashboard
+    from llmcost_nb.analysis.summaries import plan
+    from llmcost_nb.notebook.dashboard import dashboard
 
     base_rss = rss_mb()
     ledger = Ledger(path)
@@ -180,8 +180,9 @@ def ten_million(path: Path, work: Path) -> None:
     """Charts on ten times the ledger: no MaxRowsError, specs under 1 MB."""
     import shutil
 
-    from llmcost_nb import Ledger, charts
-    from llmcost_nb._display import chart_svg
+    from llmcost_nb import Ledger
+    from llmcost_nb.notebook import charts
+    from llmcost_nb.notebook.display import chart_svg
 
     big = work / "bench10.db"
     shutil.copyfile(path, big)

@@ -5,8 +5,8 @@
 - capture + durable row write per non-stream call: the real openai client on an in-process transport
   (no network, so the difference is ours alone), p50 with capture on minus p50 with it off. Floor 60 µs.
   The durable write on the path is the call taped to the ledger's journal; making taped calls into priced,
-  committed rows happens in batches after (llmcost_nb._journal), and is measured apart: per call, and the
-  mean cost per call with the batches included.
+  committed rows happens in batches after (llmcost_nb.ledger.journal), and is measured apart: per call,
+  and the mean cost per call with the batches included.
 - per stream chunk: a 2,000-chunk SSE stream read through httpx2 with and without the tee. Floor 3 µs.
 - bulk writes: ``log_many`` of 200k rows (priced) vs raw sqlite3 executemany of the same rows.
   Floor 100k rows/s.
@@ -26,7 +26,9 @@ import httpx2
 import openai
 
 import llmcost_nb
-from llmcost_nb import _journal, _recorder, capture
+from llmcost_nb.ledger import journal as _journal
+from llmcost_nb.tracking import capture
+from llmcost_nb.tracking import recorder as _recorder
 
 CHAT = json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4.1",

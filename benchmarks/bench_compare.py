@@ -54,14 +54,14 @@ def main() -> None:
     import openai
 
     import llmcost_nb
-    from llmcost_nb.compare import compare
+    from llmcost_nb.experiments.compare import compare
 
     if args.no_gc_freeze:
         import contextlib
 
-        import llmcost_nb.compare_run
+        import llmcost_nb.experiments.run
 
-        llmcost_nb.compare_run._older_objects_frozen = contextlib.nullcontext
+        llmcost_nb.experiments.run._older_objects_frozen = contextlib.nullcontext
 
     # The fake provider in its own process, as a real server would be: in this one its threads would
     # compete with the client for the GIL and make both figures noisy.

@@ -24,8 +24,8 @@ import genai_prices
 from genai_prices import Usage
 from genai_prices.data_snapshot import get_snapshot
 
-from llmcost_nb.pricing import Pricer
-from llmcost_nb.usage import _GENAI_FLAVOR, UsageError, extract_usage
+from llmcost_nb.pricing.pricer import Pricer
+from llmcost_nb.pricing.usage import _GENAI_FLAVOR, UsageError, extract_usage
 
 MODELS = [("openai", "gpt-4.1"), ("openai", "gpt-4o-mini"), ("openai", "o3"), (None, "gpt-5"),
           ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-pro"),

@@ -18,8 +18,8 @@ from pathlib import Path
 import openai
 
 import llmcost_nb
-from llmcost_nb._replay_store import Recording, ReplayStore, normalized_request
-from llmcost_nb.testing import FakeProvider
+from llmcost_nb.recording.store import Recording, ReplayStore, normalized_request
+from llmcost_nb.testing.fake import FakeProvider
 
 N = 300
 

@@ -21,8 +21,8 @@ import psycopg
 from pg_server import PgServer
 
 from llmcost_nb import Call, Ledger
-from llmcost_nb.sinks.postgres import _SELECT_CALLS as SELECT_CALLS
-from llmcost_nb.sinks.postgres import CALL_COLUMNS, PG_COLUMNS, connect, migrate, sync
+from llmcost_nb.team.sync import _SELECT_CALLS as SELECT_CALLS
+from llmcost_nb.team.sync import CALL_COLUMNS, PG_COLUMNS, connect, migrate, sync
 
 MODELS = ("gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4-5", "gemini-2.5-flash")
 BASELINE_ROWS = 50_000

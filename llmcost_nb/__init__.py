@@ -9,11 +9,11 @@ Decimal('0.0142')
 In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cell.
 """
 
-from ._api import disable, enable, log, log_many, record, set_price
-from ._call import Call
-from ._warnings import LlmcostWarning
-from .ledger import Ledger, LedgerError
-from .scope import Scope, Session, get_session, track
+from .core.call import Call
+from .core.warn import LlmcostWarning
+from .ledger.sqlite import Ledger, LedgerError
+from .tracking.manual import disable, enable, log, log_many, record, set_price
+from .tracking.scope import Scope, Session, get_session, track
 
 __all__ = [
     "BudgetExceeded",
@@ -48,50 +48,66 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext llmcost_nb`` (see :mod:`llmcost_nb._extension`)."""
-    from ._extension import load_ipython_extension as load
+    """``%load_ext llmcost_nb`` (see :mod:`llmcost_nb.notebook.extension`)."""
+    from .notebook.extension import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: object) -> None:
     """``%unload_ext llmcost_nb``."""
-    from ._extension import unload_ipython_extension as unload
+    from .notebook.extension import unload_ipython_extension as unload
 
     unload(ipython)
 
 
 def __getattr__(name: str) -> object:  # names built or imported on first use, to keep the import light
     if name == "BudgetExceeded":  # subclasses the openai and anthropic errors: built only when asked for
-        from .budget import _exceeded_class
+        from .budget.limits import _exceeded_class
 
         return _exceeded_class()
-    if name == "sync":  # the PostgreSQL team sync (llmcost_nb.sinks)
-        from .sinks import sync
+    if name == "sync":  # the PostgreSQL team sync (llmcost_nb.team)
+        from .team import sync
 
         return sync
     if name == "reconcile":  # a callable module: llmcost_nb.reconcile(ledger, export) works either way
-        from .reconcile import reconcile
+        from .team.reconcile import reconcile
 
         return reconcile
     if name == "dashboard":  # a callable module: llmcost_nb.dashboard(ledger) works either way
-        from .dashboard import dashboard
+        from .notebook.dashboard import dashboard
 
         return dashboard
-    if name in ("replay", "share"):  # callable modules: llmcost_nb.replay("replay-only"), .share(nb, out)
-        import importlib
+    if name == "replay":  # a callable module: llmcost_nb.replay("replay-only")
+        from .recording import replay
 
-        return importlib.import_module(f".{name}", __name__)
+        return replay
+    if name == "share":  # a callable module: llmcost_nb.share(nb, out)
+        from .notebook import share
+
+        return share
     if name == "compare":  # a callable module: llmcost_nb.compare(variants, models, inputs, ...)
-        import importlib
+        from .experiments import compare
 
-        return importlib.import_module(".compare", __name__)
+        return compare
     if name == "experiment":  # an A/B comparison rebuilt from the ledger
-        from .compare import experiment
+        from .experiments.compare import experiment
 
         return experiment
-    if name in ("budget", "estimate", "export"):
-        import importlib
+    if name == "budget":  # a subpackage: `from . import budget` here would ask this function again
+        import llmcost_nb.budget as budget
 
-        return importlib.import_module(f".{name}", __name__)
+        return budget
+    if name == "estimate":
+        from .analysis import estimate
+
+        return estimate
+    if name == "export":
+        from .team import export
+
+        return export
+    if name == "content":
+        from .tracking import content
+
+        return content
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

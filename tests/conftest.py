@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 import llmcost_nb
-from llmcost_nb import _journal, _warnings, capture, scope
+from llmcost_nb.core import warn as _warnings
+from llmcost_nb.ledger import journal as _journal
+from llmcost_nb.tracking import capture, scope
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,7 @@ def kernel_env(tmp_path, monkeypatch, tiktoken_cache):
 
 @pytest.fixture
 def fake():
-    from llmcost_nb.testing import FakeProvider
+    from llmcost_nb.testing.fake import FakeProvider
 
     with FakeProvider() as server:
         yield server

@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 
 from llmcost_nb import Call, Ledger
-from llmcost_nb._call import from_pusd
-from llmcost_nb.analysis import AnalysisError, plan, run, summary
-from llmcost_nb.analysis_rollup import bucket_bounds, percentile
-from llmcost_nb.sample_data import generate
+from llmcost_nb.analysis.summaries import AnalysisError, plan, run, summary
+from llmcost_nb.core.call import from_pusd
+from llmcost_nb.ledger.rollups import bucket_bounds, percentile
+from llmcost_nb.testing.sample_data import generate
 
 END = date(2026, 11, 20)
 
@@ -387,7 +387,7 @@ def test_the_insert_path_carries_no_rollup_work(tmp_path):
 
 
 def test_latency_histogram_counts_every_timed_call(sample, rows):
-    from llmcost_nb.analysis import latency_histogram
+    from llmcost_nb.analysis.summaries import latency_histogram
 
     frame = latency_histogram(sample.ledger, by="provider")
     per_provider = frame.groupby("provider")["calls"].sum().to_dict()
@@ -409,7 +409,7 @@ def _scopes_from_calls(conn):
 
 
 def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
-    from llmcost_nb.analysis_rollup import scope_rows
+    from llmcost_nb.ledger.rollups import scope_rows
 
     led = Ledger(tmp_path / "s.db")
     conn = led.connection
@@ -431,7 +431,7 @@ def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
 
 
 def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):
-    from llmcost_nb.analysis_rollup import scope_rows
+    from llmcost_nb.ledger.rollups import scope_rows
 
     path = tmp_path / "ro.db"
     led = Ledger(path)
@@ -448,8 +448,8 @@ def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
     from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
-    from llmcost_nb import migrations as migrations_module
-    from llmcost_nb.analysis_rollup import scope_rows
+    from llmcost_nb.ledger import migrations as migrations_module
+    from llmcost_nb.ledger.rollups import scope_rows
 
     path = tmp_path / "v6.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -12,7 +12,7 @@ from _prices import M, token_cost, unit_prices
 from google import genai
 
 import llmcost_nb
-from llmcost_nb._warnings import reset_warnings
+from llmcost_nb.core.warn import reset_warnings
 
 
 def genai_cost(model, provider, **usage):
@@ -148,7 +148,7 @@ def test_track_with_an_explicit_ledger_path(fake, tmp_path):
 def test_scope_ids_are_unique_in_a_process_and_across_a_fork():
     import os
 
-    from llmcost_nb.scope import new_id
+    from llmcost_nb.tracking.scope import new_id
 
     ids = {new_id() for _ in range(10_000)}
     assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

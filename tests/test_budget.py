@@ -18,7 +18,8 @@ import pytest
 from _prices import M, unit_prices
 
 import llmcost_nb
-from llmcost_nb import budget, scope
+from llmcost_nb.budget import limits as budget
+from llmcost_nb.tracking import scope
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 GPT = unit_prices("gpt-4.1", "openai")

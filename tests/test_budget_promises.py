@@ -26,9 +26,10 @@ import pytest
 from google import genai
 
 import llmcost_nb
-from llmcost_nb import budget, capture
-from llmcost_nb.estimate import request_input_tokens
-from llmcost_nb.testing import FakeProvider
+from llmcost_nb.analysis.estimate import request_input_tokens
+from llmcost_nb.budget import limits as budget
+from llmcost_nb.testing.fake import FakeProvider
+from llmcost_nb.tracking import capture
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 MAX_OUT = 20

@@ -23,7 +23,8 @@ from _prices import M, unit_prices
 from google import genai
 
 import llmcost_nb
-from llmcost_nb import LlmcostWarning, capture
+from llmcost_nb import LlmcostWarning
+from llmcost_nb.tracking import capture
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 HELLO_IN, HELLO_OUT = 6, 9  # 3 words + 3 overhead; "This is a fake reply to: hello there world"

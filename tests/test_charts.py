@@ -10,9 +10,9 @@ from pathlib import Path
 import altair as alt
 import pytest
 
-from llmcost_nb import charts
-from llmcost_nb._display import ChartView, chart_png, show
-from llmcost_nb.sample_data import generate
+from llmcost_nb.notebook import charts
+from llmcost_nb.notebook.display import ChartView, chart_png, show
+from llmcost_nb.testing.sample_data import generate
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "charts"
 END = date(2026, 11, 20)

@@ -15,8 +15,8 @@ from _prices import unit_prices
 from click.testing import CliRunner
 
 from llmcost_nb import Call, Ledger
-from llmcost_nb.cli import main
-from llmcost_nb.sample_data import generate
+from llmcost_nb.cli.app import main
+from llmcost_nb.testing.sample_data import generate
 
 
 @pytest.fixture(scope="module")

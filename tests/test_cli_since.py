@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import llmcost_nb
-from llmcost_nb.cli import main
+from llmcost_nb.cli.app import main
 
 CENT = 10_000  # input tokens
 

@@ -16,7 +16,7 @@ import pytest
 from google import genai
 
 import llmcost_nb
-from llmcost_nb.compare import GridOverBudget, acompare, compare, estimate_grid, experiment
+from llmcost_nb.experiments.compare import GridOverBudget, acompare, compare, estimate_grid, experiment
 
 M = Decimal(10) ** 6
 PRICES = {  # USD per million input / output tokens, stated for these tests (see `prices`)

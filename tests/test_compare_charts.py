@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from llmcost_nb.compare_charts import pareto_front
-from llmcost_nb.compare_result import CompareResult
-from llmcost_nb.compare_widget import Explorer
+from llmcost_nb.experiments.result import CompareResult
+from llmcost_nb.notebook.compare_charts import pareto_front
+from llmcost_nb.notebook.explorer import Explorer
 
 
 def _row(variant, model, input_id, score, cost, latency, output):
@@ -83,7 +83,7 @@ def test_cost_quality_chart_marks_the_frontier(result):
 
 
 def test_other_charts_and_their_data(result):
-    from llmcost_nb._display import chart_svg
+    from llmcost_nb.notebook.display import chart_svg
 
     per_success = next(iter(result.cost_per_success_chart().to_dict()["datasets"].values()))
     assert {d["cell"]: d["label"] for d in per_success} == {

@@ -9,8 +9,8 @@ from decimal import Decimal
 import openai
 import pytest
 
-from llmcost_nb.compare import compare, experiment
-from llmcost_nb.compare_scorers import (
+from llmcost_nb.experiments.compare import compare, experiment
+from llmcost_nb.experiments.scorers import (
     LLMJudge,
     contains,
     custom,

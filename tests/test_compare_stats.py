@@ -11,8 +11,8 @@ import numpy as np
 import openai
 import pytest
 
-from llmcost_nb.compare import compare
-from llmcost_nb.compare_stats import bootstrap_ci, paired_bootstrap
+from llmcost_nb.experiments.compare import compare
+from llmcost_nb.experiments.stats import bootstrap_ci, paired_bootstrap
 
 
 def test_the_same_seed_gives_the_same_interval():

@@ -71,7 +71,7 @@ def test_direct_log_calls_from_4_processes_x_8_threads(tmp_path):
 @pytest.mark.slow
 def test_http_calls_from_threads_and_async_tasks(tmp_path):
     """Real openai calls against one fake provider: three processes of threads, one of asyncio tasks."""
-    from llmcost_nb.testing import FakeProvider
+    from llmcost_nb.testing.fake import FakeProvider
 
     path = tmp_path / "shared.db"
     with FakeProvider() as fake:

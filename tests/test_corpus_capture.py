@@ -12,8 +12,8 @@ import httpx2
 import pytest
 
 import llmcost_nb
-from llmcost_nb._call import Call, parse_iso
-from llmcost_nb.usage import UsageError, extract_usage
+from llmcost_nb.core.call import Call, parse_iso
+from llmcost_nb.pricing.usage import UsageError, extract_usage
 
 CORPUS = Path(__file__).parent / "data" / "real_usages.json"
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}

@@ -21,7 +21,7 @@ import pytest
 from _env import isolated_env
 
 import llmcost_nb
-from llmcost_nb.testing import FakeProvider
+from llmcost_nb.testing.fake import FakeProvider
 
 LOOP = """
 import llmcost_nb, openai

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import llmcost_nb
-from llmcost_nb._call import from_pusd
-from llmcost_nb.dashboard import Dashboard
-from llmcost_nb.sample_data import generate
+from llmcost_nb.core.call import from_pusd
+from llmcost_nb.notebook.dashboard import Dashboard
+from llmcost_nb.testing.sample_data import generate
 
 END = date(2026, 11, 20)
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import llmcost_nb
-from llmcost_nb.cli import main
+from llmcost_nb.cli.app import main
 
 
 @pytest.fixture

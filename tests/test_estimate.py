@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from _prices import M, unit_prices
 
-from llmcost_nb import estimate
+from llmcost_nb.analysis import estimate
 
 # OpenAI's published example (openai-cookbook, "How to count tokens with tiktoken"): the API reports 129
 # prompt tokens for it on gpt-3.5-turbo and gpt-4, and 124 on gpt-4o and gpt-4o-mini.
@@ -200,7 +200,7 @@ def test_without_an_encoding_counts_are_a_marked_approximation(tmp_path):
     """No cached encoding and no network (a proxy that refuses): 4 characters per token, marked."""
     code = (
         "import json, warnings\n"
-        "from llmcost_nb import estimate\n"
+        "from llmcost_nb.analysis import estimate\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
         "    c = estimate.count_tokens('Hello world, how are you?', model='gpt-4.1')\n"

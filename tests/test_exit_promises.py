@@ -30,7 +30,7 @@ SCRIPT = r"""
 import sqlite3, sys, threading
 import anthropic, openai
 import llmcost_nb
-from llmcost_nb import _journal
+from llmcost_nb.ledger import journal as _journal
 
 _journal.INTERVAL_S = 3600.0  # no background commit: only the exit can write the taped call
 oai_base, ant_base, db, streams = sys.argv[1:5]

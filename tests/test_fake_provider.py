@@ -28,8 +28,8 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from llmcost_nb import _fake_wire as wire
-from llmcost_nb.testing import FakeProvider, RecordedRequest, count_tokens
+from llmcost_nb.testing import wire
+from llmcost_nb.testing.fake import FakeProvider, RecordedRequest, count_tokens
 
 HELLO_TEXT = "hello there world"
 HELLO = [{"role": "user", "content": HELLO_TEXT}]

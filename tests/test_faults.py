@@ -26,10 +26,11 @@ from _faultkit import Canned, fill_to_the_brim
 from _prices import token_cost
 
 import llmcost_nb
-from llmcost_nb import LlmcostWarning, capture
-from llmcost_nb._journal import flush_all
-from llmcost_nb._warnings import reset_warnings
-from llmcost_nb.check import check
+from llmcost_nb import LlmcostWarning
+from llmcost_nb.core.warn import reset_warnings
+from llmcost_nb.ledger.check import check
+from llmcost_nb.ledger.journal import flush_all
+from llmcost_nb.tracking import capture
 
 REPEAT = 3
 DOCS = Path(__file__).parent.parent / "docs" / "reliability.md"

@@ -1,6 +1,6 @@
-"""The journal of captured calls (llmcost_nb._journal): a captured call is taped to a memory-mapped segment
-before it returns, and made into a priced row in a batch soon after. Tested on real openai clients talking
-to the fake provider, a real SQLite ledger, and real processes killed with SIGKILL."""
+"""The journal of captured calls (llmcost_nb.ledger.journal): a captured call is taped to a memory-mapped
+segment before it returns, and made into a priced row in a batch soon after. Tested on real openai clients
+talking to the fake provider, a real SQLite ledger, and real processes killed with SIGKILL."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import pytest
 from genai_prices import Usage
 
 import llmcost_nb
-from llmcost_nb import _journal, _segment
+from llmcost_nb.ledger import journal as _journal
+from llmcost_nb.ledger import segment as _segment
 
 PROMPT = "the zebra-prompt that must not be stored"
 
@@ -121,7 +122,7 @@ def test_the_segment_holds_no_prompt_answer_or_key(fake, ledger, no_background):
 
 KILLED = """
 import sys, llmcost_nb, openai
-from llmcost_nb import _journal, _segment
+from llmcost_nb.ledger import journal as _journal; from llmcost_nb.ledger import segment as _segment
 _journal.INTERVAL_S = 3600.0  # nothing recorded in the background: the kill finds the calls taped only
 client = openai.OpenAI(base_url={base!r}, api_key="sk-x", max_retries=0)
 ledger = llmcost_nb.Ledger({db!r})

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from _env import isolated_env
 
-from llmcost_nb.testing import FakeProvider
+from llmcost_nb.testing.fake import FakeProvider
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -26,7 +26,7 @@ CELLS = {
 %load_ext llmcost_nb
 import asyncio, httpx2, openai, llmcost_nb
 from concurrent.futures import ThreadPoolExecutor
-from llmcost_nb import scope
+from llmcost_nb.tracking import scope
 client = openai.OpenAI(base_url={base!r}, api_key="sk-test", max_retries=3)
 aclient = openai.AsyncOpenAI(base_url={base!r}, api_key="sk-test", max_retries=3)
 HELLO = [{{"role": "user", "content": "hello there world"}}]

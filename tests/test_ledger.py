@@ -11,14 +11,14 @@ import pytest
 
 import llmcost_nb
 from llmcost_nb import Call, Ledger, LedgerError
-from llmcost_nb._call import from_pusd, to_pusd
-from llmcost_nb.ledger import SCHEMA_VERSION
+from llmcost_nb.core.call import from_pusd, to_pusd
+from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 
 
 def test_schema_version_matches_migrations(ledger):
     from sqlite_utils import Database
 
-    from llmcost_nb.migrations import migrations
+    from llmcost_nb.ledger.migrations import migrations
 
     assert len(migrations.pending(Database(memory=True))) == SCHEMA_VERSION  # one migration per version
     applied = migrations.applied(Database(ledger.connection))
@@ -97,7 +97,7 @@ def test_rows_with_and_without_optional_values_read_back_exactly(ledger):
 
 
 def test_columns_match_scope_frames(ledger):
-    from llmcost_nb._frames import CALL_COLUMNS
+    from llmcost_nb.core.frames import CALL_COLUMNS
 
     ledger.write(Call(model="m"))
     assert list(ledger.calls().columns) == list(CALL_COLUMNS)
@@ -150,7 +150,7 @@ def test_corrupt_file_gives_clear_error_and_keeps_the_file(tmp_path):
 def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_one(tmp_path, monkeypatch):
     """A new file another writer holds exclusively (before it is in WAL mode, readers wait for it): after
     the busy timeout, say so; do not tell the user to move a sound file aside."""
-    monkeypatch.setattr(llmcost_nb._ledger_open, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(llmcost_nb.ledger.open, "BUSY_TIMEOUT_MS", 1000)
     path = tmp_path / "busy.db"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("CREATE TABLE t (x)")
@@ -229,7 +229,7 @@ def test_set_price_persists_and_reprices(tmp_path):
 
 
 def call_ts(call):
-    from llmcost_nb._call import parse_iso
+    from llmcost_nb.core.call import parse_iso
 
     return parse_iso(call.ts)
 

@@ -23,9 +23,9 @@ import pytest
 from sqlite_utils import Database
 
 import llmcost_nb
-from llmcost_nb import budget
-from llmcost_nb.ledger import SCHEMA_VERSION
-from llmcost_nb.migrations import migrations
+from llmcost_nb.budget import limits as budget
+from llmcost_nb.ledger.migrations import migrations
+from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 
 NAMES = ("m001_calls", "m002_sync_outbox", "m003_budgets_and_estimates", "m004_rollups", "m005_replay",
          "m006_call_content", "m007_scope_rollup")

@@ -15,9 +15,9 @@ from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 import llmcost_nb
-from llmcost_nb import capture
-from llmcost_nb.budget import Budget
-from llmcost_nb.scope import get_session
+from llmcost_nb.budget.limits import Budget
+from llmcost_nb.tracking import capture
+from llmcost_nb.tracking.scope import get_session
 
 SETUP = """
 import asyncio, openai, anthropic

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import llmcost_nb
 from llmcost_nb import Call
-from llmcost_nb.sinks.otel import enable_otel, export_spans, span_attributes
+from llmcost_nb.team.otel import enable_otel, export_spans, span_attributes
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from genai_prices import Usage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmcost_nb import pricing
-from llmcost_nb._warnings import LlmcostWarning
-from llmcost_nb.pricing import Price, Pricer, PriceResult, UnknownModel, warm
-from llmcost_nb.usage import UsageError, extract_usage
+from llmcost_nb.core.warn import LlmcostWarning
+from llmcost_nb.pricing import pricer as pricing
+from llmcost_nb.pricing.pricer import Price, Pricer, PriceResult, UnknownModel, warm
+from llmcost_nb.pricing.usage import UsageError, extract_usage
 
 TS = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CORPUS_FILE = Path(__file__).parent / "data" / "real_usages.json"  # see tests/data/README.md
@@ -433,7 +433,7 @@ RACE = """
 import sys, threading, warnings
 from datetime import UTC, datetime
 warnings.simplefilter("error")
-from llmcost_nb import pricing, usage
+from llmcost_nb.pricing import pricer as pricing; from llmcost_nb.pricing import usage
 errors, barrier = [], threading.Barrier(6)
 def first_call(i):
     barrier.wait()

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 import llmcost_nb
 from llmcost_nb import LlmcostWarning
-from llmcost_nb._recorder import Pending, _finish
-from llmcost_nb.pricing import Pricer
-from llmcost_nb.providers import Endpoint, RequestInfo
-from llmcost_nb.usage import UsageError, extract_usage
+from llmcost_nb.pricing.pricer import Pricer
+from llmcost_nb.pricing.providers import Endpoint, RequestInfo
+from llmcost_nb.pricing.usage import UsageError, extract_usage
+from llmcost_nb.tracking.recorder import Pending, _finish
 
 APIS = ("chat", "responses", "embeddings", "completions", "messages", "gemini")
 USAGE_KEYS = {  # the keys each wire format reports, and a few that none does

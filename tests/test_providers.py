@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llmcost_nb.providers import Endpoint, classify, request_info
+from llmcost_nb.pricing.providers import Endpoint, classify, request_info
 
 
 @pytest.mark.parametrize(

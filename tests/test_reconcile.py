@@ -10,8 +10,8 @@ import pytest
 
 import llmcost_nb
 from llmcost_nb import Call
-from llmcost_nb._exports import ExportFormatError, read_export
-from llmcost_nb.reconcile import reconcile
+from llmcost_nb.team.exports import ExportFormatError, read_export
+from llmcost_nb.team.reconcile import reconcile
 
 EXPORTS = Path(__file__).resolve().parent.parent / "sample_data" / "exports"
 
@@ -258,7 +258,7 @@ def test_every_sample_export_is_read(tmp_path):
 def test_cli_reconcile_prints_the_rows_that_do_not_match(books, tmp_path):
     from click.testing import CliRunner
 
-    from llmcost_nb._cli_team import reconcile_command
+    from llmcost_nb.cli.team import reconcile_command
 
     out_csv = tmp_path / "rows.csv"
     result = CliRunner().invoke(
@@ -316,7 +316,7 @@ def test_cli_reconcile_prints_the_rows_that_do_not_match(books, tmp_path):
 def test_llmcost_main_group_has_reconcile_with_db_before_the_command(books):
     from click.testing import CliRunner
 
-    from llmcost_nb.cli import main
+    from llmcost_nb.cli.app import main
 
     result = CliRunner().invoke(
         main, ["--db", str(books.path), "reconcile", str(EXPORTS / "openai_costs.json")]

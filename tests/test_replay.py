@@ -19,8 +19,8 @@ import pytest
 from google import genai
 
 import llmcost_nb
-from llmcost_nb import replay as replay_module
-from llmcost_nb._replay_store import ReplayStore
+from llmcost_nb.recording import replay as replay_module
+from llmcost_nb.recording.store import ReplayStore
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 SECRETS = ("sk-test-secret", "sk-ant-secret", "goog-secret")
@@ -193,7 +193,7 @@ def test_record_mode_always_sends_and_replay_only_serves_it(fake, tmp_path):
 
 
 def test_a_hard_budget_stops_new_requests_but_not_replayed_ones(fake, tmp_path):
-    from llmcost_nb import budget
+    from llmcost_nb.budget import limits as budget
 
     oai, _, _ = clients(fake)
     path = tmp_path / "rec.jsonl"

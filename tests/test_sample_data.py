@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from llmcost_nb import Ledger
-from llmcost_nb.sample_data import MODELS, SAMPLE_ARGS, _planted_days, generate, sample_ledger
+from llmcost_nb.testing.sample_data import MODELS, SAMPLE_ARGS, _planted_days, generate, sample_ledger
 
 END = date(2026, 11, 20)
 

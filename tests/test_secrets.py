@@ -17,7 +17,7 @@ import pytest
 from _env import isolated_env, ledger_files
 
 import llmcost_nb
-from llmcost_nb.testing import FakeProvider
+from llmcost_nb.testing.fake import FakeProvider
 
 KEYS = {
     "OPENAI_API_KEY": "sk-proj-PLANTEDopenai0123456789abcdef",
@@ -207,7 +207,7 @@ def stored(ledger):
 
 
 def test_text_is_not_stored_by_default(fake, ledger):
-    from llmcost_nb import content
+    from llmcost_nb.tracking import content
 
     with llmcost_nb.track(ledger=ledger) as t:
         ask(fake, PROMPT)
@@ -217,7 +217,7 @@ def test_text_is_not_stored_by_default(fake, ledger):
 
 
 def test_opted_in_text_is_stored_redacted(fake, ledger):
-    from llmcost_nb import content
+    from llmcost_nb.tracking import content
 
     content.enable(redact=lambda text, kind: text.replace("zebra", f"[{kind} animal]"))
     try:
@@ -251,7 +251,8 @@ def test_opted_in_text_is_stored_redacted(fake, ledger):
 
 
 def test_a_raising_redactor_stores_nothing_and_warns_once(fake, ledger):
-    from llmcost_nb import LlmcostWarning, content
+    from llmcost_nb import LlmcostWarning
+    from llmcost_nb.tracking import content
 
     content.enable(redact=lambda text, kind: 1 / 0)
     try:
@@ -268,7 +269,7 @@ def test_a_raising_redactor_stores_nothing_and_warns_once(fake, ledger):
 
 
 def test_enable_rejects_a_redactor_that_is_not_callable():
-    from llmcost_nb import content
+    from llmcost_nb.tracking import content
 
     with pytest.raises(TypeError, match="redact must be a callable"):
         content.enable(redact="mask")

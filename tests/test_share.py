@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import llmcost_nb
-from llmcost_nb.share import ASSETS, WIDGET_STATE, WIDGET_VIEW
+from llmcost_nb.notebook.share import ASSETS, WIDGET_STATE, WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
@@ -29,7 +29,7 @@ CHART_CELLS = [
     "w.HTML('<b class=\"probe\">widget from saved state</b>')",
     "alt.renderers.enable('html')\nchart",  # Altair's html renderer: require(["vega-embed"]) from a CDN
     "alt.renderers.enable('default')\nchart",  # a Vega-Lite mimetype output, no picture
-    "from llmcost_nb._display import show\nshow(chart)",  # our SVG view
+    "from llmcost_nb.notebook.display import show\nshow(chart)",  # our SVG view
 ]
 
 
@@ -93,7 +93,7 @@ def test_executes_a_notebook_and_makes_every_chart_local(charts_notebook, kernel
 
 
 def test_auto_executes_only_when_needed_and_bad_arguments_are_clear(tmp_path):
-    from llmcost_nb.share import _needs_execution
+    from llmcost_nb.notebook.share import _needs_execution
 
     assert _needs_execution(nbformat.read(QUICKSTART, as_version=4)) is False
     blank = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
@@ -105,7 +105,7 @@ def test_auto_executes_only_when_needed_and_bad_arguments_are_clear(tmp_path):
 
 
 def test_cli_share(tmp_path):
-    from llmcost_nb._cli_share import share_command
+    from llmcost_nb.cli.share import share_command
 
     out = tmp_path / "q.html"
     result = CliRunner().invoke(share_command, [str(QUICKSTART), "-o", str(out), "--no-execute"])
@@ -128,7 +128,7 @@ def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env,
     """`scripts/demo.sh` (the README's first command) runs this: the packaged notebook executed on the offline
     fake provider, saved with its outputs and widget state, and its page with every script local.
     (tests/test_wheel.py runs the same command from an installed wheel.)"""
-    from llmcost_nb import demo
+    from llmcost_nb.testing import demo
 
     out = kernel_env / "demo"
     assert demo.NOTEBOOK.read_bytes() == QUICKSTART.read_bytes()  # the package's copy is the committed one

@@ -13,10 +13,10 @@ from pg_server import PgServer
 
 import llmcost_nb
 from llmcost_nb import Call, Ledger
-from llmcost_nb.sinks import SyncError, SyncResult, sync
-from llmcost_nb.sinks.background import BackgroundSync
-from llmcost_nb.sinks.pg_ledger import PostgresLedger
-from llmcost_nb.sinks.postgres import connect, migrate
+from llmcost_nb.team import SyncError, SyncResult, sync
+from llmcost_nb.team.background import BackgroundSync
+from llmcost_nb.team.postgres import PostgresLedger
+from llmcost_nb.team.sync import connect, migrate
 
 _db_numbers = itertools.count()
 
@@ -295,7 +295,7 @@ def test_unreachable_server_and_bad_input_give_one_line_errors(ledger, unused_po
 def test_cli_sync_pushes_the_ledger_named_by_db(ledger, team):
     from click.testing import CliRunner
 
-    from llmcost_nb._cli_team import sync_command
+    from llmcost_nb.cli.team import sync_command
 
     ledger.write_many(make_calls(5))
     result = CliRunner().invoke(sync_command, ["--to", team, "--db", str(ledger.path)])
@@ -321,7 +321,7 @@ def test_cli_sync_pushes_the_ledger_named_by_db(ledger, team):
     ],
 )
 def test_team_summary_equals_the_local_analysis(ledger, team, by, kwargs):
-    from llmcost_nb.analysis import summary
+    from llmcost_nb.analysis.summaries import summary
 
     calls = make_calls(300) + make_calls(40, start=300, model="gpt-4.1-mini")
     for i, call in enumerate(calls):
@@ -339,7 +339,7 @@ def test_team_summary_equals_the_local_analysis(ledger, team, by, kwargs):
 def test_llmcost_sync_magic_runs_once_or_in_the_background(tmp_path, team, monkeypatch):
     from IPython.core.error import UsageError
 
-    from llmcost_nb.sinks.magic import sync_magic
+    from llmcost_nb.notebook.sync_magic import sync_magic
 
     session = llmcost_nb.get_session()
     session.ledger.write_many(make_calls(12))
@@ -381,7 +381,7 @@ def test_laptop_killed_mid_sync_loses_nothing(ledger, team):
     ledger.write_many(make_calls(100))
     script = (
         "import os, signal, sys\n"
-        "from llmcost_nb.sinks import sync\n"
+        "from llmcost_nb.team import sync\n"
         "def die(progress):\n"
         "    if progress.batches == 3:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -401,8 +401,8 @@ def test_laptop_killed_mid_sync_loses_nothing(ledger, team):
 
 def test_sync_carries_every_column_of_the_local_calls_table(ledger):
     """Fails when a migration adds a column to calls that the sync (and the PostgreSQL schema) lacks."""
-    from llmcost_nb.sinks.pg_schema import PG_MIGRATIONS
-    from llmcost_nb.sinks.postgres import CALL_COLUMNS
+    from llmcost_nb.team.schema import PG_MIGRATIONS
+    from llmcost_nb.team.sync import CALL_COLUMNS
 
     local = [row[1] for row in ledger.connection.execute("PRAGMA table_info(calls)")]
     assert sorted(CALL_COLUMNS) == sorted(c for c in local if c != "tagset_id")
@@ -432,7 +432,7 @@ def test_reconcile_the_team_ledger_against_the_org_invoice(ledger, team):
     """The org-wide invoice matches only the calls of every laptop together."""
     from test_reconcile import EXPORTS, call
 
-    from llmcost_nb.reconcile import reconcile
+    from llmcost_nb.team.reconcile import reconcile
 
     other = Ledger(ledger.path.with_name("laptop2.db"))
     half = dict(n_in=30000, cached=10000, n_out=10000, project="proj_search")
@@ -468,7 +468,7 @@ def test_reconcile_the_team_ledger_against_the_org_invoice(ledger, team):
 def test_cli_reports_read_the_team_ledger(ledger, team):
     from click.testing import CliRunner
 
-    from llmcost_nb.cli import main
+    from llmcost_nb.cli.app import main
 
     ledger.write_many(make_calls(30) + make_calls(5, start=30, model="gpt-4.1-mini"))
     sync(team, ledger=ledger)

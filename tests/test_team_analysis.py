@@ -14,11 +14,11 @@ from pg_server import PgServer
 
 import llmcost_nb
 from llmcost_nb import Call, Ledger
-from llmcost_nb.analysis import latency_histogram
-from llmcost_nb.analysis_filters import distinct, tag_keys, tag_values, time_span
-from llmcost_nb.sample_data import MODELS, generate
-from llmcost_nb.sinks import sync
-from llmcost_nb.sinks.pg_ledger import PostgresLedger
+from llmcost_nb.analysis.filters import distinct, tag_keys, tag_values, time_span
+from llmcost_nb.analysis.summaries import latency_histogram
+from llmcost_nb.team import sync
+from llmcost_nb.team.postgres import PostgresLedger
+from llmcost_nb.testing.sample_data import MODELS, generate
 
 END = date(2026, 11, 20)
 _db_numbers = itertools.count()

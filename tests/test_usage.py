@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcost_nb.usage import _GENAI_FLAVOR, API_FLAVORS, UsageError, extract_usage
+from llmcost_nb.pricing.usage import _GENAI_FLAVOR, API_FLAVORS, UsageError, extract_usage
 
 CORPUS_FILE = Path(__file__).parent / "data" / "real_usages.json"  # see tests/data/README.md
 CORPUS = [entry["body"] for entry in json.loads(CORPUS_FILE.read_text())]
@@ -207,6 +207,6 @@ def test_every_corpus_body_of_our_wire_formats_extracts():
 
 
 def test_importing_usage_does_not_import_genai_prices():
-    code = "import sys, llmcost_nb.usage, llmcost_nb.pricing; print('genai_prices' in sys.modules)"
+    code = "import sys, llmcost_nb.pricing.usage, llmcost_nb.pricing; print('genai_prices' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 import wandb
 
-from llmcost_nb import Call, export
+from llmcost_nb import Call
+from llmcost_nb.team import export
 
 
 @pytest.fixture

@@ -197,7 +197,7 @@ def test_an_unwritable_out_is_one_line(installed, tmp_path):
 
 
 def test_a_cell_that_raises_is_one_line_and_the_run_so_far_is_saved(kernel_env, monkeypatch):
-    from llmcost_nb import demo
+    from llmcost_nb.testing import demo
 
     broken = kernel_env / "broken" / "quickstart.ipynb"
     broken.parent.mkdir()
@@ -220,7 +220,7 @@ def test_a_cell_that_raises_is_one_line_and_the_run_so_far_is_saved(kernel_env, 
 
 
 def test_a_missing_notebook_is_one_line(monkeypatch, tmp_path):
-    from llmcost_nb import demo
+    from llmcost_nb.testing import demo
 
     missing = tmp_path / "gone" / "quickstart.ipynb"
     monkeypatch.setattr(demo, "NOTEBOOK", missing)

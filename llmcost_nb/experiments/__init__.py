@@ -1,0 +1,1 @@
+"""The compare() runner: plans, clients, scorers, statistics, results."""

@@ -1,0 +1,348 @@
+"""A/B comparison of prompt variants and models, weighing quality against cost.
+
+>>> result = llmcost_nb.compare({"terse": "Q: {question}\\nA:", "steps": [
+...     {"role": "system", "content": "Think, then give only the answer."},
+...     {"role": "user", "content": "{question}"}]}, ["gpt-4.1", "gpt-4.1-mini"], rows,
+...     scorer="exact", client=openai.OpenAI(), budget="0.50")          # doctest: +SKIP
+>>> result.table                                                       # doctest: +SKIP
+>>> result.best(by="cost_per_success")                                 # doctest: +SKIP
+>>> llmcost_nb.experiment(result.name).table   # later, from the ledger alone    # doctest: +SKIP
+
+The grid (variants × models × inputs × repeats) runs on asyncio with bounded concurrency, in a worker thread
+with its own event loop, so it works the same in a script and inside Jupyter's running loop (``await
+acompare(...)`` runs it on the caller's loop instead). Before anything is sent, the whole grid's worst-case
+cost is estimated (tiktoken input counts × ``max_tokens`` of output) and a grid that could pass ``budget`` is
+refused. While it runs, no call is launched when what was spent plus the worst case of the calls in flight
+and of the next one would pass the budget. An interrupt (Jupyter's stop button) stops launching, cancels the
+calls in flight (a call already answered in a worker thread is kept) and returns what finished.
+
+Every call is captured into the ledger tagged ``experiment``, ``variant``, ``model``, ``input_id`` and
+``repeat`` (judge calls also ``role=judge``); once scored, the candidate's row gets a ``score`` tag, so
+:func:`experiment` rebuilds the result from the ledger alone (without the output texts, which are not stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import threading
+import types
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from ..core.call import now_iso
+from .clients import Router
+from .plan import GridEstimate, plan, usd_amount
+from .result import CompareResult
+from .run import Run
+from .scorers import LLMJudge, resolve_scorer
+
+if TYPE_CHECKING:
+    from ..ledger.sqlite import Ledger
+
+__all__ = [
+    "CompareResult",
+    "GridEstimate",
+    "GridOverBudget",
+    "acompare",
+    "compare",
+    "estimate_grid",
+    "experiment",
+]
+
+
+class GridOverBudget(Exception):
+    """The grid's worst-case cost is over the budget: nothing was sent."""
+
+
+def estimate_grid(
+    variants: Mapping[str, Any],
+    models: Sequence[str],
+    inputs: Any,
+    *,
+    scorer: Any = None,
+    repeats: int = 1,
+    max_tokens: int = 256,
+    ledger: Ledger | str | Path | None = None,
+) -> GridEstimate:
+    """What :func:`compare` would cost at most, without sending anything.
+
+    >>> estimate_grid({"A": "Q: {q}"}, ["gpt-4.1"], [{"q": "2+2?"}], max_tokens=10).max_cost  # doctest: +SKIP
+    """
+    scorer = resolve_scorer(scorer)
+    judge = scorer if isinstance(scorer, LLMJudge) else None
+    return plan(
+        variants,
+        models,
+        inputs,
+        repeats=repeats,
+        max_tokens=max_tokens,
+        judge=judge,
+        ledger=_ledger(ledger),
+        name="(estimate)",
+    )[1]
+
+
+def _ledger(ledger: Ledger | str | Path | None) -> Ledger:
+    from ..ledger.sqlite import Ledger
+    from ..tracking.scope import current_scope, get_session
+
+    if isinstance(ledger, Ledger):
+        return ledger
+    if ledger is not None:
+        return Ledger(ledger)
+    scope, _ = current_scope()
+    return scope.ledger if scope is not None else get_session().ledger
+
+
+def _prepare(
+    variants: Any,
+    models: Any,
+    inputs: Any,
+    *,
+    scorer: Any,
+    client: Any,
+    repeats: int,
+    concurrency: int,
+    budget: Any,
+    tags: Mapping[str, Any] | None,
+    name: str | None,
+    max_tokens: int,
+    threshold: float,
+    retries: int,
+    retry_delay: float,
+    ledger: Ledger | str | Path | None,
+    loop_local: bool = False,
+) -> tuple[Run, GridEstimate]:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+    if isinstance(models, str):
+        raise ValueError(f"models must be a non-empty list of model names, got the string {models!r}")
+    tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    name = (
+        name or tags.pop("experiment", None) or f"ab-{now_iso()[:16].replace(':', '')}-{uuid.uuid4().hex[:6]}"
+    )
+    limit, scorer = usd_amount(budget, "budget"), resolve_scorer(scorer)
+    judge = scorer if isinstance(scorer, LLMJudge) else None
+    target = _ledger(ledger)
+    cells, estimate = plan(
+        variants,
+        list(models),
+        inputs,
+        repeats=repeats,
+        max_tokens=max_tokens,
+        judge=judge,
+        ledger=target,
+        name=name,
+    )
+    router = Router(client, loop_local=loop_local)
+    router.check(list(models))
+    judge_client = judge.client if judge is not None and judge.client is not None else client
+    judge_router = Router(judge_client, loop_local=loop_local)
+    if judge is not None:
+        judge_router.check([judge.model])
+    if limit is not None:
+        if estimate.max_cost is None:
+            raise GridOverBudget(
+                f"compare refused: no price known for {', '.join(estimate.unpriced_models)}, so "
+                "the grid cannot be checked against the budget. Set one with "
+                "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...) or drop budget=."
+            )
+        if estimate.max_cost > limit:
+            raise GridOverBudget(
+                f"compare refused: the grid could cost up to ${estimate.max_cost:.6f} "
+                f"({estimate.describe()}), more than the budget of ${limit}. Nothing was sent. "
+                "Lower max_tokens, use fewer inputs, variants or models, or raise the budget."
+            )
+    run = Run(
+        name,
+        cells,
+        router,
+        judge_router if judge is not None else None,
+        scorer,
+        threshold=threshold,
+        concurrency=concurrency,
+        budget=limit,
+        retries=retries,
+        retry_delay=retry_delay,
+        ledger=target,
+        tags=tags,
+    )
+    return run, estimate
+
+
+def _result(run: Run, estimate: GridEstimate, elapsed: float) -> CompareResult:
+    rows = [run.rows[i] for i in sorted(run.rows)]
+    skipped = [
+        {
+            "variant": c.variant,
+            "model": c.model,
+            "input_id": c.input_id,
+            "repeat": c.repeat,
+            "reason": run.stop_reason,
+        }
+        for c in run.skipped
+    ]
+    scorer = getattr(run.scorer, "__name__", type(run.scorer).__name__) if run.scorer is not None else None
+    return CompareResult.build(
+        run.name,
+        rows,
+        skipped=skipped,
+        stopped=run.stop_reason,
+        estimate=estimate,
+        threshold=run.threshold,
+        scorer=scorer,
+        elapsed_s=elapsed,
+        ledger=run.ledger,
+    )
+
+
+def _progress_bar(total: int, name: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, unit="call", leave=True)
+
+
+def _tick(bar: Any, run: Run) -> None:
+    if bar is not None and bar.n != run.done:
+        bar.update(run.done - bar.n)
+        bar.set_postfix_str(f"${run.spent:.6f}", refresh=True)
+
+
+def compare(
+    variants: Mapping[str, Any],
+    models: Sequence[str],
+    inputs: Any,
+    *,
+    scorer: Any = None,
+    client: Any = None,
+    repeats: int = 1,
+    concurrency: int = 16,
+    budget: Decimal | str | float | None = None,
+    tags: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    max_tokens: int = 256,
+    threshold: float = 0.5,
+    retries: int = 2,
+    retry_delay: float = 0.5,
+    progress: bool = True,
+    ledger: Ledger | str | Path | None = None,
+) -> CompareResult:
+    """Run every variant on every model for every input (``repeats`` times) and return a
+    :class:`CompareResult`; see the module docstring. Blocks until done, interrupted or out of budget.
+
+    >>> compare({"A": "Q: {q}"}, ["gpt-4.1-mini"], [{"q": "2+2?", "expected": "4"}], scorer="exact",
+    ...         client=openai.OpenAI(), budget="0.01").table                          # doctest: +SKIP
+    """
+    run, estimate = _prepare(
+        variants,
+        models,
+        inputs,
+        scorer=scorer,
+        client=client,
+        repeats=repeats,
+        concurrency=concurrency,
+        budget=budget,
+        tags=tags,
+        name=name,
+        max_tokens=max_tokens,
+        threshold=threshold,
+        retries=retries,
+        retry_delay=retry_delay,
+        ledger=ledger,
+        loop_local=True,
+    )
+    context, outcome, finished = contextvars.copy_context(), {}, threading.Event()
+
+    def work() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            context.run(loop.run_until_complete, run.run())
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            loop.close()
+            finished.set()
+
+    started = perf_counter()
+    worker = threading.Thread(target=work, name=f"llmcost-compare-{run.name}", daemon=True)
+    bar = _progress_bar(len(run.cells), run.name, progress)
+    worker.start()
+    try:
+        # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread marked
+        # stopped while it still runs (Python < 3.13), and we would return before the grid has wound down.
+        while not finished.is_set():
+            try:
+                finished.wait(0.1)
+                _tick(bar, run)
+            except KeyboardInterrupt:
+                run.stop("interrupted")
+    finally:
+        if bar is not None:
+            _tick(bar, run)
+            bar.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return _result(run, estimate, perf_counter() - started)
+
+
+async def acompare(
+    variants: Mapping[str, Any], models: Sequence[str], inputs: Any, **options: Any
+) -> CompareResult:
+    """:func:`compare` on the caller's event loop: ``result = await acompare(...)`` (same options)."""
+    progress = options.pop("progress", True)
+    run, estimate = _prepare(variants, models, inputs, **{**_DEFAULTS, **options})
+    started = perf_counter()
+    bar = _progress_bar(len(run.cells), run.name, progress)
+    run.on_progress = lambda: _tick(bar, run)
+    try:
+        await run.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    return _result(run, estimate, perf_counter() - started)
+
+
+_DEFAULTS: dict[str, Any] = {
+    "scorer": None,
+    "client": None,
+    "repeats": 1,
+    "concurrency": 16,
+    "budget": None,
+    "tags": None,
+    "name": None,
+    "max_tokens": 256,
+    "threshold": 0.5,
+    "retries": 2,
+    "retry_delay": 0.5,
+    "ledger": None,
+}
+
+
+def experiment(
+    name: str, *, ledger: Ledger | str | Path | None = None, threshold: float = 0.5
+) -> CompareResult:
+    """Rebuild a comparison from the ledger alone: every call tagged ``experiment=name``.
+
+    >>> llmcost_nb.experiment("prompt-v2-vs-v1").table       # doctest: +SKIP
+    """
+    from .result import from_ledger
+
+    return from_ledger(name, _ledger(ledger), threshold)
+
+
+class _CallableModule(types.ModuleType):
+    """``llmcost_nb.compare`` is this module once imported: calling it runs :func:`compare`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> CompareResult:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

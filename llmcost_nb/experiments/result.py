@@ -1,0 +1,388 @@
+"""The result of :func:`llmcost_nb.compare`: per-call rows, a per-cell table, the best cell, bootstrap CIs,
+paired comparisons, charts and an explorer. Also rebuilt from the ledger alone by :func:`from_ledger`.
+
+>>> result.table                              # doctest: +SKIP
+>>> result.best(by="cost_per_success")        # doctest: +SKIP
+>>> result.paired(("terse", "gpt-4.1-mini"), ("steps", "gpt-4.1-mini"))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from ..core.call import PICO
+
+if TYPE_CHECKING:
+    import altair as alt
+    import pandas as pd
+
+    from ..ledger.sqlite import Ledger
+    from .plan import GridEstimate
+    from .stats import PairedComparison
+
+__all__ = ["CompareResult", "from_ledger"]
+
+ROW_COLUMNS = (
+    "experiment",
+    "variant",
+    "model",
+    "input_id",
+    "repeat",
+    "status",
+    "output",
+    "expected",
+    "score",
+    "success",
+    "cost",
+    "judge_cost",
+    "unpriced",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "attempts",
+    "error",
+    "call_ids",
+)
+TABLE_COLUMNS = (
+    "variant",
+    "model",
+    "n",
+    "success_rate",
+    "mean_score",
+    "total_cost",
+    "mean_cost",
+    "cost_per_success",
+    "judge_cost",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "errors",
+)
+# best(by=...): the metric and whether lower is better
+BEST_BY = {
+    "cost_per_success": True,
+    "mean_cost": True,
+    "total_cost": True,
+    "p50_latency_ms": True,
+    "p95_latency_ms": True,
+    "success_rate": False,
+    "mean_score": False,
+}
+METRICS = ("score", "success", "cost", "latency_ms")
+_SHORT_HEADERS = {
+    "success_rate": "success",
+    "mean_score": "score",
+    "total_cost": "total $",
+    "mean_cost": "$ / call",
+    "cost_per_success": "$ / success",
+    "judge_cost": "judge $",
+    "p50_latency_ms": "p50 ms",
+    "p95_latency_ms": "p95 ms",
+    "input_tokens": "in tok",
+    "output_tokens": "out tok",
+}
+
+
+def _usd(value: Decimal | None) -> str:
+    from ..notebook.widgets import format_usd
+
+    return format_usd(value)
+
+
+@dataclass
+class CompareResult:
+    """What a comparison produced. ``rows``: one per call launched; ``table``: one per variant × model."""
+
+    name: str
+    rows: pd.DataFrame
+    skipped: pd.DataFrame
+    stopped: str | None = None  # None, "budget", "interrupted" or "cancelled"
+    estimate: GridEstimate | None = None
+    threshold: float = 0.5
+    scorer: str | None = None
+    elapsed_s: float | None = None
+    ledger: Ledger | None = None
+    _table: pd.DataFrame | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls, name: str, rows: list[dict[str, Any]], *, skipped: list[dict[str, Any]], **kwargs: Any
+    ) -> CompareResult:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+        for column in ("cost", "judge_cost"):
+            frame[column] = pd.Series(list(frame[column]), index=frame.index, dtype=object)
+        frame["score"] = frame["score"].astype("float64")
+        frame["latency_ms"] = frame["latency_ms"].astype("float64")
+        skipped_frame = pd.DataFrame(skipped, columns=["variant", "model", "input_id", "repeat", "reason"])
+        return cls(name, frame, skipped_frame, **kwargs)
+
+    # -- totals ---------------------------------------------------------------------------------------
+    @property
+    def candidate_cost(self) -> Decimal:
+        """Exact cost of the compared calls (retries included, judge excluded)."""
+        return sum(self.rows["cost"], Decimal(0))
+
+    @property
+    def judge_cost(self) -> Decimal:
+        """Exact cost of the LLM judge's calls (tag ``role=judge``)."""
+        return sum(self.rows["judge_cost"], Decimal(0))
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Everything the experiment spent: equals the ledger's total for ``tags={"experiment": name}``."""
+        return self.candidate_cost + self.judge_cost
+
+    # -- per cell -------------------------------------------------------------------------------------
+    @property
+    def table(self) -> pd.DataFrame:
+        """Per variant × model: n, success rate, mean score, total / mean cost, cost per success (Decimal,
+        failures' cost included), judge cost, p50 / p95 latency, tokens, errors."""
+        if self._table is None:
+            self._table = _table(self.rows)
+        return self._table
+
+    def cells(self) -> list[tuple[str, str]]:
+        """The (variant, model) cells, in the table's order."""
+        return list(zip(self.table["variant"], self.table["model"], strict=True))
+
+    def subset(self, *, variants: list[str] | None = None, models: list[str] | None = None) -> CompareResult:
+        """The same result restricted to some variants and/or models."""
+        keep = self.rows["variant"].isin(variants if variants is not None else self.rows["variant"]) & (
+            self.rows["model"].isin(models if models is not None else self.rows["model"])
+        )
+        return replace(self, rows=self.rows[keep].reset_index(drop=True), _table=None)
+
+    def best(self, by: str = "cost_per_success") -> pd.Series:
+        """The best cell by ``by`` (cost and latency: lowest; success rate and score: highest); ties go to
+        the cheaper cell. Cells with no value (e.g. no success) are left out."""
+        if by not in BEST_BY:
+            raise ValueError(f"unknown metric {by!r}, allowed values: {', '.join(BEST_BY)}")
+        table = self.table[self.table[by].notna()]
+        if table.empty:
+            raise ValueError(f"no cell has a {by} (no successful call?)")
+        keyed = sorted(
+            table.index,
+            key=lambda i: (table.at[i, by] if BEST_BY[by] else -table.at[i, by], table.at[i, "mean_cost"]),
+        )
+        return table.loc[keyed[0]]
+
+    def _values(self, cell: tuple[str, str], metric: str) -> pd.DataFrame:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}, allowed values: {', '.join(METRICS)}")
+        variant, model = cell
+        rows = self.rows[(self.rows["variant"] == variant) & (self.rows["model"] == model)]
+        if rows.empty:
+            raise KeyError(f"no cell {cell!r}; cells: {', '.join(map(str, self.cells()))}")
+        values = {
+            "score": rows["score"],
+            "success": rows["success"].astype(float),
+            "cost": rows["cost"].map(float),
+            "latency_ms": rows["latency_ms"],
+        }[metric]
+        frame = rows[["input_id", "repeat"]].assign(value=values.astype(float))
+        return frame.dropna(subset=["value"])
+
+    def ci(
+        self, metric: str = "score", *, level: float = 0.95, n_resamples: int = 2000, seed: int | None = 0
+    ) -> pd.DataFrame:
+        """Bootstrap CIs of the mean ``metric`` (score, success, cost, latency_ms) per cell."""
+        import pandas as pd
+
+        from .stats import bootstrap_ci
+
+        out = []
+        for cell in self.cells():
+            values = self._values(cell, metric)["value"]
+            low, high = bootstrap_ci(list(values), level=level, n_resamples=n_resamples, seed=seed)
+            out.append(
+                {
+                    "variant": cell[0],
+                    "model": cell[1],
+                    "metric": metric,
+                    "n": len(values),
+                    "mean": float(values.mean()) if len(values) else float("nan"),
+                    "low": low,
+                    "high": high,
+                }
+            )
+        return pd.DataFrame(out, columns=["variant", "model", "metric", "n", "mean", "low", "high"])
+
+    def paired(
+        self,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        metric: str = "score",
+        *,
+        level: float = 0.95,
+        n_resamples: int = 2000,
+        seed: int | None = 0,
+    ) -> PairedComparison:
+        """Cell ``b`` against cell ``a`` (each ``(variant, model)``) on the inputs both answered: the mean
+        difference b − a with a paired bootstrap CI; ``.significant`` when it excludes 0."""
+        from .stats import paired_bootstrap
+
+        joined = self._values(a, metric).merge(self._values(b, metric), on=["input_id", "repeat"])
+        return paired_bootstrap(
+            list(joined["value_x"]),
+            list(joined["value_y"]),
+            level=level,
+            n_resamples=n_resamples,
+            seed=seed,
+            names=(" · ".join(a), " · ".join(b)),
+            metric=metric,
+        )
+
+    # -- charts and explorer --------------------------------------------------------------------------
+    def cost_quality_chart(self, quality: str = "mean_score", **ci: Any) -> alt.LayerChart:
+        """Mean cost vs quality per cell, with CIs as error bars and the Pareto frontier."""
+        from ..notebook.compare_charts import cost_quality
+
+        return cost_quality(self, quality, **ci)
+
+    def cost_per_success_chart(self) -> alt.LayerChart:
+        """Cost per success per cell, cheapest first."""
+        from ..notebook.compare_charts import cost_per_success
+
+        return cost_per_success(self)
+
+    def latency_chart(self) -> alt.LayerChart:
+        """Latency distribution per cell (5/25/50/75/95th percentiles)."""
+        from ..notebook.compare_charts import latency
+
+        return latency(self)
+
+    def wins_chart(self, metric: str = "score", max_inputs: int = 60) -> alt.LayerChart:
+        """Per input × cell heatmap of ``metric`` (score or success), ★ on each input's best cells."""
+        from ..notebook.compare_charts import wins
+
+        return wins(self, metric, max_inputs)
+
+    def explore(self) -> Any:
+        """An explorer widget: pick cells and a metric, see charts and table; click a cell for samples."""
+        from ..notebook.explorer import Explorer
+
+        return Explorer(self)
+
+    # -- display --------------------------------------------------------------------------------------
+    def summary(self) -> str:
+        ok = int((self.rows["status"] == "ok").sum())
+        text = f"experiment {self.name}: {len(self.rows):,} calls ({ok:,} ok) · {_usd(self.total_cost)}" + (
+            f" (judge {_usd(self.judge_cost)})" if self.judge_cost else ""
+        )
+        if self.stopped:
+            text += f" · stopped ({self.stopped}): {len(self.skipped):,} calls skipped"
+        if self.estimate is not None and self.estimate.max_cost is not None:
+            text += f" · estimate was ≤ {_usd(self.estimate.max_cost)}"
+        return text
+
+    def _display_table(self) -> pd.DataFrame:
+        """The table for people: money as dollars, rates as percents, short headers."""
+        table = self.table.copy()
+        if not any(table["judge_cost"]):
+            table = table.drop(columns=["judge_cost"])
+        for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
+            if column in table:
+                table[column] = [_usd(v) if v is not None else "–" for v in table[column]]
+        table["success_rate"] = [f"{v:.0%}" for v in table["success_rate"]]
+        table["mean_score"] = [f"{v:.3f}" if v == v else "–" for v in table["mean_score"]]
+        for column in ("p50_latency_ms", "p95_latency_ms"):
+            table[column] = [f"{v:,.0f}" if v == v else "–" for v in table[column]]
+        return table.rename(columns=_SHORT_HEADERS)
+
+    def __repr__(self) -> str:
+        return self.summary() + "\n" + self._display_table().to_string(index=False)
+
+    def _repr_html_(self) -> str:
+        table = self._display_table().to_html(index=False, classes="llmcost-compare", border=0)
+        return f"<div><b>{escape(self.summary())}</b></div>{table}"
+
+
+def _table(rows: pd.DataFrame) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for (variant, model), group in rows.groupby(["variant", "model"], sort=False):
+        n, successes = len(group), int(group["success"].sum())
+        total = sum(group["cost"], Decimal(0))
+        latency = group.loc[group["status"] == "ok", "latency_ms"].dropna().to_numpy()
+        scores = group["score"].dropna()
+        out.append(
+            {
+                "variant": variant,
+                "model": model,
+                "n": n,
+                "success_rate": successes / n,
+                "mean_score": float(scores.mean()) if len(scores) else float("nan"),
+                "total_cost": total,
+                "mean_cost": (total / n).quantize(PICO).normalize(),
+                "cost_per_success": (total / successes).quantize(PICO).normalize() if successes else None,
+                "judge_cost": sum(group["judge_cost"], Decimal(0)),
+                "p50_latency_ms": float(np.percentile(latency, 50)) if latency.size else float("nan"),
+                "p95_latency_ms": float(np.percentile(latency, 95)) if latency.size else float("nan"),
+                "input_tokens": int(group["input_tokens"].sum()),
+                "output_tokens": int(group["output_tokens"].sum()),
+                "errors": int((group["status"] != "ok").sum()),
+            }
+        )
+    table = pd.DataFrame(out, columns=list(TABLE_COLUMNS))
+    for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
+        table[column] = pd.Series(list(table[column]), index=table.index, dtype=object)
+    return table
+
+
+def from_ledger(name: str, ledger: Ledger, threshold: float = 0.5) -> CompareResult:
+    """A :class:`CompareResult` from the ledger's rows tagged ``experiment=name`` (no output texts)."""
+    calls = ledger.calls(tags={"experiment": name})
+    if calls.empty:
+        raise KeyError(f"no calls tagged experiment={name!r} in {ledger.path}")
+    cells: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    scored = False
+    for call in calls.itertuples(index=False):
+        tags = call.tags
+        key = (tags.get("variant"), tags.get("model"), tags.get("input_id"), int(tags.get("repeat", 0)))
+        cell = cells.setdefault(key, {"candidate": [], "judge": []})
+        cell["judge" if tags.get("role") == "judge" else "candidate"].append(call)
+        scored = scored or "score" in tags or tags.get("role") == "judge"
+    rows = []
+    for (variant, model, input_id, repeat), cell in cells.items():
+        candidate = cell["candidate"]
+        ok = [c for c in candidate if c.status == "ok" and c.billed]
+        error = next((c.error for c in reversed(candidate) if c.error), None)
+        status = "ok" if ok else "cancelled" if error and error.startswith("CancelledError") else "error"
+        score_tag = next((c.tags["score"] for c in ok if "score" in c.tags), None)
+        score = float(score_tag) if score_tag is not None else None
+        rows.append(
+            {
+                "experiment": name,
+                "variant": variant,
+                "model": model,
+                "input_id": input_id,
+                "repeat": repeat,
+                "status": status,
+                "output": None,
+                "expected": None,
+                "score": score,
+                "success": status == "ok" and (not scored or (score is not None and score >= threshold)),
+                "cost": sum((c.cost_usd for c in candidate if c.cost_usd is not None), Decimal(0)),
+                "judge_cost": sum((c.cost_usd for c in cell["judge"] if c.cost_usd is not None), Decimal(0)),
+                "unpriced": sum(1 for c in candidate if c.billed and c.cost_usd is None),
+                "input_tokens": sum(int(c.input_tokens) for c in candidate),
+                "output_tokens": sum(int(c.output_tokens) for c in candidate),
+                "latency_ms": round(
+                    sum(float(c.latency_ms) for c in candidate if c.latency_ms == c.latency_ms), 3
+                ),
+                "attempts": len(candidate),
+                "error": None if ok else error,
+                "call_ids": [int(c.id) for c in candidate + cell["judge"]],
+            }
+        )
+    return CompareResult.build(
+        name, rows, skipped=[], threshold=threshold, scorer="(from ledger)" if scored else None, ledger=ledger
+    )

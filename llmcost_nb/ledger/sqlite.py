@@ -1,0 +1,439 @@
+"""The ledger: one SQLite file (WAL) holding a row per call attempt, exact costs and user price overrides.
+
+>>> ledger = Ledger("costs.db")                    # doctest: +SKIP
+>>> ledger.calls(model="gpt-4.1").cost_usd.sum()   # doctest: +SKIP
+
+Writes go through one connection per ledger and process, guarded by a lock shared by every ``Ledger`` on
+the file in the process (WAL + synchronous=NORMAL: a commit survives the process being killed). A captured
+call is taped to the ledger's journal before it returns and committed in a batch soon after (``_journal``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from itertools import compress
+from operator import is_not
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ..core.frames import rows_frame
+from . import journal as _journal
+from .journal_commit import JournalMethods
+from .open import SCHEMA_VERSION, LedgerError, open_connection
+from .reports import AnalysisMethods
+from .tags import TagSetMethods
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..pricing.pricer import Pricer
+
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
+
+
+_COLUMNS = (
+    "ts",
+    "provider",
+    "api",
+    "model_requested",
+    "model",
+    *TOKEN_FIELDS,
+    "usage_extra",
+    "cost_pusd",
+    "price_source",
+    "latency_ms",
+    "status",
+    "http_status",
+    "error",
+    "billed",
+    "streamed",
+    "request_id",
+    "host",
+    "service_tier",
+    "session_id",
+    "scope_id",
+    "attribution",
+    "tagset_id",
+    "estimated_input_tokens",
+    "replayed",
+    "saved_pusd",
+)
+
+
+def _insert_sql(columns: Iterable[str]) -> str:
+    columns = list(columns)
+    return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT = _insert_sql(_COLUMNS)
+_SPARSE_INSERTS: dict[tuple[bool, ...], str] = {}  # which columns a row has values for -> its INSERT
+_NONES = (None,) * len(_COLUMNS)
+_UPDATE = f"UPDATE calls SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+
+
+def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
+    """Insert one row of ``_COLUMNS`` values; returns its id."""
+    # Only the columns that have a value: the others are NULL by default, and binding a None costs
+    # Python's sqlite3 about 1 µs (it looks for an adapter first), a quarter of a typical row's commit.
+    present = tuple(map(is_not, params, _NONES))
+    sql = _SPARSE_INSERTS.get(present)
+    if sql is None:
+        sql = _insert_sql(compress(_COLUMNS, present))
+        if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
+            _SPARSE_INSERTS[present] = sql
+    return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
+
+
+_FILTERS = {
+    "provider": "provider = ?",
+    "model": "model = ?",
+    "api": "api = ?",
+    "status": "status = ?",
+    "billed": "billed = ?",
+    "session_id": "session_id = ?",
+    "scope_id": "scope_id = ?",
+    "since": "ts >= ?",
+    "until": "ts < ?",
+}
+
+
+_WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
+                  "messages": "anthropic", "gemini": "google"}
+
+
+def default_path() -> Path:
+    """``$LLMCOST_DB`` if set, else ``$XDG_DATA_HOME/llmcost_nb/ledger.db`` (``~/.local/share/...``)."""
+    if env := os.environ.get("LLMCOST_DB"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "llmcost_nb" / "ledger.db"
+
+
+class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
+    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
+
+    def __new__(cls, path: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Ledger:
+        if cls is Ledger and isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from ..team.postgres import PostgresLedger
+
+            return PostgresLedger(path, *args, **kwargs)  # type: ignore[return-value]
+        return super().__new__(cls)
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_path()
+        self._key = os.path.realpath(self.path)
+        self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
+        self._pricer: Pricer | None = None
+        self.connection  # open now, so a bad path or a corrupt file is reported here  # noqa: B018
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    _insert_row = staticmethod(_insert)
+
+    # -- connection -----------------------------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This process's connection (reopened after a fork: SQLite connections must not cross one), with
+        every call this process recorded in the ledger (pending rows are moved in first)."""
+        conn = self._raw
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush()
+        return conn
+
+    @property
+    def _raw(self) -> sqlite3.Connection:
+        """The connection, pending rows left where they are."""
+        if self._conn is None or self._pid != os.getpid():
+            with self._lock:
+                if self._conn is None or self._pid != os.getpid():
+                    conn = open_connection(self.path)
+                    try:
+                        self._replay_orphans(conn)
+                    except Exception as exc:  # they stay where they are, for the next open
+                        from ..core.warn import warn_once
+
+                        warn_once(f"replay:{type(exc).__name__}", f"could not move the calls left pending "
+                                  f"by an ended process into {self.path} ({exc}); they are kept and moved "
+                                  "when the ledger is next opened")
+                    self._conn, self._pid = conn, os.getpid()
+                    self._tagsets.clear()
+        return self._conn  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- writing --------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE): committed, or rolled back on any error."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _params(self, call: Call, tagset_id: int | None) -> tuple[Any, ...]:
+        return (
+            call.ts,
+            call.provider,
+            call.api,
+            call.model_requested,
+            call.model,
+            call.input_tokens,
+            call.output_tokens,
+            call.cache_read_tokens,
+            call.cache_write_tokens,
+            call.reasoning_tokens,
+            call.input_audio_tokens,
+            call.output_audio_tokens,
+            json.dumps(call.usage_extra, sort_keys=True) if call.usage_extra else None,
+            to_pusd(call.cost),
+            call.price_source,
+            call.latency_ms,
+            call.status,
+            call.http_status,
+            call.error,
+            int(call.billed),
+            int(call.streamed),
+            call.request_id,
+            call.host,
+            call.service_tier,
+            call.session_id,
+            call.scope_id,
+            call.attribution,
+            tagset_id,
+            call.estimated_input_tokens,
+            int(call.replayed),
+            to_pusd(call.saved),
+        )
+
+    def write(self, call: Call) -> int:
+        """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id. A tag set new
+        to this ledger is stored in the same transaction (one commit, not two)."""
+        tags = call.tags
+        items = tuple(tags.items()) if tags else ()
+        tagset = self._tagsets.get(items) if tags else None
+        conn = self.connection  # pending calls are committed first: ids stay in call order
+        with self._lock:
+            if tagset is not None or not tags:
+                self._write_row(conn, call, tagset)
+            else:
+                with self._transaction(conn):
+                    tagset = self._store_tagset(conn, tags)
+                    self._write_row(conn, call, tagset)
+                self._tagsets[items] = tagset
+        return call.id  # type: ignore[return-value]
+
+    def _write_row(self, conn: sqlite3.Connection, call: Call, tagset: int | None) -> None:
+        params = self._params(call, tagset)
+        if call.id is not None:
+            conn.execute(_UPDATE, (*params, call.id))
+            return
+        call.id = _insert(conn, params)
+
+    def write_many(self, calls: Iterable[Call]) -> int:
+        """Insert many calls in one transaction (imports, bulk ``log``); returns how many."""
+        with gc_paused():
+            rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]
+        return self.insert_rows(_COLUMNS, rows)
+
+    def insert_rows(self, columns: Iterable[str], rows: list[tuple[Any, ...]]) -> int:
+        """Insert ``rows`` (values for ``columns`` of the calls table; the others take their defaults) in one
+        transaction: all of them or, on an error, none. Returns how many."""
+        sql = _insert_sql(columns)
+        conn = self.connection
+        with self._lock, self._transaction(conn):
+            conn.executemany(sql, rows)
+        return len(rows)
+
+    # -- pricing --------------------------------------------------------------------------------------
+    @property
+    def pricer(self) -> Pricer:
+        """The pricer for this ledger: genai-prices plus the price overrides stored here."""
+        if self._pricer is None:
+            from ..pricing.pricer import Price, Pricer
+
+            rows = self.connection.execute(
+                "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok "
+                "FROM prices"
+            ).fetchall()
+            overrides = {
+                (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
+                for provider, model, *prices in rows
+            }
+            self._pricer = Pricer(overrides)
+        return self._pricer
+
+    def price(self, call: Call, when: datetime | None = None) -> Call:
+        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
+        ``call.ts`` as a datetime, when the caller has it already."""
+        if not call.billed:
+            call.cost, call.price_source = Decimal(0), None
+            return call
+        # On an unknown host (a proxy, a local server, the fake provider) look the model up under the wire
+        # format's own provider first; the pricer falls back to any provider that lists the model.
+        result = self.pricer.price(
+            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
+            when or parse_iso(call.ts), service_tier=call.service_tier,
+        )
+        call.cost, call.price_source = result.cost, result.source
+        if call.provider is None and result.cost is not None:
+            call.provider = result.provider
+        return call
+
+    def set_price(
+        self,
+        model: str,
+        *,
+        input_mtok: Decimal | str | float,
+        output_mtok: Decimal | str | float,
+        cache_read_mtok: Decimal | str | float | None = None,
+        cache_write_mtok: Decimal | str | float | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Store a price override (USD per million tokens) that wins over genai-prices from now on."""
+        from ..pricing.pricer import Price
+
+        def dec(value: Decimal | str | float | None) -> Decimal | None:
+            if value is None:
+                return None
+            result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            if not result.is_finite() or result < 0:
+                raise ValueError(f"prices must be finite and non-negative, got {value!r}")
+            return result
+
+        price = Price(dec(input_mtok), dec(output_mtok), dec(cache_read_mtok), dec(cache_write_mtok))  # type: ignore[arg-type]
+        with self._lock:
+            self.connection.execute(
+                "INSERT OR REPLACE INTO prices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (provider or "", model, *(None if p is None else str(p) for p in (
+                    price.input_mtok, price.output_mtok, price.cache_read_mtok, price.cache_write_mtok)),
+                 now_iso()),
+            )
+            self.pricer.set_override(model, price, provider)
+
+    def reprice(self, *, all: bool = False) -> int:
+        """Price the billed rows that have no cost yet (or every billed row with ``all=True``); returns the
+        number of rows whose cost changed."""
+        conn = self.connection
+        where = "billed = 1" + ("" if all else " AND cost_pusd IS NULL")
+        rows = conn.execute(
+            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
+            f"{', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
+        ).fetchall()
+        updates = []
+        for row in rows:
+            call_id, ts, provider, model, requested, tier, extra, old, *tokens = row
+            call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
+                        usage_extra=json.loads(extra) if extra else None)
+            for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
+                setattr(call, name, value)
+            self.price(call)
+            if to_pusd(call.cost) != old:
+                updates.append((to_pusd(call.cost), call.price_source, call_id))
+        with self._lock, self._transaction(conn):
+            conn.executemany("UPDATE calls SET cost_pusd = ?, price_source = ? WHERE id = ?", updates)
+        return len(updates)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if name == "tags":
+                for key, tag_value in value.items():
+                    clauses.append("tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value = ?)")
+                    params += [str(key), str(tag_value)]
+            elif name in _FILTERS:
+                clauses.append(_FILTERS[name])
+                params.append(int(value) if name == "billed"
+                              else _ts(value) if name in ("since", "until") else value)
+            else:
+                allowed = ", ".join(sorted([*_FILTERS, "tags"]))
+                raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def calls(self, **filters: Any) -> pd.DataFrame:
+        """The calls matching ``filters`` (provider, model, api, status, billed, session_id, scope_id, since,
+        until, tags={key: value}) as a DataFrame; ``cost_usd`` holds exact Decimals, ``tags`` dicts."""
+        where, params = self._where(filters)
+        sql = (
+            "SELECT c.*, t.tags AS tags_json FROM calls c LEFT JOIN tagsets t ON t.id = c.tagset_id"
+            + where.replace("tagset_id IN", "c.tagset_id IN")
+            + " ORDER BY c.id"
+        )
+        with self._lock:
+            cursor = self.connection.execute(sql, params)
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return rows_frame(rows, columns)
+
+    def total_cost(self, **filters: Any) -> Decimal:
+        """Exact total cost of the matching calls."""
+        where, params = self._where(filters)
+        with self._lock:
+            (pusd,) = self.connection.execute(f"SELECT COALESCE(SUM(cost_pusd), 0) FROM calls{where}",
+                                              params).fetchone()
+        return from_pusd(pusd)  # type: ignore[return-value]
+
+    def count(self, **filters: Any) -> int:
+        where, params = self._where(filters)
+        with self._lock:
+            return self.connection.execute(f"SELECT COUNT(*) FROM calls{where}", params).fetchone()[0]
+
+    # -- checking -------------------------------------------------------------------------------------
+    def check(self, *, reprice: bool = True) -> Any:
+        """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
+        :class:`~llmcost_nb.ledger.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check``
+        too."""
+        from .check import check
+
+        return check(self, reprice=reprice)
+
+
+def _ts(value: Any) -> str:
+    """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        from datetime import UTC
+
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cycle collector while building many rows: they hold no reference cycles, and each
+    collection would scan the whole growing list again (about 15% of a large import)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

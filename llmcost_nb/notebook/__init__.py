@@ -1,0 +1,1 @@
+"""The IPython extension, magics, widgets, dashboard, charts, display and share."""

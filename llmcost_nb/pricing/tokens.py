@@ -1,0 +1,203 @@
+"""Token counting with tiktoken (encodings loaded lazily, once): plain text, chat messages with OpenAI's
+per-message framing, and the request bodies of every API capture knows. Public through
+:mod:`llmcost_nb.estimate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["APPROXIMATION", "TokenCount", "count_message_tokens", "count_tokens", "encoding_name",
+           "request_input_tokens"]
+
+APPROXIMATION = "approx:4-chars-per-token"
+DEFAULT_ENCODING = "o200k_base"
+# Chat framing, as OpenAI documents it for gpt-3.5-turbo and later: every message costs 3 tokens besides its
+# text, a ``name`` one more, and the reply is primed with 3.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+IMAGE_TOKENS = 85  # an image part at low detail; larger images cost more (marked approximate)
+
+_encodings: dict[str, Any] = {}  # name -> tiktoken.Encoding, or None when it could not be loaded
+_encodings_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """A token count and how it was obtained; ``int(count)`` gives the number."""
+
+    tokens: int
+    encoding: str
+    approximate: bool
+
+    def __int__(self) -> int:
+        return self.tokens
+
+    def __add__(self, other: TokenCount) -> TokenCount:
+        return TokenCount(self.tokens + other.tokens, self.encoding if self.encoding == other.encoding
+                          else f"{self.encoding}+{other.encoding}", self.approximate or other.approximate)
+
+
+def encoding_name(model: str | None) -> tuple[str, bool]:
+    """The tiktoken encoding for ``model`` and whether counts with it are approximate.
+
+    >>> encoding_name("gpt-4.1"), encoding_name("gpt-4"), encoding_name("claude-sonnet-4-5")
+    (('o200k_base', False), ('cl100k_base', False), ('o200k_base', True))
+    """
+    if model:
+        from tiktoken.model import encoding_name_for_model
+
+        name = model.rsplit("/", 1)[-1]  # openai/gpt-4.1 on a router
+        try:
+            return encoding_name_for_model(name), False
+        except KeyError:
+            pass
+    return DEFAULT_ENCODING, True
+
+
+def _encoding(name: str) -> Any:
+    """The loaded tiktoken encoding, or None when it cannot be loaded (tried once per process)."""
+    if name in _encodings:
+        return _encodings[name]
+    with _encodings_lock:
+        if name not in _encodings:
+            import tiktoken
+
+            try:
+                _encodings[name] = tiktoken.get_encoding(name)
+            except Exception as exc:
+                from ..core.warn import warn_once
+
+                _encodings[name] = None
+                warn_once(f"tiktoken:{name}", f"cannot load the tiktoken encoding {name} "
+                          f"({type(exc).__name__}); token estimates use ~4 characters per token and are "
+                          "marked approximate")
+    return _encodings[name]
+
+
+def count_tokens(text: str, *, model: str | None = "gpt-4o") -> TokenCount:
+    """Tokens of plain ``text`` in ``model``'s encoding.
+
+    >>> count_tokens("Hello world", model="gpt-4.1").tokens
+    2
+    """
+    name, approximate = encoding_name(model)
+    encoding = _encoding(name)
+    if encoding is None:
+        return TokenCount(math.ceil(len(text) / 4), APPROXIMATION, True)
+    return TokenCount(len(encoding.encode(text, disallowed_special=())), name, approximate)
+
+
+def _content_tokens(content: Any, count: Any) -> tuple[int, bool]:
+    """Tokens of a message's content: a string, or a list of parts (text, image, ...)."""
+    if content is None:
+        return 0, False
+    if isinstance(content, str):
+        return count(content), False
+    if isinstance(content, Mapping):
+        content = [content]
+    total, approximate = 0, False
+    for part in content:
+        if isinstance(part, str):
+            total += count(part)
+        elif isinstance(part, Mapping):
+            kind = str(part.get("type", ""))
+            text = part.get("text")
+            if isinstance(text, str):
+                total += count(text)
+            elif "image" in kind or "file" in kind or "audio" in kind or "document" in kind:
+                total, approximate = total + IMAGE_TOKENS, True
+            elif isinstance(part.get("content"), str | list):  # tool results
+                inner, approx = _content_tokens(part["content"], count)
+                total, approximate = total + inner, approximate or approx
+            else:
+                total, approximate = total + count(json.dumps(part, default=str)), True
+    return total, approximate
+
+
+def count_message_tokens(messages: Sequence[Mapping[str, Any]] | str, *,
+                         model: str | None = "gpt-4o") -> TokenCount:
+    """Tokens a list of chat messages costs as input, with OpenAI's per-message framing.
+
+    >>> count_message_tokens([{"role": "user", "content": "Hello world"}], model="gpt-4.1").tokens
+    9
+    """
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    name, approximate = encoding_name(model)
+    encoding = _encoding(name)
+    if encoding is None:
+        name, approximate = APPROXIMATION, True
+
+        def count(text: str) -> int:
+            return math.ceil(len(text) / 4)
+    else:
+        def count(text: str) -> int:
+            return len(encoding.encode(text, disallowed_special=()))
+
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        if not isinstance(message, Mapping):
+            raise TypeError("a chat message must be a dict with 'role' and 'content', got "
+                            f"{type(message).__name__}")
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if key == "content":
+                tokens, approx = _content_tokens(value, count)
+                total, approximate = total + tokens, approximate or approx
+            elif key == "name" and isinstance(value, str):
+                total += count(value) + TOKENS_PER_NAME
+            elif isinstance(value, str):
+                total += count(value)
+            elif value is not None:  # tool_calls and the like
+                total, approximate = total + count(json.dumps(value, default=str)), True
+    return TokenCount(total, name, approximate)
+
+
+def request_input_tokens(api: str, body: Mapping[str, Any], model: str | None = None) -> TokenCount:
+    """Estimated input tokens of a request body, for any API capture recognises (chat, responses,
+    embeddings, completions, messages, gemini)."""
+    model = model or body.get("model")
+    text = lambda s: count_tokens(s, model=model)  # noqa: E731
+    if api == "chat":
+        result = count_message_tokens(body.get("messages") or [], model=model)
+        if body.get("tools"):
+            result = result + text(json.dumps(body["tools"], default=str))
+        return result
+    if api == "messages":
+        system = body.get("system")
+        messages = list(body.get("messages") or [])
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        return count_message_tokens(messages, model=model)
+    if api == "responses":
+        items = body.get("input") or []
+        messages = [{"role": "user", "content": items}] if isinstance(items, str) else [
+            item for item in items if isinstance(item, Mapping)]
+        if body.get("instructions"):
+            messages.insert(0, {"role": "system", "content": body["instructions"]})
+        return count_message_tokens(messages, model=model)
+    if api in ("embeddings", "completions"):
+        value = body.get("input" if api == "embeddings" else "prompt") or ""
+        values = [value] if isinstance(value, str | int) or (value and isinstance(value[0], int)) else value
+        total = TokenCount(0, encoding_name(model)[0], False)
+        for item in values:
+            if isinstance(item, str):
+                total = total + text(item)
+            elif isinstance(item, list):  # already token ids
+                total = total + TokenCount(len(item), total.encoding, False)
+        return total
+    if api == "gemini":
+        contents = body.get("contents") or []
+        system = body.get("systemInstruction") or body.get("system_instruction")
+        parts = [p for c in ([system] if system else []) + list(contents) if isinstance(c, Mapping)
+                 for p in c.get("parts") or []]
+        tokens, _ = _content_tokens([p for p in parts if isinstance(p, Mapping)], lambda s: text(s).tokens)
+        return TokenCount(tokens, encoding_name(model)[0], True)
+    return text(json.dumps(body, default=str))

@@ -1,0 +1,438 @@
+"""From an HTTP exchange to a ledger row: parse the response (or the teed stream), extract usage, price,
+write, and tell the scope, the session and its listeners. Nothing here may raise into the user's call."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import threading
+import weakref
+import zlib
+from decimal import Decimal
+from time import perf_counter
+from typing import Any
+
+from ..core.call import Call, now_iso
+from ..core.warn import warn_once
+from ..pricing.providers import Endpoint, RequestInfo, request_info
+from ..pricing.usage import extract_usage
+from . import content as _content
+from .scope import Scope, Session, current_scope, get_session
+
+__all__ = ["Pending", "StreamRecorder", "begin", "failed", "record", "responded"]
+
+_open_streams: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
+_MAX_ERROR = 300
+
+
+class Pending:
+    """An LLM request on its way: what it asked for and whom it belongs to."""
+
+    __slots__ = ("attribution", "body_observers", "endpoint", "estimated_input_tokens", "info", "path",
+                 "replayed", "respond_with", "scope", "session", "t0")
+
+    def __init__(self, endpoint: Endpoint, info: RequestInfo, scope: Scope | None, attribution: str,
+                 session: Session) -> None:
+        self.endpoint, self.info, self.scope, self.attribution, self.session = (
+            endpoint, info, scope, attribution, session)
+        self.t0 = perf_counter()
+        self.estimated_input_tokens: int | None = None  # set by a preflight hook (llmcost_nb.estimate)
+        # A preflight hook may answer the request itself (replay): a callable building the response, used
+        # instead of sending. Observers see each finished exchange: (pending, status, headers, content, cut).
+        self.respond_with: Any = None
+        self.body_observers: list[Any] = []
+        self.path = ""  # the URL path (no query)
+        self.replayed = False  # answered from a recording (llmcost_nb.replay): $0, with what it saved
+
+    def new_call(self) -> Call:
+        scope, endpoint, info = self.scope, self.endpoint, self.info
+        return Call(
+            provider=endpoint.provider,
+            api=endpoint.api,
+            model_requested=info.model,
+            model=info.model,
+            host=endpoint.host,
+            service_tier=info.service_tier,
+            session_id=self.session.id,
+            scope_id=scope.id if scope is not None else None,
+            attribution=self.attribution,
+            tags=scope.tags if scope is not None else dict(self.session.tags),
+            latency_ms=round((perf_counter() - self.t0) * 1000, 3),
+            estimated_input_tokens=self.estimated_input_tokens,
+            replayed=self.replayed,
+        )
+
+
+def begin(endpoint: Endpoint, path: str, request: Any) -> Pending:
+    """Read the request and run the preflight hooks (which may raise a deliberate budget stop)."""
+    try:
+        content = request.content
+    except Exception:  # a streamed upload body that was not read: nothing to learn from it
+        content = None
+    info = request_info(endpoint, path, content)
+    scope, attribution = current_scope()
+    session = get_session()
+    pending = Pending(endpoint, info, scope, attribution, session)
+    pending.path = path
+    for hook in list(session.preflight):
+        hook(pending, scope)
+    return pending
+
+
+def failed(pending: Pending, exc: BaseException) -> None:
+    """The attempt raised before any response (connection refused, timeout, interrupt): an unbilled row."""
+    try:
+        call = pending.new_call()
+        call.status, call.billed = "error", False
+        call.error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        record(call, pending.scope, pending.session)
+    except Exception as inner:
+        warn_once(f"failed:{type(inner).__name__}", f"could not record a failed call ({inner!r})")
+
+
+def responded(pending: Pending, response: Any, tee_class: type) -> None:
+    """Record a response whose body was read, or tee its stream and record when the stream ends."""
+    try:
+        if response.is_stream_consumed:
+            content_type, _, request_id = _header_values(response.headers)
+            if not (pending.body_observers or pending.replayed or _content._policies) and _tape(
+                    pending, response.status_code, response.content, content_type, request_id):
+                return
+            _finish(pending, response.status_code, response.headers, response.content, content_type,
+                    cut=False, request_id=request_id)
+        else:
+            recorder = StreamRecorder(pending, response)
+            response.stream = tee_class(response.stream, recorder)
+    except Exception as exc:
+        warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
+
+
+class StreamRecorder:
+    """Keeps the raw bytes of a streamed response and records the call when it ends, is closed, or its
+    scope ends first (then as ``unfinished``, updated in place if the stream finishes later)."""
+
+    def __init__(self, pending: Pending, response: Any) -> None:
+        self.pending = pending
+        self.chunks: list[bytes] = []
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content_type, encoding, self.request_id = _header_values(response.headers)
+        self.encoding = encoding.lower()
+        self.call: Call | None = None
+        self.done = False
+        self._lock = threading.Lock()
+        _open_streams.add(self)
+        if pending.scope is not None:
+            pending.scope.open_streams.add(self)
+
+    def finish(self, *, cut: bool) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+        _open_streams.discard(self)
+        if self.pending.scope is not None:
+            self.pending.scope.open_streams.discard(self)
+        self._record(cut=cut)
+
+    def finish_unfinished(self) -> None:
+        """Record what arrived so far as ``unfinished`` (the scope ended, or the process is exiting)."""
+        with self._lock:
+            if self.done:
+                return
+        self._record(cut=True)
+
+    def _record(self, *, cut: bool) -> None:
+        try:
+            content = _decode(b"".join(self.chunks), self.encoding)
+            self.call = _finish(self.pending, self.status_code, self.headers, content, self.content_type,
+                                cut=cut, call=self.call, request_id=self.request_id)
+        except Exception as exc:
+            warn_once(f"stream:{type(exc).__name__}", f"could not record a stream ({exc!r})")
+
+
+def _decode(raw: bytes, encoding: str) -> bytes:
+    """Undo content-encoding on what arrived; a stream cut mid-way gives what can be decoded."""
+    if not raw or encoding in ("", "identity"):
+        return raw
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+        try:
+            return zlib.decompressobj(wbits).decompress(raw)
+        except zlib.error:
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
+    if encoding == "br":
+        import brotli  # type: ignore[import-not-found]
+
+        return brotli.decompress(raw)
+    if encoding == "zstd":
+        import zstandard  # type: ignore[import-not-found]
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    raise ValueError(f"unsupported content-encoding {encoding!r}")
+
+
+def _header_values(headers: Any) -> tuple[str, str, str | None]:
+    """Content type, content encoding and the provider's request id, in one pass over the raw headers
+    (each ``Headers.get`` normalizes and scans them all again: several µs per call on the hot path)."""
+    found = ["", "", "", ""]
+    for key, value in headers.raw:
+        index = _WANTED_HEADERS.get(key.lower())
+        if index is not None:
+            found[index] = value.decode("latin-1")
+    return found[0], found[1], found[2] or found[3] or None
+
+
+_WANTED_HEADERS = {b"content-type": 0, b"content-encoding": 1, b"x-request-id": 2, b"request-id": 3}
+
+
+def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, content_type: str, *, cut: bool,
+            call: Call | None = None, request_id: str | None = None) -> Call:
+    for observer in pending.body_observers:
+        try:
+            observer(pending, status_code, headers, content, cut)
+        except Exception as exc:
+            warn_once(f"observer:{type(exc).__name__}", f"a response observer raised {exc!r}")
+    call = call or pending.new_call()
+    call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
+    info = pending.info
+    _fill(call, status_code, content, content_type, cut=cut, request_id=request_id, stream=info.stream,
+          include_usage=info.include_usage)
+    call = record(call, pending.scope, pending.session)
+    if _content._policies and 200 <= status_code < 300:  # prompt and answer text, if the session opted in
+        _content.store(pending, call, content)
+    return call
+
+
+def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cut: bool,
+          request_id: str | None, stream: bool, include_usage: bool) -> None:
+    """Status, tokens and resolved model of ``call``, from the response."""
+    api = call.api
+    call.http_status = status_code
+    call.request_id = request_id or call.request_id
+    is_sse = "text/event-stream" in content_type or (stream and "json" not in content_type)
+    call.streamed = is_sse
+    if not 200 <= status_code < 300:
+        call.status, call.billed = "error", False
+        call.error = _error_message(content)
+        return
+    if is_sse:
+        body, complete = _parse_sse(api, content)
+        cut = cut and not complete
+    else:
+        body = _json(content)
+    call.status = "unfinished" if cut else "ok"
+    if body is None:
+        if not cut:
+            _warn_no_usage(api, stream, include_usage)
+        return
+    try:
+        model, usage = extract_usage(body, api=api)
+        call.set_usage(usage)
+        call.model = model or call.model
+    except Exception as exc:
+        if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
+            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+    if api == "responses" and isinstance(body.get("service_tier"), str):
+        tier = body["service_tier"]
+        call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+
+
+def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
+          request_id: str | None) -> bool:
+    """Read the usage of a successful JSON response and append it, with who made the call, to the ledger's
+    journal: durable now, a priced row soon after (see :mod:`._journal`). Never the response's text. False
+    for anything else (an error, a stream, no usage) or where there is no journal: the caller records the
+    call at once, which also says what was wrong."""
+    info = pending.info
+    if not 200 <= status_code < 300 or "text/event-stream" in content_type or (
+            info.stream and "json" not in content_type):
+        return False
+    scope, session, endpoint = pending.scope, pending.session, pending.endpoint
+    try:
+        body = _json(content)
+        if body is None:
+            return False
+        model, usage = extract_usage(body, api=endpoint.api)
+        tier = body.get("service_tier") if endpoint.api == "responses" else None
+        ledger = scope.ledger if scope is not None else session.ledger
+        journal = ledger.journal
+        if journal is None:
+            return False
+        if scope is not None:
+            with contextlib.suppress(Exception):  # the ledger locked or full: stored with the calls' rows
+                scope.store_scope_row(ledger)
+        tags = scope.tags if scope is not None else session.tags
+        journal.append((
+            now_iso(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
+            endpoint.provider, endpoint.api, endpoint.host, info.model,
+            tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
+            session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
+            pending.estimated_input_tokens, model, usage,
+        ), scope, session)
+    except Exception:  # unreadable usage, a ledger that cannot be opened or written: recorded at once
+        return False
+    return True
+
+
+def call_from_exchange(ledger: Any, exchange: tuple[Any, ...]) -> Call:
+    """A taped exchange as the priced call that recording it at once would have made."""
+    (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
+     scope_id, attribution, tags, estimated, model, usage) = exchange
+    call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
+                host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
+                attribution=attribution, tags=dict(tags), latency_ms=latency_ms,
+                estimated_input_tokens=estimated, ts=ts, http_status=status_code, request_id=request_id)
+    call.set_usage(usage)
+    _price(ledger, call)
+    return call
+
+
+def _warn_no_usage(api: str, stream: bool, include_usage: bool) -> None:
+    if api == "chat" and stream and not include_usage:
+        warn_once("chat-stream-no-usage",
+                  "an OpenAI chat stream without stream_options={'include_usage': True} reports no tokens; "
+                  "the call is recorded with 0 tokens. Pass that option to have it priced.")
+    else:
+        warn_once(f"no-usage:{api}", f"a {api} response carried no usage")
+
+
+def _json(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+_TERMINAL = {  # an event that says the stream is complete, by wire format
+    "chat": (b"[DONE]",),
+    "completions": (b"[DONE]",),
+    "responses": (b'"response.completed"', b'"response.incomplete"', b'"response.failed"'),
+    "messages": (b'"message_stop"',),
+    "gemini": (b'"finishReason"',),
+}
+
+
+def _parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """The body to extract usage from, out of a stream's SSE events, and whether the stream was complete
+    (an SDK may close the response right after the final event, before the transport's end of stream)."""
+    payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
+    complete = bool(payloads) and any(marker in payloads[-1] for marker in _TERMINAL.get(api, ()))
+    payloads = [p for p in payloads if p and p != b"[DONE]"]
+    if not payloads:
+        return None, complete
+    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
+    last = next((p for p in reversed(payloads) if key in p), None)
+    if last is None:
+        return None, complete
+    last_event = _json(last) or {}
+    if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
+        response = last_event.get("response")
+        return (response if isinstance(response, dict) else None), complete
+    if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
+        start = _json(payloads[0]) or {}
+        message = start.get("message") if start.get("type") == "message_start" else None
+        if not isinstance(message, dict):
+            return (last_event if last_event.get("type") == "message" else None), complete
+        usage = dict(message.get("usage") or {})
+        if last_event.get("type") == "message_delta":
+            usage.update({k: v for k, v in (last_event.get("usage") or {}).items() if v is not None})
+        return {**message, "usage": usage}, complete
+    return last_event, complete
+
+
+def _error_message(content: bytes) -> str:
+    body = _json(content)
+    if body is not None:
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:_MAX_ERROR]
+        if isinstance(error, str):
+            return error[:_MAX_ERROR]
+    return content[:_MAX_ERROR].decode("utf-8", "replace")
+
+
+def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = None) -> Call:
+    """Price ``call``, write it to the ledger (committed before returning) and tell scope and listeners.
+    A call recorded before (a stream first seen unfinished) is updated in place."""
+    first_time = not call.recorded
+    old_cost = Decimal(0) if first_time or call.cost is None else call.cost
+    try:
+        ledger = ledger or (scope.ledger if scope is not None else session.ledger)
+    except Exception as exc:
+        warn_once(f"ledger-open:{type(exc).__name__}", f"{exc} The call was not recorded.")
+        ledger = None
+    if ledger is not None:
+        _price(ledger, call)
+        try:
+            if scope is not None:
+                scope.store_scope_row(ledger)
+            ledger.write(call)
+        except Exception as exc:
+            warn_once(f"ledger-write:{type(exc).__name__}", f"could not write to the ledger at {ledger.path} "
+                      f"({exc}); the call itself was not affected.")
+    account(call, scope, session, first_time=first_time, old_cost=old_cost)
+    notify(call, scope, session)
+    return call
+
+
+def _price(ledger: Any, call: Call) -> None:
+    try:
+        ledger.price(call)
+        if call.replayed:
+            from ..recording.replay import price_replayed
+
+            price_replayed(ledger, call)
+        if call.billed and call.cost is None and call.model:
+            _warn_unpriced(ledger, call)
+    except Exception as exc:
+        warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
+        call.cost, call.price_source = None, None
+
+
+def account(call: Call, scope: Scope | None, session: Session, *, first_time: bool = True,
+            old_cost: Decimal = Decimal(0)) -> None:
+    """Count a recorded call in its scope (the first time) and in the session's totals."""
+    if first_time and scope is not None:
+        scope.add(call)
+    session.add_cost(call, old_cost, first_time)
+
+
+def notify(call: Call, scope: Scope | None, session: Session) -> None:
+    for listener in list(session.listeners):
+        try:
+            listener(call, scope)
+        except Exception as exc:
+            warn_once(f"listener:{type(exc).__name__}", f"a cost listener raised {exc!r}")
+
+
+def _warn_unpriced(ledger: Any, call: Call) -> None:
+    """Say why a billed call has no cost: a model without a price, or usage its price cannot apply to."""
+    from ..core.call import parse_iso
+    from ..core.warn import warned
+    from ..ledger.sqlite import _WIRE_PROVIDER
+
+    unpriceable, unknown = f"unpriceable:{call.model}", f"unknown-model:{call.provider}:{call.model}"
+    if warned(unpriceable, unknown):  # said once already: not worth pricing each such call again to say why
+        return
+    result = ledger.pricer.price(call.provider or _WIRE_PROVIDER.get(call.api), call.model, call.usage,
+                                 parse_iso(call.ts), service_tier=call.service_tier)
+    if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
+        warn_once(unpriceable, f"{result.error}; the call's tokens are recorded with an empty cost")
+        return
+    warn_once(unknown,
+              f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
+              f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
+              f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
+
+
+@atexit.register
+def _flush_open_streams() -> None:
+    """At exit, streams never finished are recorded as unfinished rather than lost."""
+    for stream in list(_open_streams):
+        stream.finish_unfinished()
+    from ..ledger.journal import flush_all  # those rows, and calls taped but not committed yet: written now
+
+    flush_all(force=True)

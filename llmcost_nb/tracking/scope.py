@@ -1,0 +1,291 @@
+"""Sessions and scopes: who a captured call belongs to.
+
+A *session* is this process (a notebook kernel, a script): its id, default tags, default ledger, running
+total and the hooks that budgets and summaries plug into. A *scope* is a block of work — a ``track()`` block,
+a ``%%llmcost`` cell, an A/B run — whose calls it collects.
+
+Attribution, in order (stored with each call): the scope in the current context (``contextvars``: follows
+``await`` and tasks), else the most recently opened scope still active in the process (threads of a
+``ThreadPoolExecutor`` do not inherit context), else none.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.call import Call, now_iso
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..ledger.sqlite import Ledger
+
+__all__ = ["Scope", "Session", "get_session", "track"]
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmcost_scope", default=None)
+_active: list[Scope] = []  # open scopes, oldest first: the fallback for threads without our context
+_active_lock = threading.Lock()
+
+Listener = Callable[[Call, "Scope | None"], None]
+Preflight = Callable[[Any, "Scope | None"], None]
+
+
+class _Ids:
+    """Unique 32-hex ids, like ``uuid4().hex`` but without a system call each: a random 64-bit prefix drawn
+    once per process (and again in a forked child) and a counter. A scope is opened for every call an A/B
+    grid makes, and ``os.urandom`` costs about 10 µs here."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        if hasattr(os, "register_at_fork"):  # POSIX: a forked child draws its own prefix
+            os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+new_id = _Ids()
+
+
+class Session:
+    """This process's tracking state. ``get_session()`` returns the one in use."""
+
+    def __init__(self, ledger: Ledger | str | Path | None = None) -> None:
+        self.id = uuid.uuid4().hex
+        self.tags: dict[str, str] = {}
+        self._ledger_arg = ledger
+        self._ledger: Ledger | None = None
+        self._lock = threading.Lock()
+        self._total_cost = Decimal(0)
+        self._call_count = 0
+        self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
+        self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
+
+    @property
+    def ledger(self) -> Ledger:
+        """The default ledger, opened on first use."""
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    from ..ledger.sqlite import Ledger
+
+                    arg = self._ledger_arg
+                    self._ledger = arg if isinstance(arg, Ledger) else Ledger(arg)
+        return self._ledger
+
+    def use_ledger(self, ledger: Ledger | str | Path | None) -> None:
+        """Switch the default ledger (``%llmcost db PATH``)."""
+        with self._lock:
+            self._ledger_arg, self._ledger = ledger, None
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Exact total cost of the calls recorded in this session."""
+        _settle()
+        return self._total_cost
+
+    @property
+    def call_count(self) -> int:
+        _settle()
+        return self._call_count
+
+    def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
+        """Count a recorded call in the running totals (``old_cost``: what an update replaces)."""
+        with self._lock:
+            self._call_count += first_time
+            self._total_cost += (call.cost or Decimal(0)) - old_cost
+
+
+_session: Session | None = None
+_session_lock = threading.Lock()
+
+
+def get_session() -> Session:
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                session = Session()
+                from ..budget.limits import activate  # the ledger's stored budgets apply in every session
+
+                activate(session, start_capture=False)
+                _session = session
+    return _session
+
+
+class Scope:
+    """A block of work whose calls are collected (and tagged) together; use as a context manager.
+
+    >>> with track(tags={"variant": "A"}) as t:      # doctest: +SKIP
+    ...     client.chat.completions.create(...)
+    >>> t.total_cost, t.calls                         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        ledger: Ledger | str | Path | None = None,
+        kind: str = "track",
+        name: str | None = None,
+        notebook: str | None = None,
+        cell: int | None = None,
+    ) -> None:
+        self.id = new_id()
+        self.kind, self.name, self.notebook, self.cell = kind, name, notebook, cell
+        self.own_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self._ledger_arg = ledger
+        self._ledger: Ledger | None = None
+        self.parent: Scope | None = None
+        self._records: list[Call] = []
+        self.open_streams: set[Any] = set()  # stream recorders not finished yet
+        self.started = now_iso()
+        self._lock = threading.Lock()
+        self._token: contextvars.Token[Scope | None] | None = None
+        self._stored_in: set[int] = set()
+
+    def __repr__(self) -> str:
+        label = self.name or self.id[:8]
+        return f"<Scope {self.kind} {label}: {len(self.records)} calls, ${self.total_cost}>"
+
+    # -- what the scope collected ---------------------------------------------------------------------
+    @property
+    def records(self) -> list[Call]:
+        """The calls recorded in this scope so far, in order (captured calls included: see ``_settle``)."""
+        _settle()
+        return self._records
+
+    def _snapshot(self) -> list[Call]:
+        _settle()
+        with self._lock:
+            return list(self._records)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Session tags, then enclosing scopes' tags, then this scope's own (inner wins)."""
+        outer = self.parent.tags if self.parent is not None else dict(get_session().tags)
+        return {**outer, **self.own_tags}
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            arg = self._ledger_arg
+            if arg is None:
+                self._ledger = self.parent.ledger if self.parent is not None else get_session().ledger
+            else:
+                from ..ledger.sqlite import Ledger
+
+                self._ledger = arg if isinstance(arg, Ledger) else Ledger(arg)
+        return self._ledger
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Exact total of the priced calls so far (unpriced calls count as 0; see ``unpriced``)."""
+        records = self._snapshot()
+        return sum((c.cost for c in records if c.cost is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> int:
+        return sum(1 for c in self._snapshot() if c.cost is None and c.billed)
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """The calls of this scope, one row each (same columns as ``Ledger.calls``)."""
+        from ..core.frames import calls_frame
+
+        return calls_frame(self._snapshot())
+
+    def add(self, call: Call) -> None:
+        """Collect a call (once: a stream recorded as unfinished and later finished is the same object)."""
+        with self._lock:
+            self._records.append(call)
+        if self.parent is not None:
+            self.parent.add(call)
+
+    def store_scope_row(self, ledger: Ledger) -> None:
+        """Write this scope's row to ``ledger`` once (on its first call, so empty scopes cost nothing)."""
+        if id(ledger) in self._stored_in:
+            return
+        with ledger._lock:
+            ledger.connection.execute(
+                "INSERT OR IGNORE INTO scopes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.id, self.kind, self.name, self.notebook, self.cell, get_session().id, self.started,
+                 ledger.tagset_id(self.tags)),
+            )
+        self._stored_in.add(id(ledger))  # only once written: a failed write (ledger locked) is retried
+
+    # -- lifetime -------------------------------------------------------------------------------------
+    def open(self) -> Scope:
+        from . import capture
+
+        capture.install()
+        self.parent = _current.get()
+        self._token = _current.set(self)
+        with _active_lock:
+            _active.append(self)
+        return self
+
+    def close(self) -> None:
+        """Leave the scope; streams still open are recorded as unfinished."""
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # closed from another context (e.g. a post_run_cell hook): leave it be
+                _current.set(self.parent)
+            self._token = None
+        for stream in list(self.open_streams):
+            stream.finish_unfinished()
+        _settle()  # the scope's totals, its listeners' alerts: complete when the block ends
+
+    def __enter__(self) -> Scope:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Scope:
+        return self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _settle() -> None:
+    """Captured calls are taped on their way back to the user and made into priced calls in batches
+    (:mod:`._journal`); whatever reads a total makes the pending ones first."""
+    journals = sys.modules.get("llmcost_nb.ledger.journal")
+    if journals is not None:
+        journals.settle()
+
+
+def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
+          name: str | None = None) -> Scope:
+    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`."""
+    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
+
+
+def current_scope() -> tuple[Scope | None, str]:
+    """The scope a call made here belongs to, and how it was found: context, active or none."""
+    scope = _current.get()
+    if scope is not None:
+        return scope, "context"
+    with _active_lock:
+        if _active:
+            return _active[-1], "active"
+    return None, "none"
