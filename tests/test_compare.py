@@ -253,7 +253,7 @@ def test_a_grid_leaves_older_objects_out_of_full_collections_and_the_collector_a
     import gc
     import weakref
 
-    from llmcost_nb import compare_run
+    from llmcost_nb.experiments import run as compare_run
 
     during = []
 
