@@ -81,11 +81,19 @@ def test_exit_records_open_streams_unfinished_and_commits_the_pending_journal(tm
         ledger.set_price(model, input_mtok="2", output_mtok="8")
     ledger.close()
     fake.stream_delay = 1.0  # the streams' later events arrive long after the script has ended
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, fake.openai_base_url, fake.anthropic_base_url, str(db), streams],
-        env=isolated_env(tmp_path, LLMCOST_DB=str(db)), capture_output=True, text=True, check=False,
-    )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "rows before exit: 0\n", "")
+    def run(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", script, fake.openai_base_url, fake.anthropic_base_url, str(db), streams],
+            env=isolated_env(tmp_path, LLMCOST_DB=str(db)), capture_output=True, text=True, check=False,
+        )
+
+    proc = run(SCRIPT)
+    # The exit status is the one the same script has without llmcost_nb: 0, except on CPython 3.13.0, where a
+    # stream the SDK leaves open in the globals crashes the final garbage collection with or without us
+    # (SIGSEGV inside httpx2's close, seen here with tracking off too).
+    untracked = run(SCRIPT.replace("llmcost_nb.enable()", "pass")).returncode if proc.returncode else 0
+    assert (proc.returncode, proc.stdout) == (untracked, "rows before exit: 0\n")
+    assert proc.stderr == "" or (untracked and "Segmentation fault" in proc.stderr)
     assert sorted(db.parent.glob(f"{db.name}-pending/*.rows")) == []  # nothing left for a next process
     with sqlite3.connect(db) as conn:
         found = conn.execute(
