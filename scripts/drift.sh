@@ -17,7 +17,8 @@ source scripts/uv.sh
 VENV=".venv-drift-$which"
 rm -rf "$VENV"
 "$UV" venv --quiet --python "${PYTHON:-python3}" "$VENV"
-"$UV" pip install --quiet --python "$VENV/bin/python" --resolution "$resolution" -e ".[test]"
+# requirements/build.in: setuptools, which tests/test_wheel.py builds the wheel with (--no-build-isolation)
+"$UV" pip install --quiet --python "$VENV/bin/python" --resolution "$resolution" -e ".[test]" -r requirements/build.in
 echo "drift ($which): $("$UV" pip freeze --python "$VENV/bin/python" | grep -E -i '^(openai|anthropic|google-genai|genai-prices|pandas|altair|sqlite-utils|ipython|ipywidgets|numpy|httpx2?)==' | tr '\n' ' ')" >&2
 for script in .ci/install-*.sh; do
     bash "$script"
