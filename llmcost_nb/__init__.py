@@ -10,8 +10,8 @@ In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cel
 """
 
 from .core.call import Call
-from .core.warn import LlmcostWarning
-from .ledger.sqlite import Ledger, LedgerError
+from .errors import LedgerError, LlmcostError, LlmcostWarning
+from .ledger.sqlite import Ledger
 from .tracking.manual import disable, enable, log, log_many, record, set_price
 from .tracking.scope import Scope, Session, get_session, track
 
@@ -20,6 +20,7 @@ __all__ = [
     "Call",
     "Ledger",
     "LedgerError",
+    "LlmcostError",
     "LlmcostWarning",
     "Scope",
     "Session",
@@ -61,11 +62,16 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
+def __dir__() -> list[str]:
+    """The public names (``__all__``, the lazily imported ones included) and what is already loaded."""
+    return sorted(set(__all__) | set(globals()))
+
+
 def __getattr__(name: str) -> object:  # names built or imported on first use, to keep the import light
     if name == "BudgetExceeded":  # subclasses the openai and anthropic errors: built only when asked for
-        from .budget.limits import _exceeded_class
+        from .budget import BudgetExceeded
 
-        return _exceeded_class()
+        return BudgetExceeded
     if name == "sync":  # the PostgreSQL team sync (llmcost_nb.team)
         from .team import sync
 

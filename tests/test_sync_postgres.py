@@ -249,7 +249,7 @@ def test_postgres_ledger_filters_match_the_local_ledger(ledger, team):
         assert shared.total_cost(**filters) == ledger.total_cost(**filters), filters
         assert shared.count(**filters) == ledger.count(**filters), filters
     assert shared.total_cost(tags={"team": "ads"}) == Decimal("0.000400")
-    with pytest.raises(TypeError, match="allowed filters: api, billed"):
+    with pytest.raises(llmcost_nb.errors.FilterError, match="allowed filters: api, billed"):
         shared.calls(colour="red")
     shared.close()
 

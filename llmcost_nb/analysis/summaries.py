@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..errors import AnalysisError
 from ..ledger.rollups import HIST, MEASURES, _ensure_log2, percentile, refresh, source_rows, unpack
 
 if TYPE_CHECKING:
@@ -64,10 +65,6 @@ SUMMARY_COLUMNS = (
     "avg_latency_ms",
     "p95_latency_ms",
 )
-
-
-class AnalysisError(ValueError):
-    """A query the analysis cannot run (the message names the allowed values)."""
 
 
 def parse_when(value: date | datetime | str | None, *, now: datetime | None = None) -> str | None:

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, now_iso, to_pusd
+from ..errors import BudgetError
 from ..tracking.scope import Scope, Session, get_session
 from .book import (
     DEFAULT_THRESHOLDS,
@@ -287,7 +288,9 @@ _exceeded_lock = threading.Lock()
 
 
 def _exceeded_class() -> type:
-    """``BudgetExceeded``, built on first use so importing llmcost_nb does not import the SDKs."""
+    """``BudgetExceeded``, built on first use so importing llmcost_nb does not import the SDKs: a
+    :class:`~llmcost_nb.errors.BudgetError` that also subclasses the openai and anthropic base errors (where
+    installed), so the SDKs pass it through unchanged instead of retrying and wrapping it."""
     global _exceeded
     if _exceeded is None:
         with _exceeded_lock:
@@ -296,7 +299,7 @@ def _exceeded_class() -> type:
                 for module, name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError")):
                     if importlib.util.find_spec(module) is not None:
                         bases.append(getattr(importlib.import_module(module), name))
-                _exceeded = type("BudgetExceeded", (*bases, Exception) if not bases else tuple(bases), {
+                _exceeded = type("BudgetExceeded", (BudgetError, *bases), {
                     "__doc__": "A hard budget stopped a request before it was sent.",
                     "__module__": "llmcost_nb",
                     "__init__": _exceeded_init,

@@ -8,8 +8,9 @@
 
 A click group (``main``); every command takes ``--db PATH`` (default: ``$LLMCOST_DB``, else
 ``~/.local/share/llmcost_nb/ledger.db``), also accepted before the command (``llmcost --db X report``).
-Errors are one line (``click.ClickException``), never a traceback. Other modules add their commands with a
-``register(group)`` function listed in ``_EXTENSIONS``.
+Errors are one line (``click.ClickException``), never a traceback: the group turns any
+:class:`~llmcost_nb.errors.LlmcostError` a command raises into its message's first line. Other modules add
+their commands with a ``register(group)`` function listed in ``_EXTENSIONS``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import json
 from typing import Any
 
 import click
+
+from ..errors import LlmcostError
 
 __all__ = ["main"]
 
@@ -35,7 +38,7 @@ _db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 def _ledger(db: str | None, *, must_exist: bool = True) -> Any:
     from pathlib import Path
 
-    from ..ledger.sqlite import Ledger, LedgerError, default_path
+    from ..ledger.sqlite import Ledger, default_path
 
     ctx = click.get_current_context()
     if db is None and isinstance(ctx.obj, dict):
@@ -50,17 +53,26 @@ def _ledger(db: str | None, *, must_exist: bool = True) -> Any:
     path = Path(db).expanduser() if db is not None else default_path()
     if must_exist and not path.exists():
         raise click.ClickException(f"no ledger at {path}: pass --db PATH or set LLMCOST_DB")
-    try:
-        return Ledger(path)
-    except LedgerError as exc:
-        raise click.ClickException(str(exc)) from None
+    return Ledger(path)  # a LedgerError is one line (the group)
 
 
 def _fail(exc: Exception) -> click.ClickException:
+    """``exc`` as a one-line CLI error: its message's first line (its class name if it has no message)."""
     return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-@click.group()
+class _Group(click.Group):
+    """A click group where an :class:`LlmcostError` (any of llmcost_nb's own errors) raised by a command
+    ends it with one line, never a traceback. Subgroups (``llmcost replay``) run inside it: covered too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmcostError as exc:
+            raise _fail(exc) from None
+
+
+@click.group(cls=_Group)
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 @click.version_option(package_name="llmcost_nb")
 @click.pass_context
@@ -121,13 +133,7 @@ def _emit(frame: Any, fmt: str) -> None:
 @_db_option
 def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, db: str | None) -> None:
     """Requests, tokens, cost and latency grouped by --by."""
-    from ..analysis.summaries import AnalysisError
-
-    ledger = _ledger(db)
-    try:
-        frame = ledger.summary(by=list(by), since=since, until=until)
-    except AnalysisError as exc:
-        raise _fail(exc) from None
+    frame = _ledger(db).summary(by=list(by), since=since, until=until)
     columns = [
         *frame.columns[: len(by)],
         "requests",
@@ -150,12 +156,10 @@ def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, 
 @_db_option
 def daily(date: str | None, budget: str | None, db: str | None) -> None:
     """The daily report for DATE (default today, UTC): spend per model, total, budget used."""
-    from ..analysis.summaries import AnalysisError
-
     ledger = _ledger(db)
     try:
         click.echo(str(ledger.daily_report(date, budget=budget)))
-    except (AnalysisError, ArithmeticError) as exc:
+    except ArithmeticError as exc:  # a --budget that is not a number
         raise _fail(exc) from None
 
 
@@ -173,14 +177,13 @@ def sample(out: str, rows: int, days: int, seed: int, end: str | None) -> None:
     """Write a realistic sample ledger to OUT (a new file) for trying the reports and dashboard."""
     from pathlib import Path
 
-    from ..ledger.sqlite import LedgerError
     from ..testing.sample_data import generate
 
     if Path(out).exists():
         raise click.ClickException(f"{out} already exists: sample data goes into a new file")
     try:
         result = generate(rows=rows, days=days, seed=seed, path=out, end=end)
-    except (ValueError, LedgerError) as exc:
+    except ValueError as exc:  # an --end that is not a date
         raise _fail(exc) from None
     result.ledger.close()
     click.echo(
@@ -196,17 +199,14 @@ def sample(out: str, rows: int, days: int, seed: int, end: str | None) -> None:
 def prices(model: str, provider: str | None, db: str | None) -> None:
     """The current price of MODEL per million tokens (your ledger's overrides first, then genai-prices)."""
     from ..ledger.sqlite import Ledger, default_path
-    from ..pricing.pricer import Pricer, UnknownModel
+    from ..pricing.pricer import Pricer
 
     ctx_db = db or (click.get_current_context().obj or {}).get("db")
     path = ctx_db or default_path()
     from pathlib import Path
 
     pricer = Ledger(path).pricer if Path(path).exists() else Pricer()
-    try:
-        units = pricer.unit_prices(provider, model)
-    except UnknownModel as exc:
-        raise _fail(exc) from None
+    units = pricer.unit_prices(provider, model)
     click.echo(f"{model}" + (f" ({provider})" if provider else ""))
     for name, value in units.items():
         unit = "per 1M tokens" if name.endswith("_mtok") else "per 1K" if name.endswith("_kcount") else ""

@@ -36,6 +36,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..errors import GridOverBudget
 from .clients import Router
 from .plan import GridEstimate, plan, usd_amount
 from .result import CompareResult
@@ -54,10 +55,6 @@ __all__ = [
     "estimate_grid",
     "experiment",
 ]
-
-
-class GridOverBudget(Exception):
-    """The grid's worst-case cost is over the budget: nothing was sent."""
 
 
 def estimate_grid(

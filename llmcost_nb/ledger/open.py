@@ -9,16 +9,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ..errors import LedgerError
+
 __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "LedgerError", "open_connection"]
 
 BUSY_TIMEOUT_MS = 10_000
 # The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
 # ledger never imports sqlite-utils.
 SCHEMA_VERSION = 7
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be opened or written (the message says why and what to do)."""
 
 
 def open_connection(path: Path) -> sqlite3.Connection:

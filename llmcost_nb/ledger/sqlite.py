@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ..core.frames import rows_frame
+from ..errors import FilterError
 from . import journal as _journal
 from .journal_commit import JournalMethods
 from .open import SCHEMA_VERSION, LedgerError, open_connection
@@ -371,7 +372,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
                               else _ts(value) if name in ("since", "until") else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
-                raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
+                raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def calls(self, **filters: Any) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..core.warn import warn_once
+from ..errors import UnknownModel
 from .genai import import_genai_prices
 
 __all__ = ["Price", "PriceResult", "Pricer", "UnknownModel", "warm"]
@@ -68,15 +69,6 @@ class PriceResult:
     provider: str | None  # genai-prices provider id used
     model_id: str | None  # genai-prices model id matched (or the override's model)
     error: str | None = None  # why cost is None
-
-
-class UnknownModel(LookupError):
-    """Neither an override nor genai-prices knows the model's price."""
-
-    def __init__(self, model: str, provider: str | None) -> None:
-        super().__init__(f"Unknown model {model!r} (provider {provider!r}): set its price with "
-                         f"llmcost_nb.set_price({model!r}, input_mtok=..., output_mtok=...)")
-        self.model, self.provider = model, provider
 
 
 class Pricer:

@@ -31,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .. import errors
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
@@ -346,14 +347,15 @@ def _miss_init(self: Any, request: dict[str, Any], path: Path) -> None:
 
 
 def _miss_class() -> type:
-    """``ReplayMiss``, built on first use: it subclasses the openai and anthropic base errors (where
-    installed) so the SDKs pass it through unchanged instead of retrying and wrapping it."""
+    """``ReplayMiss``, built on first use: a :class:`llmcost_nb.errors.ReplayMiss` that also subclasses the
+    openai and anthropic base errors (where installed) so the SDKs pass it through unchanged instead of
+    retrying and wrapping it."""
     global _miss
     if _miss is None:
         bases = tuple(getattr(importlib.import_module(module), name)
                       for module, name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError"))
                       if importlib.util.find_spec(module) is not None)
-        _miss = type("ReplayMiss", bases or (Exception,), {
+        _miss = type("ReplayMiss", (errors.ReplayMiss, *bases), {
             "__doc__": "replay-only mode and no recording for this request: nothing was sent.",
             "__module__": "llmcost_nb.replay",
             "__init__": _miss_init,

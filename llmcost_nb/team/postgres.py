@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
 from ..core.frames import CALL_COLUMNS
+from ..errors import FilterError
 from ..ledger.reports import AnalysisMethods
 from .schema import DEFAULT_SCHEMA, _schema, connect, migrate, redact_dsn
 
@@ -95,7 +96,7 @@ class PostgresLedger(AnalysisMethods):
                 )
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
-                raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
+                raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
