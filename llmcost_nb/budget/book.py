@@ -9,6 +9,7 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -152,7 +153,7 @@ class _Book:
                 rows = scope_rows(led.connection, "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)",
                                   (budget.scope[9:],))
             return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
-        start = f"{period}T" if kind == "day" else f"{period}-01T"
+        start = date.fromisoformat(period if kind == "day" else f"{period}-01")
         return led.total_cost(since=start)
 
     def add(self, call: Call, scope: Scope | None, session: Session) -> list[BudgetAlert]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ..core.frames import rows_frame
+from ..core.times import parse_when
 from . import journal as _journal
 from .journal_commit import JournalMethods
 from .open import SCHEMA_VERSION, LedgerError, open_connection
@@ -368,7 +369,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             elif name in _FILTERS:
                 clauses.append(_FILTERS[name])
                 params.append(int(value) if name == "billed"
-                              else _ts(value) if name in ("since", "until") else value)
+                              else parse_when(value) if name in ("since", "until") else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
                 raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
@@ -410,20 +411,6 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         from .check import check
 
         return check(self, reprice=reprice)
-
-
-def _ts(value: Any) -> str:
-    """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
-    from datetime import date, datetime
-
-    if isinstance(value, datetime):
-        from datetime import UTC
-
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 @contextlib.contextmanager
