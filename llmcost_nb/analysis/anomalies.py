@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..core.money import format_usd
 from .summaries import AnalysisError, parse_when, summary
 
 if TYPE_CHECKING:
@@ -37,9 +38,7 @@ ANOMALY_COLUMNS = ("kind", "start", "cost_usd", "baseline_usd", "ratio", "calls"
 
 
 def _fmt(value: Decimal) -> str:
-    from .reports import usd
-
-    return usd(value)
+    return format_usd(value, places=2)
 
 
 def _spikes(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
 from ..core.frames import rows_frame
+from ..core.money import parse_usd
 from ..core.times import parse_when
 from . import journal as _journal
 from .journal_commit import JournalMethods
@@ -318,10 +319,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         def dec(value: Decimal | str | float | None) -> Decimal | None:
             if value is None:
                 return None
-            result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-            if not result.is_finite() or result < 0:
-                raise ValueError(f"prices must be finite and non-negative, got {value!r}")
-            return result
+            return parse_usd(value, "prices", rule="finite and non-negative", invalid="numbers")
 
         price = Price(dec(input_mtok), dec(output_mtok), dec(cache_read_mtok), dec(cache_write_mtok))  # type: ignore[arg-type]
         with self._lock:
