@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
 from ..core.money import format_usd
-from .summaries import AnalysisError, parse_when, summary
+from ..core.times import HOUR_KEY_FORMAT, parse_when
+from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +72,7 @@ def _spikes(
         else (lambda t: datetime.fromisoformat(t).replace(tzinfo=UTC))
     )
     label = (
-        (lambda t: t.strftime("%Y-%m-%dT%H:00:00Z")) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
+        (lambda t: t.strftime(HOUR_KEY_FORMAT)) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
     )
     first, last = parse(min(per)), parse(max(per))
     series: list[tuple[datetime, Decimal]] = []

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ..core.columns import WRITE_COLUMNS as _COLUMNS
+from ..core.columns import call_row
+from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
 from ..core.money import parse_usd
 from ..core.times import parse_when
@@ -39,40 +42,6 @@ if TYPE_CHECKING:
     from ..pricing.pricer import Pricer
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
-
-
-_COLUMNS = (
-    "ts",
-    "provider",
-    "api",
-    "model_requested",
-    "model",
-    *TOKEN_FIELDS,
-    "usage_extra",
-    "cost_pusd",
-    "price_source",
-    "latency_ms",
-    "status",
-    "http_status",
-    "error",
-    "billed",
-    "streamed",
-    "request_id",
-    "host",
-    "service_tier",
-    "session_id",
-    "scope_id",
-    "attribution",
-    "tagset_id",
-    "estimated_input_tokens",
-    "replayed",
-    "saved_pusd",
-)
-
-
-def _insert_sql(columns: Iterable[str]) -> str:
-    columns = list(columns)
-    return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 _INSERT = _insert_sql(_COLUMNS)
@@ -194,40 +163,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             raise
         conn.execute("COMMIT")
 
-    def _params(self, call: Call, tagset_id: int | None) -> tuple[Any, ...]:
-        return (
-            call.ts,
-            call.provider,
-            call.api,
-            call.model_requested,
-            call.model,
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-            call.reasoning_tokens,
-            call.input_audio_tokens,
-            call.output_audio_tokens,
-            json.dumps(call.usage_extra, sort_keys=True) if call.usage_extra else None,
-            to_pusd(call.cost),
-            call.price_source,
-            call.latency_ms,
-            call.status,
-            call.http_status,
-            call.error,
-            int(call.billed),
-            int(call.streamed),
-            call.request_id,
-            call.host,
-            call.service_tier,
-            call.session_id,
-            call.scope_id,
-            call.attribution,
-            tagset_id,
-            call.estimated_input_tokens,
-            int(call.replayed),
-            to_pusd(call.saved),
-        )
+    _params = staticmethod(call_row)  # the values of WRITE_COLUMNS for a call
 
     def write(self, call: Call) -> int:
         """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id. A tag set new
