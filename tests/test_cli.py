@@ -65,6 +65,23 @@ def test_report_formats_are_exact(sample):
     assert len(table.splitlines()) == 1 + 2 * 3
 
 
+def test_report_table_shows_sub_cent_and_large_amounts_as_the_cell_summary_does(tmp_path):
+    """Money is never rounded to nothing ($0.000044, not $0.0000); 4 decimals under $100, then 2."""
+    led = Ledger(tmp_path / "m.db")
+    led.write_many([
+        Call(provider="openai", model="tiny", cost=Decimal("0.000044"), ts="2026-11-02T10:00:00.000000Z"),
+        Call(provider="openai", model="mid", cost=Decimal("2.5"), ts="2026-11-02T10:00:00.000000Z"),
+        Call(provider="openai", model="big", cost=Decimal("1234.5"), ts="2026-11-02T10:00:00.000000Z"),
+    ])  # fmt: skip
+    led.close()
+    lines = invoke("report", "--by", "model", "--db", tmp_path / "m.db").output.splitlines()
+    header, rows = lines[0].split(), {line.split()[0]: line.split() for line in lines[1:]}
+    cost = header.index("cost_usd")
+    assert {model: row[cost] for model, row in rows.items()} == {
+        "big": "$1,234.50", "mid": "$2.5000", "tiny": "$0.000044"
+    }
+
+
 def test_daily(tmp_path):
     led = Ledger(tmp_path / "d.db")
     led.write_many(

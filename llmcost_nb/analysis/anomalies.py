@@ -24,7 +24,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
-from .summaries import AnalysisError, parse_when, summary
+from ..core.money import format_usd
+from ..core.times import HOUR_KEY_FORMAT, parse_when
+from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,9 +39,7 @@ ANOMALY_COLUMNS = ("kind", "start", "cost_usd", "baseline_usd", "ratio", "calls"
 
 
 def _fmt(value: Decimal) -> str:
-    from .reports import usd
-
-    return usd(value)
+    return format_usd(value, places=2)
 
 
 def _spikes(
@@ -72,7 +72,7 @@ def _spikes(
         else (lambda t: datetime.fromisoformat(t).replace(tzinfo=UTC))
     )
     label = (
-        (lambda t: t.strftime("%Y-%m-%dT%H:00:00Z")) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
+        (lambda t: t.strftime(HOUR_KEY_FORMAT)) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
     )
     first, last = parse(min(per)), parse(max(per))
     series: list[tuple[datetime, Decimal]] = []

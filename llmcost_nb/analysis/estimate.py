@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso, parse_iso
+from ..core.money import format_usd
 from ..pricing.tokens import (
     APPROXIMATION,
     DEFAULT_ENCODING,
@@ -114,9 +115,7 @@ class Estimate:
 
 
 def _usd(value: Decimal | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"${value:.6f}" if value < Decimal("0.01") else f"${value:,.4f}"
+    return format_usd(value, unknown="unknown")
 
 
 def estimate(messages: Sequence[Mapping[str, Any]] | str, models: Sequence[str] | str = ("gpt-4.1",),

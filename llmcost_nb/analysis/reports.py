@@ -18,6 +18,7 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_usd, parse_usd
 from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
@@ -32,22 +33,17 @@ _Z80 = 1.2816  # two-sided 80% interval of a normal distribution
 
 
 def usd(value: Decimal | float | None, *, places: int = 2) -> str:
-    """Dollars for reports: ``$2.45``, ``$1,234.50``; amounts under a cent keep 4 significant decimals."""
-    if value is None:
-        return "$?"
-    value = Decimal(str(value)) if isinstance(value, float) else value
-    if value and abs(value) < Decimal("0.01"):
-        return f"${value:.4f}" if abs(value) >= Decimal("0.0001") else f"${value:.6f}"
-    return f"${value:,.{places}f}"
+    """Dollars for reports: ``$2.45``, ``$1,234.50``; amounts under a cent keep 4 significant decimals
+    (:func:`llmcost_nb.core.money.format_usd` with fixed ``places``)."""
+    return format_usd(value, places=places)
 
 
-def _to_decimal(value: Decimal | float | str | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not result.is_finite() or result <= 0:
-        raise AnalysisError(f"a budget must be a positive amount of USD, got {value!r}")
-    return result
+def _to_decimal(value: Decimal | float | str | int) -> Decimal:
+    rule = "a positive amount of USD"
+    try:
+        return parse_usd(value, "a budget", rule=rule, invalid=rule, positive=True)
+    except ValueError as exc:
+        raise AnalysisError(str(exc)) from None
 
 
 def _stored_budget(ledger: Ledger, scope: str) -> Decimal | None:

@@ -19,14 +19,13 @@ buckets a factor √2 wide: the true p95 lies in the same bucket (within ±41%).
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..core.times import parse_when
 from ..errors import AnalysisError
 from ..ledger.rollups import HIST, MEASURES, _ensure_log2, percentile, refresh, source_rows, unpack
 
@@ -65,42 +64,6 @@ SUMMARY_COLUMNS = (
     "avg_latency_ms",
     "p95_latency_ms",
 )
-
-
-def parse_when(value: date | datetime | str | None, *, now: datetime | None = None) -> str | None:
-    """A ``since``/``until`` bound as ledger timestamp text: a date, a datetime, ISO text, or relative
-    ``"7d"`` (the last 7 calendar days, today included, UTC) / ``"24h"`` (from the start of the hour 23 hours
-    ago). ``None`` stays ``None``.
-
-    >>> parse_when("2026-11-01")
-    '2026-11-01'
-    """
-    if value is None:
-        return None
-    now = now or datetime.now(UTC)
-    if isinstance(value, datetime):
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        text = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return text[:10] if text.endswith("T00:00:00.000000Z") else text
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    if m := re.fullmatch(r"(\d+)([dh])", text):
-        amount, unit = int(m.group(1)), m.group(2)
-        if unit == "d":
-            return (now.date() - timedelta(days=max(amount - 1, 0))).isoformat()
-        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=max(amount - 1, 0))
-        return start.strftime("%Y-%m-%dT%H:00:00.000000Z")
-    try:
-        return parse_when(
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if "T" in text or " " in text
-            else date.fromisoformat(text)
-        )
-    except ValueError:
-        raise AnalysisError(
-            f"cannot read {value!r} as a time: use YYYY-MM-DD, an ISO timestamp, or 7d / 24h"
-        ) from None
 
 
 def _dim_name(dim: str) -> str:

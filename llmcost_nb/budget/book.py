@@ -9,10 +9,12 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..core.call import Call
+from ..core.money import format_usd
 
 if TYPE_CHECKING:
     from ..ledger.sqlite import Ledger
@@ -41,8 +43,6 @@ class Budget:
 
     def describe(self) -> str:
         """``budget day: $5.0000 (hard), alerts at 80%, 100%``"""
-        from ..notebook.widgets import format_usd
-
         alerts = ", ".join(f"{t * 100:.0f}%" for t in self.thresholds)
         return (f"budget {self.scope}: {format_usd(self.limit)}{' (hard)' if self.hard else ''}"
                 + (f", alerts at {alerts}" if alerts else ""))
@@ -83,8 +83,6 @@ class BudgetAlert:
 
     @property
     def message(self) -> str:
-        from ..notebook.widgets import format_usd
-
         return (f"llmcost budget {self.budget.scope}: {format_usd(self.spent)} spent of "
                 f"{format_usd(self.budget.limit)} ({self.threshold * 100:.0f}% threshold reached)")
 
@@ -102,16 +100,6 @@ def parse_scope(scope: str, notebook: str | None = None) -> str:
     if scope.startswith("tag:") and "=" in scope[4:] and not scope[4:].startswith("="):
         return scope
     raise ValueError(f"unknown budget scope {scope!r}, allowed values: {', '.join(SCOPES)}")
-
-
-def _decimal(value: Decimal | str | int | float, what: str) -> Decimal:
-    try:
-        result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
-    if not result.is_finite() or result < 0:
-        raise ValueError(f"{what} must be a finite non-negative number, got {value!r}")
-    return result
 
 
 class _Book:
@@ -152,7 +140,7 @@ class _Book:
                 rows = scope_rows(led.connection, "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)",
                                   (budget.scope[9:],))
             return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
-        start = f"{period}T" if kind == "day" else f"{period}-01T"
+        start = date.fromisoformat(period if kind == "day" else f"{period}-01")
         return led.total_cost(since=start)
 
     def add(self, call: Call, scope: Scope | None, session: Session) -> list[BudgetAlert]:

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, now_iso, to_pusd
+from ..core.money import parse_usd
 from ..errors import BudgetError
 from ..tracking.scope import Scope, Session, get_session
 from .book import (
@@ -45,7 +46,6 @@ from .book import (
     _book,
     _books,
     _books_lock,
-    _decimal,
     parse_scope,
 )
 
@@ -100,8 +100,8 @@ def set_budget(limit: Decimal | str | int | float, scope: str = "session", *, ha
     Budget(limit=Decimal('5.00'), scope='day', hard=True, thresholds=(Decimal('0.8'), Decimal('1')))
     """
     key = parse_scope(scope, notebook)
-    fractions = tuple(sorted(_decimal(t, "a threshold") for t in thresholds))
-    budget = Budget(_decimal(limit, "a budget"), key, bool(hard), fractions)
+    fractions = tuple(sorted(parse_usd(t, "a threshold") for t in thresholds))
+    budget = Budget(parse_usd(limit, "a budget"), key, bool(hard), fractions)
     session = get_session()
     ledger = ledger or session.ledger
     book = _book(ledger)

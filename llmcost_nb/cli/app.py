@@ -84,13 +84,15 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _table(frame: Any) -> str:
-    """A frame as an aligned text table, money as $x.xxxx."""
+    """A frame as an aligned text table, money as the cell summary shows it (``$0.000044``, ``$2.4500``)."""
     from decimal import Decimal
+
+    from ..core.money import format_usd
 
     shown = frame.copy()
     for col in shown.columns:
         if shown[col].dtype == object and any(isinstance(v, Decimal) for v in shown[col]):
-            shown[col] = [f"${v:,.4f}" if v is not None else "$?" for v in shown[col]]
+            shown[col] = [format_usd(v) for v in shown[col]]
         elif shown[col].dtype.kind == "f":
             shown[col] = [f"{v:,.1f}" if v == v else "" for v in shown[col]]
         elif shown[col].dtype.kind == "i":

@@ -14,6 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import PICO
+from ..core.money import format_usd
 
 if TYPE_CHECKING:
     import altair as alt
@@ -88,8 +89,6 @@ _SHORT_HEADERS = {
 
 
 def _usd(value: Decimal | None) -> str:
-    from ..notebook.widgets import format_usd
-
     return format_usd(value)
 
 

@@ -116,7 +116,8 @@ def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> C
 
 def _structure(conn: sqlite3.Connection, report: CheckReport) -> bool:
     """File format, SQLite integrity and schema; True if the rows can be read and checked."""
-    from .sqlite import _COLUMNS, SCHEMA_VERSION
+    from ..core.columns import WRITE_COLUMNS
+    from .sqlite import SCHEMA_VERSION
 
     try:
         report.schema_version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -153,7 +154,7 @@ def _structure(conn: sqlite3.Connection, report: CheckReport) -> bool:
     if "calls" not in tables:
         return False
     columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-    if missing := [c for c in _COLUMNS if c not in columns]:
+    if missing := [c for c in WRITE_COLUMNS if c not in columns]:
         report.problems.append(f"the calls table lacks column{'s' * (len(missing) > 1)} {', '.join(missing)}")
         return False
     return found == ["ok"] and version == SCHEMA_VERSION

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ..core.columns import WRITE_COLUMNS as _COLUMNS
+from ..core.columns import call_row
+from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
+from ..core.money import parse_usd
+from ..core.times import parse_when
 from ..errors import FilterError
 from . import journal as _journal
 from .journal_commit import JournalMethods
@@ -38,40 +43,6 @@ if TYPE_CHECKING:
     from ..pricing.pricer import Pricer
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
-
-
-_COLUMNS = (
-    "ts",
-    "provider",
-    "api",
-    "model_requested",
-    "model",
-    *TOKEN_FIELDS,
-    "usage_extra",
-    "cost_pusd",
-    "price_source",
-    "latency_ms",
-    "status",
-    "http_status",
-    "error",
-    "billed",
-    "streamed",
-    "request_id",
-    "host",
-    "service_tier",
-    "session_id",
-    "scope_id",
-    "attribution",
-    "tagset_id",
-    "estimated_input_tokens",
-    "replayed",
-    "saved_pusd",
-)
-
-
-def _insert_sql(columns: Iterable[str]) -> str:
-    columns = list(columns)
-    return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 _INSERT = _insert_sql(_COLUMNS)
@@ -193,40 +164,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             raise
         conn.execute("COMMIT")
 
-    def _params(self, call: Call, tagset_id: int | None) -> tuple[Any, ...]:
-        return (
-            call.ts,
-            call.provider,
-            call.api,
-            call.model_requested,
-            call.model,
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-            call.reasoning_tokens,
-            call.input_audio_tokens,
-            call.output_audio_tokens,
-            json.dumps(call.usage_extra, sort_keys=True) if call.usage_extra else None,
-            to_pusd(call.cost),
-            call.price_source,
-            call.latency_ms,
-            call.status,
-            call.http_status,
-            call.error,
-            int(call.billed),
-            int(call.streamed),
-            call.request_id,
-            call.host,
-            call.service_tier,
-            call.session_id,
-            call.scope_id,
-            call.attribution,
-            tagset_id,
-            call.estimated_input_tokens,
-            int(call.replayed),
-            to_pusd(call.saved),
-        )
+    _params = staticmethod(call_row)  # the values of WRITE_COLUMNS for a call
 
     def write(self, call: Call) -> int:
         """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id. A tag set new
@@ -318,10 +256,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         def dec(value: Decimal | str | float | None) -> Decimal | None:
             if value is None:
                 return None
-            result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-            if not result.is_finite() or result < 0:
-                raise ValueError(f"prices must be finite and non-negative, got {value!r}")
-            return result
+            return parse_usd(value, "prices", rule="finite and non-negative", invalid="numbers")
 
         price = Price(dec(input_mtok), dec(output_mtok), dec(cache_read_mtok), dec(cache_write_mtok))  # type: ignore[arg-type]
         with self._lock:
@@ -369,7 +304,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             elif name in _FILTERS:
                 clauses.append(_FILTERS[name])
                 params.append(int(value) if name == "billed"
-                              else _ts(value) if name in ("since", "until") else value)
+                              else parse_when(value) if name in ("since", "until") else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
                 raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
@@ -411,20 +346,6 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         from .check import check
 
         return check(self, reprice=reprice)
-
-
-def _ts(value: Any) -> str:
-    """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
-    from datetime import date, datetime
-
-    if isinstance(value, datetime):
-        from datetime import UTC
-
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 @contextlib.contextmanager

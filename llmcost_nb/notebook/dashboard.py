@@ -24,6 +24,8 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_usd
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -41,9 +43,7 @@ _TILE = (
 
 
 def _usd(value: Decimal | float) -> str:
-    from ..analysis.reports import usd
-
-    return usd(value)
+    return format_usd(value, places=2)
 
 
 class Dashboard:

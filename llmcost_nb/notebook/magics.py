@@ -48,10 +48,10 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def _usd(text: str) -> Decimal:
-    from ..budget.limits import _decimal
+    from ..core.money import parse_usd
 
     try:
-        return _decimal(text.lstrip("$"), "USD")
+        return parse_usd(text.lstrip("$"), "USD")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -108,7 +108,7 @@ class Status:
     replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
 
     def _lines(self) -> list[str]:
-        from .widgets import format_usd
+        from ..core.money import format_usd
 
         lines = [f"session {self.session_id[:8]}: {self.calls} calls, {format_usd(self.total_cost)}",
                  f"ledger: {self.ledger}",
@@ -135,7 +135,7 @@ class BudgetTable:
     rows: list[tuple[Budget, Decimal]]
 
     def _lines(self) -> list[str]:
-        from .widgets import format_usd
+        from ..core.money import format_usd
 
         return [f"{b.describe()}; spent {format_usd(s)}" for b, s in self.rows] or ["no budgets"]
 

@@ -17,6 +17,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call
+from ..core.money import format_usd
 
 if TYPE_CHECKING:
     from ..budget.limits import Budget
@@ -28,15 +29,6 @@ __all__ = ["NO_MATH", "CellSummary", "format_usd"]
 NO_MATH = "mathjax_ignore tex2jax_ignore"
 
 _BAR_WIDTH = 20
-
-
-def format_usd(value: Decimal | None) -> str:
-    """Dollars for people: 4 decimals, 6 for sub-cent amounts (``$0.000042``), ``$?`` when unknown."""
-    if value is None:
-        return "$?"
-    if value and abs(value) < Decimal("0.01"):
-        return f"${value:.6f}"
-    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
 
 
 @dataclass

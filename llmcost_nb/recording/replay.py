@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import errors
+from ..core.money import format_usd
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
@@ -155,7 +156,7 @@ class ReplayStatus:
             return "replay: off"
         where = f" · {_plural(self.recordings, 'recording')} in {self.path}" if self.path else ""
         return (f"replay: {self.mode}{where} · {_plural(self.replayed_calls, 'call')} replayed this session, "
-                f"saved {_usd(self.saved_usd)}")
+                f"saved {format_usd(self.saved_usd)}")
 
     def _repr_html_(self) -> str:
         import html
@@ -367,12 +368,6 @@ def _miss_class() -> type:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
-
-
-def _usd(value: Decimal) -> str:
-    from ..notebook.widgets import format_usd
-
-    return format_usd(value)
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..core.times import PG_TS_FORMAT, parse_when
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,7 @@ _EXPRS = {
     "status": "status",
 }
 _BOOL_COLUMNS = {"billed", "streamed"}
-_ISO = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''  # the local ledger's timestamp text
+_ISO = f"'{PG_TS_FORMAT}'"  # the local ledger's timestamp text
 _BUCKET = (
     "CASE WHEN latency_ms IS NULL THEN -1 WHEN latency_ms < 10 THEN 0 "
     "ELSE least(31, 1 + trunc(2 * log(2.0, (latency_ms / 10.0)::numeric))::int) END"
@@ -62,7 +63,7 @@ def _grouped(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The groups of ``by`` and, per group (ordered as SQLite orders them): the group's values, then requests,
     errors, five token sums, picodollars, unpriced calls, latency count and microseconds, 32 bucket counts."""
-    from ..analysis.summaries import AnalysisError, _normalize_by, parse_when
+    from ..analysis.summaries import AnalysisError, _normalize_by
 
     dims = _normalize_by(by)
     conds: list[str] = []

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
 from ..core.frames import CALL_COLUMNS
+from ..core.times import PG_TS_FORMAT, parse_when
 from ..errors import FilterError
 from ..ledger.reports import AnalysisMethods
 from .schema import DEFAULT_SCHEMA, _schema, connect, migrate, redact_dsn
@@ -80,8 +81,6 @@ class PostgresLedger(AnalysisMethods):
             self._conn = None
 
     def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        from ..ledger.sqlite import _ts
-
         clauses, params = [], []
         for name, value in filters.items():
             if value is None:
@@ -91,9 +90,8 @@ class PostgresLedger(AnalysisMethods):
                 params.append(json.dumps({str(k): str(v) for k, v in value.items()}))
             elif name in _FILTERS:
                 clauses.append(_FILTERS[name])
-                params.append(
-                    bool(value) if name == "billed" else _ts(value) if name in ("since", "until") else value
-                )
+                bound = name in ("since", "until")
+                params.append(bool(value) if name == "billed" else parse_when(value) if bound else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
                 raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
@@ -111,7 +109,7 @@ class PostgresLedger(AnalysisMethods):
         where, params = self._where(filters)
         sql = (
             f"SELECT {', '.join(_SELECT)}, cost_pusd, saved_pusd, "
-            "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), tags::text, "
+            f"to_char(ts AT TIME ZONE 'UTC', '{PG_TS_FORMAT}'), tags::text, "
             f"usage_extra::text, ledger_id FROM {self.schema}.calls{where} ORDER BY ts, ledger_id, id"
         )
         rows = self._query(sql, params)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..core.money import parse_usd
 from .exports import ExportFormatError, read_export
 
 if TYPE_CHECKING:
@@ -205,15 +206,8 @@ def _export_sides(rows: list[dict], key: str | None) -> dict:
 
 
 def _tolerance(name: str, value: Decimal | str) -> Decimal:
-    from decimal import InvalidOperation
-
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        result = Decimal("NaN")
-    if not result.is_finite() or result < 0:
-        raise ValueError(f"{name} must be a non-negative decimal number, got {value!r}")
-    return result
+    rule = "a non-negative decimal number"
+    return parse_usd(value, name, rule=rule, invalid=rule)
 
 
 def _within(ours: Decimal | int, theirs: Decimal | int, absolute: Decimal, relative: Decimal) -> bool:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, now_iso
+from ..core.call import now_iso
+from ..core.columns import SYNC_COLUMNS
 from .schema import DEFAULT_SCHEMA, SyncError, _schema, connect, migrate, redact_dsn
 
 if TYPE_CHECKING:
@@ -37,12 +38,7 @@ DEFAULT_BATCH = 20_000
 
 
 # Columns pushed for each call, in order (the local row minus tagset_id, plus the tags as JSON text).
-CALL_COLUMNS = (
-    "id", "ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra", "cost_pusd",
-    "price_source", "latency_ms", "status", "http_status", "error", "billed", "streamed", "request_id",
-    "host", "service_tier", "session_id", "scope_id", "attribution", "estimated_input_tokens", "replayed",
-    "saved_pusd",
-)  # fmt: skip
+CALL_COLUMNS = SYNC_COLUMNS
 PG_COLUMNS = ("ledger_id", *CALL_COLUMNS, "tags")
 _SELECT_CALLS = (
     "SELECT " + ", ".join(f"c.{c}" for c in CALL_COLUMNS) + ", COALESCE(t.tags, '{}') "

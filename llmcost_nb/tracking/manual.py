@@ -18,6 +18,8 @@ from ..core.call import (
     parse_iso,
     to_pusd,
 )
+from ..core.columns import LOG_MANY_COLUMNS
+from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
 from .recorder import _warn_unpriced
 from .recorder import record as _record
@@ -160,7 +162,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
     target = _ledger(ledger, scope)
     session_id = get_session().id
     now = datetime.now(UTC)
-    now_text = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now_text = format_ts(now)
     price, tagset_id = target.pricer.price, target.tagset_id
     rows_out, unpriced = [], {}
     with gc_paused():  # the hot loop of imports: rows built straight in the ledger's columns, priced directly
@@ -180,7 +182,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                 "ok", 1, 0, session_id, "manual",
                 tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}),
             ))
-    written = target.insert_rows(_LOG_MANY_COLUMNS, rows_out)
+    written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
     for model, (row, more) in unpriced.items():  # one warning per model, naming it and how to price it
         call, _ = _token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
                               row.get("provider"), more)
@@ -188,9 +190,6 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
     return written
 
 
-_LOG_MANY_COLUMNS = ("ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra",
-                     "cost_pusd", "price_source", "status", "billed", "streamed", "session_id", "attribution",
-                     "tagset_id")
 _LOG_MANY_KEYS = frozenset(("model", "input_tokens", "output_tokens", "provider", "tags", "ts"))
 
 
