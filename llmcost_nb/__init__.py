@@ -9,8 +9,12 @@ Decimal('0.0142')
 In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cell.
 """
 
+from typing import Any as _Any
+
 from .core.call import Call
 from .errors import LedgerError, LlmcostError, LlmcostWarning
+from .ledger.protocol import register_backend as _register_backend
+from .ledger.protocol import register_reports as _register_reports
 from .ledger.sqlite import Ledger
 from .tracking.manual import disable, enable, log, log_many, record, set_price
 from .tracking.scope import Scope, Session, get_session, track
@@ -46,6 +50,55 @@ __all__ = [
     "unload_ipython_extension",
 ]
 __version__ = "0.1.0"
+
+
+# -- the composition root: wiring of the layers (idempotent: %reload_ext re-runs this file) ---------
+def _open_team_ledger(dsn: str, *args: _Any, **kwargs: _Any) -> _Any:
+    """``Ledger("postgresql://…")``: the team ledger (psycopg is imported only then)."""
+    from .team.postgres import PostgresLedger
+
+    return PostgresLedger(dsn, *args, **kwargs)
+
+
+def _summary(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.summaries import summary
+
+    return summary(ledger, *args, **kwargs)
+
+
+def _latency_histogram(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.summaries import latency_histogram
+
+    return latency_histogram(ledger, *args, **kwargs)
+
+
+def _daily_report(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import daily_report
+
+    return daily_report(ledger, *args, **kwargs)
+
+
+def _chargeback(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import chargeback
+
+    return chargeback(ledger, *args, **kwargs)
+
+
+def _forecast(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import forecast
+
+    return forecast(ledger, *args, **kwargs)
+
+
+def _anomalies(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.anomalies import anomalies
+
+    return anomalies(ledger, *args, **kwargs)
+
+
+_register_backend(("postgresql://", "postgres://"), _open_team_ledger)  # R1
+_register_reports(summary=_summary, latency_histogram=_latency_histogram, daily_report=_daily_report,
+                  chargeback=_chargeback, forecast=_forecast, anomalies=_anomalies)  # R2
 
 
 def load_ipython_extension(ipython: object) -> None:

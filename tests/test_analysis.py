@@ -13,9 +13,11 @@ from decimal import Decimal
 import pytest
 
 from llmcost_nb import Call, Ledger
-from llmcost_nb.analysis.summaries import AnalysisError, plan, run, summary
+from llmcost_nb.analysis.summaries import AnalysisError, summary, summary_frame
 from llmcost_nb.core.call import from_pusd
+from llmcost_nb.ledger.query import Query
 from llmcost_nb.ledger.rollups import bucket_bounds, percentile
+from llmcost_nb.ledger.rollups import plan as plan_query
 from llmcost_nb.testing.sample_data import generate
 
 END = date(2026, 11, 20)
@@ -155,10 +157,11 @@ def test_summary_by_week_status_and_provider(sample, rows):
     ],
 )
 def test_rollup_and_raw_paths_agree(sample, by, kwargs, path):
-    query = plan(by, **kwargs)
-    assert query.path == path
-    fast = run(sample.ledger, query)
-    slow = run(sample.ledger, plan(by, **kwargs, force_raw=True))
+    query = Query.parse(by, **kwargs)
+    assert plan_query(query).path == path
+    assert plan_query(query, force_raw=True).path == "raw"
+    fast = summary_frame(query, sample.ledger.aggregate(query))
+    slow = summary_frame(query, sample.ledger.aggregate(query, force_raw=True))
     assert len(fast) > 0
     assert fast.equals(slow)
 
@@ -221,7 +224,8 @@ def test_rollups_follow_inserts_updates_and_deletes(tmp_path):
     assert total["cost_usd"].tolist() == [Decimal("0.00061")]
     assert led.summary(by="day")["day"].tolist() == ["2026-11-02", "2026-11-03"]
     assert led.connection.execute("SELECT COUNT(*) FROM rollup_delta").fetchone()[0] == 0
-    assert run(led, plan(("day", "model"))).equals(run(led, plan(("day", "model"), force_raw=True)))
+    query = Query.parse(("day", "model"))
+    assert led.aggregate(query) == led.aggregate(query, force_raw=True)
 
 
 def test_percentile_estimate_stays_in_the_bucket():

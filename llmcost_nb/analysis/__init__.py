@@ -2,6 +2,7 @@
 
 from .summaries import (
     DIMENSIONS,
+    SUMMARY_COLUMNS,
     AnalysisError,
     Query,
     anomalies,
@@ -15,6 +16,7 @@ from .summaries import (
 
 __all__ = [
     "DIMENSIONS",
+    "SUMMARY_COLUMNS",
     "AnalysisError",
     "Query",
     "anomalies",

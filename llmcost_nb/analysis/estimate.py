@@ -131,10 +131,9 @@ def estimate(messages: Sequence[Mapping[str, Any]] | str, models: Sequence[str] 
     if isinstance(expected_output_tokens, bool) or not isinstance(expected_output_tokens, int) or (
             expected_output_tokens < 0):
         raise ValueError(f"expected_output_tokens must be a non-negative int, got {expected_output_tokens!r}")
-    if ledger is None:
-        from ..tracking.scope import get_session
+    from ..tracking.resolve import resolve_ledger
 
-        ledger = get_session().ledger
+    ledger = resolve_ledger(ledger)  # type: ignore[assignment]
     when = parse_iso(now_iso())
     rows = []
     for model in models:
@@ -162,10 +161,9 @@ def estimate_accuracy(ledger: Ledger | None = None, *, scope_id: str | None = No
     """
     import pandas as pd
 
-    if ledger is None:
-        from ..tracking.scope import get_session
+    from ..tracking.resolve import resolve_ledger
 
-        ledger = get_session().ledger
+    ledger = resolve_ledger(ledger)  # type: ignore[assignment]
     sql = ("SELECT id, model, estimated_input_tokens, input_tokens FROM calls "
            "WHERE estimated_input_tokens IS NOT NULL AND billed = 1 AND status = 'ok'")
     params: list[Any] = []

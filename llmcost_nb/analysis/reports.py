@@ -24,7 +24,7 @@ from .summaries import AnalysisError, summary
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger
+    from ..ledger.protocol import LedgerReader
 
 __all__ = ["DailyReport", "Forecast", "chargeback", "daily_report", "forecast", "usd"]
 
@@ -44,19 +44,6 @@ def _to_decimal(value: Decimal | float | str | int) -> Decimal:
         return parse_usd(value, "a budget", rule=rule, invalid=rule, positive=True)
     except ValueError as exc:
         raise AnalysisError(str(exc)) from None
-
-
-def _stored_budget(ledger: Ledger, scope: str) -> Decimal | None:
-    """A budget set with llmcost_nb.budget for this scope (``day`` / ``month``), if that table exists."""
-    import sqlite3
-
-    if getattr(ledger, "backend", "sqlite") != "sqlite":  # budgets live in local ledgers, not the team one
-        return None
-    try:
-        row = ledger.connection.execute("SELECT limit_usd FROM budgets WHERE scope = ?", (scope,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return Decimal(row[0]) if row else None
 
 
 def _day(value: date | datetime | str | None) -> date:
@@ -123,7 +110,7 @@ class DailyReport:
 
 
 def daily_report(
-    ledger: Ledger, day: date | str | None = None, budget: Decimal | float | str | None = None
+    ledger: LedgerReader, day: date | str | None = None, budget: Decimal | float | str | None = None
 ) -> DailyReport:
     """The report for ``day`` (default today, UTC): per model ``gpt-4.1: 50 requests, $2.45``, the total and,
     with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used."""
@@ -137,12 +124,16 @@ def daily_report(
         key=lambda row: (-row[2], row[0]),
     )
     total = sum((c for _, _, c in models), Decimal(0))
-    budget_value = _to_decimal(budget) if budget is not None else _stored_budget(ledger, "day")
+    budget_value = _to_decimal(budget) if budget is not None else ledger.stored_budget("day")
     return DailyReport(day, models, total, int(frame["requests"].sum()), budget_value)
 
 
 def chargeback(
-    ledger: Ledger, by: str = "tag:team", period: str | None = "month", since: Any = None, until: Any = None
+    ledger: LedgerReader,
+    by: str = "tag:team",
+    period: str | None = "month",
+    since: Any = None,
+    until: Any = None,
 ) -> pd.DataFrame:
     """Showback per cost center (a tag, ``user``, ``model`` or ``provider``) and ``period`` (day, week, month,
     or ``None`` for the whole range): requests, tokens, exact cost and ``share`` of the period's total.
@@ -245,7 +236,7 @@ def _period(as_of: datetime, period: str) -> tuple[date, date]:
 
 
 def forecast(
-    ledger: Ledger,
+    ledger: LedgerReader,
     period: str = "month",
     as_of: date | datetime | str | None = None,
     lookback_days: int = 14,
@@ -293,7 +284,7 @@ def forecast(
         (start + timedelta(days=i), per_day.get(start + timedelta(days=i), Decimal(0)))
         for i in range((today - start).days + 1)
     ]
-    budget_value = _to_decimal(budget) if budget is not None else _stored_budget(ledger, "month")
+    budget_value = _to_decimal(budget) if budget is not None else ledger.stored_budget("month")
     result = Forecast(
         start,
         end,

@@ -34,15 +34,16 @@ from ..errors import FilterError
 from . import journal as _journal
 from .journal_commit import JournalMethods
 from .open import SCHEMA_VERSION, LedgerError, open_connection
-from .reports import AnalysisMethods
+from .protocol import LedgerReader, backend_for
 from .tags import TagSetMethods
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..pricing.pricer import Pricer
+    from .query import Query
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path", "open_ledger"]
 
 
 _INSERT = _insert_sql(_COLUMNS)
@@ -89,15 +90,14 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
+class Ledger(LedgerReader, JournalMethods, TagSetMethods):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
-    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
+    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
+    backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
 
     def __new__(cls, path: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Ledger:
-        if cls is Ledger and isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-            from ..team.postgres import PostgresLedger
-
-            return PostgresLedger(path, *args, **kwargs)  # type: ignore[return-value]
+        if cls is Ledger and (opener := backend_for(path)) is not None:
+            return opener(path, *args, **kwargs)  # type: ignore[return-value]
         return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -346,6 +346,138 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         from .check import check
 
         return check(self, reprice=reprice)
+
+    # -- the read protocol (LedgerReader): aggregates and filter choices ---------------------------------
+    def aggregate(self, query: Query, *, force_raw: bool = False) -> list[tuple[Any, ...]]:
+        """See :meth:`LedgerReader.aggregate`: from the rollups, kept current first, when they can answer
+        (raw rows otherwise, or with ``force_raw``; a read-only file that cannot bring its rollups up to date
+        reads raw rows too)."""
+        from . import rollups
+
+        planned = rollups.plan(query, force_raw=force_raw)
+        conn = self.connection
+        try:
+            with self._lock:
+                return rollups.aggregate(conn, planned)
+        except sqlite3.OperationalError as exc:
+            if planned.path == "raw" or "readonly" not in str(exc):
+                raise
+        with self._lock:
+            return rollups.aggregate(conn, rollups.plan(query, force_raw=True))
+
+    def runaway_scopes(self, factor: float, min_calls: int) -> tuple[float | None, list[tuple[Any, ...]]]:
+        """See :meth:`LedgerReader.runaway_scopes`: from the scope rollup, kept current first."""
+        import statistics
+
+        from .rollups import scope_rows
+
+        conn = self.connection
+        with self._lock:
+            rows = scope_rows(conn)
+        if not rows:
+            return None, []
+        median = statistics.median(n for _, n, _, _, _ in rows)
+        limit = max(min_calls, factor * median)
+        found = []
+        for scope_id, n, pusd, first, last in rows:
+            if n < limit:
+                continue
+            with self._lock:
+                info = conn.execute(
+                    "SELECT kind, name, notebook, cell FROM scopes WHERE id = ?", (scope_id,)
+                ).fetchone()
+            found.append((scope_id, n, first, last, pusd, info))
+        return median, found
+
+    def daily_totals(self, start: str, end: str, providers: Iterable[str], key_tag: str | None
+                     ) -> list[tuple[Any, ...]]:
+        """See :meth:`LedgerReader.daily_totals`."""
+        providers = sorted(providers)
+        params: list[Any] = []
+        join, key_sql = "", "NULL"
+        if key_tag:
+            join, key_sql = " LEFT JOIN tags k ON k.tagset_id = c.tagset_id AND k.key = ?", "k.value"
+            params.append(key_tag)
+        where = "c.billed = 1 AND c.ts >= ? AND c.ts < ?"
+        params += [start, end]
+        if providers:
+            where += f" AND c.provider IN ({', '.join('?' * len(providers))})"
+            params += providers
+        sql = (
+            f"SELECT substr(c.ts, 1, 10), COALESCE(c.model, c.model_requested), {key_sql}, COUNT(*), "
+            "SUM(c.input_tokens), SUM(c.output_tokens), SUM(c.cache_read_tokens), SUM(c.cost_pusd), "
+            f"SUM(c.cost_pusd IS NULL) FROM calls c{join} WHERE {where} GROUP BY 1, 2, 3"
+        )
+        conn = self.connection
+        with self._lock:
+            return conn.execute(sql, params).fetchall()
+
+    def time_span(self) -> tuple[str | None, str | None]:
+        """The first and the last call's timestamps (``"2026-11-20T08:00:01.000000Z"``), ``(None, None)``
+        when the ledger is empty; from the timestamp index."""
+        conn = self.connection
+        with self._lock:
+            first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM calls").fetchone()
+        return first, last
+
+    def tag_keys(self) -> list[str]:
+        """Every tag key, sorted."""
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute("SELECT DISTINCT key FROM tags ORDER BY key").fetchall()
+        return [r[0] for r in rows]
+
+    def tag_values(self, key: str) -> list[str]:
+        """Every value of tag ``key``, sorted (empty for an unknown key)."""
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute("SELECT DISTINCT value FROM tags WHERE key = ? ORDER BY value",
+                                (key,)).fetchall()
+        return [r[0] for r in rows]
+
+    def distinct(self, column: str) -> list[str]:
+        """The non-empty values of a calls column, sorted: ``model``, ``provider``, ``status`` (from the
+        daily rollup, kept current first), or ``api``, ``host``, ``service_tier``, ``session_id``,
+        ``attribution``."""
+        from .query import ROLLUP_COLUMNS, check_column
+        from .rollups import refresh
+
+        check_column(column)
+        raw = f"SELECT DISTINCT {column} FROM calls ORDER BY 1"
+        conn = self.connection
+        with self._lock:
+            if column in ROLLUP_COLUMNS:
+                try:
+                    refresh(conn)
+                    sql = f"SELECT DISTINCT {column} FROM rollup_daym ORDER BY 1"
+                except sqlite3.OperationalError as exc:  # read-only: its rollups cannot be brought up to date
+                    if "readonly" not in str(exc):
+                        raise
+                    sql = raw
+            else:
+                sql = raw
+            rows = conn.execute(sql).fetchall()
+        return [r[0] for r in rows if r[0]]
+
+    def stored_budget(self, scope: str) -> Decimal | None:
+        """A budget set with llmcost_nb.budget for ``scope`` (``day`` / ``month``), if that table exists."""
+        conn = self.connection
+        try:
+            with self._lock:
+                row = conn.execute("SELECT limit_usd FROM budgets WHERE scope = ?", (scope,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return Decimal(row[0]) if row else None
+
+
+def open_ledger(target: LedgerReader | str | os.PathLike[str]) -> LedgerReader:
+    """``target`` itself if it is a ledger (local or team), else the ledger at that path or URL
+    (``Ledger(target)``)."""
+    if isinstance(target, LedgerReader):
+        return target
+    if isinstance(target, str | os.PathLike):
+        return Ledger(target)
+    raise TypeError(f"expected a ledger, a path or a postgresql:// URL, got {type(target).__name__}")
 
 
 @contextlib.contextmanager

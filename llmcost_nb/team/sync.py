@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -321,13 +322,15 @@ def sync(
     >>> sync("postgresql://me@db.internal/team", ledger="~/costs.db")   # doctest: +SKIP
     """
     from ..ledger.sqlite import Ledger
+    from ..tracking.resolve import resolve_ledger
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if getattr(ledger, "backend", "sqlite") != "sqlite" or (isinstance(ledger, str) and "://" in ledger):
+    source = ledger if isinstance(ledger, str | os.PathLike) else resolve_ledger(ledger)
+    if not isinstance(source, str | os.PathLike | Ledger) or (isinstance(source, str) and "://" in source):
         raise ValueError("ledger must be a local ledger (a SQLite file): the team ledger is the destination")
     # Its own SQLite connection: a long read never holds the lock that the notebook's writes take.
-    local = Ledger(ledger.path if isinstance(ledger, Ledger) else ledger)
+    local = Ledger(source.path if isinstance(source, Ledger) else source)
     try:
         return _Pusher(local, dsn, schema, batch_size, progress).run()
     finally:
