@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
-import sys
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -266,12 +266,14 @@ class Scope:
         self.close()
 
 
+taped: weakref.WeakSet[Any] = weakref.WeakSet()  # the journals the recorder taped calls to (it adds them)
+
+
 def _settle() -> None:
     """Captured calls are taped on their way back to the user and made into priced calls in batches
-    (:mod:`._journal`); whatever reads a total makes the pending ones first."""
-    journals = sys.modules.get("llmcost_nb.ledger.journal")
-    if journals is not None:
-        journals.settle()
+    (:mod:`llmcost_nb.ledger.journal`); whatever reads a total makes the pending ones first."""
+    for journal in list(taped):
+        journal.settle()
 
 
 def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
