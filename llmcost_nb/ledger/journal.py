@@ -4,17 +4,18 @@ and made into a priced ledger row in a batch soon after.
 Inside a real SDK call our work costs about three times what it costs in a warm loop (the SDK's own work
 evicts ours from the CPU caches), and a SQLite commit alone took ~25 µs of the ~95 µs capture cost there. So
 on the call's path capture only reads the response's usage (never its text) and appends it, with who made
-the call, to this process's *segment* (:mod:`._segment`): a preallocated, memory-mapped file of framed
+the call, to this process's *segment* (:mod:`.segment`): a preallocated, memory-mapped file of framed
 records in ``<ledger>-pending/`` that the process holds an exclusive ``flock`` on. Once copied in, the
 record is in the kernel's page cache: a process killed right after the call does not lose it.
 
-Making the records into calls (pricing, the scope's and session's totals, the listeners: budgets, summaries,
-sinks) happens when anything reads a total (``Scope.records``, ``total_cost``, ``Session.total_cost``), checks
-a hard budget, or ends a scope, and before every commit. Committing their rows, in one transaction with ids
-in call order, happens:
+Making the records into calls (pricing, the scope's and session's totals) happens when anything reads a
+total (``Scope.records``, ``total_cost``, ``Session.total_cost``): that read calls no listener and writes
+nothing. The listeners (budgets, summaries, sinks) are shown the calls when a scope ends, when a hard budget
+is checked, and always before their rows are committed. Committing their rows, in one transaction with ids
+in call order (a call's ``id`` is set then), happens:
 - on a daemon thread, 0.1 s after the oldest call not committed (a failed commit is retried after 1 s,
   doubling to 30 s);
-- before anything in this process reads the ledger (``Ledger.connection``) or a pending call's ``id``;
+- before anything in this process reads the ledger (``Ledger.connection``), and at ``Ledger.flush()``;
 - when 512 calls wait, and at exit.
 The commit also notes the segments it covers in ``meta`` (``pending:<name>``); they are unlinked after it. A
 process that opens the ledger records the segments nobody holds a lock on (their process died), unless such
@@ -265,7 +266,7 @@ class Journal:
                       "take it")
             return
         for (call, _), call_id in zip(self.unwritten, ids, strict=True):
-            call._id, call._journal = call_id, None
+            call.id, call._journal = call_id, None
         self.unwritten = []
         self._backoff = self.retry_at = 0.0
         self.since = time.monotonic()  # for exchanges taped since the swap (an upper bound on their age)

@@ -307,7 +307,7 @@ class Ledger(AnalysisMethods):
         """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
         planned = [(call, tags, tuple(tags.items())) for call, tags in changes]
         new = self._uncached((items, tags) for _, tags, items in planned)
-        conn = self.connection
+        conn = self.connection  # first: it commits pending rows, so the calls' ids below are set
         with self._lock:
             with self._transaction(conn):
                 stored = self._store_tagsets(conn, new) if new else {}
