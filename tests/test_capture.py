@@ -69,8 +69,8 @@ def test_openai_chat_sync(fake):
     assert row.cost_usd == (6 * price.input_mtok + 9 * price.output_mtok) / M
     assert row.tags == {"variant": "A"} and row.status == "ok" and row.billed and not row.streamed
     assert row.attribution == "context" and row.request_id.startswith("req_fake_")
-    stored = llmcost_nb.Ledger().calls()
-    assert list(stored.id) == [row.id] and stored.cost_usd[0] == row.cost_usd
+    stored = llmcost_nb.Ledger().calls()  # reading the ledger commits the call's row: its id is set then
+    assert list(stored.id) == [only_row(t).id] == [1] and stored.cost_usd[0] == row.cost_usd
     assert t.total_cost == row.cost_usd
 
 

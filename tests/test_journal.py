@@ -79,8 +79,8 @@ def test_a_call_is_taped_before_it_returns_priced_when_a_total_is_read_and_writt
     assert ledger.calls().tags.tolist() == [{"run": "a"}] * 3
 
 
-def test_a_call_kept_while_the_ledger_is_locked_is_written_when_its_id_is_asked_for(fake, ledger,
-                                                                                   no_background):
+def test_a_call_kept_while_the_ledger_is_locked_is_written_by_a_flush_without_waiting_for_the_retry(
+        fake, ledger, no_background):
     from _faultkit import LockHolder
 
     ledger.connection.execute("PRAGMA busy_timeout = 50")
@@ -94,10 +94,43 @@ def test_a_call_kept_while_the_ledger_is_locked_is_written_when_its_id_is_asked_
     finally:
         holder.release()
     (call,) = t.records
-    assert call.recorded and call._id is None and len(segments(ledger.path)) == 1
-    assert call.id == 1  # asking for the id writes it now, without waiting for the retry
+    assert call.recorded and call.id is None and len(segments(ledger.path)) == 1
+    assert call.id is None and len(segments(ledger.path)) == 1  # asking for the id again writes nothing
+    ledger.flush()  # written now, without waiting for the retry
+    assert call.id == 1
     assert committed(ledger.path)[0][:3] == (1, call.input_tokens, call.output_tokens)
     assert segments(ledger.path) == []
+
+
+def test_reading_totals_prices_and_counts_taped_calls_but_calls_no_listener_and_writes_nothing(
+        fake, ledger, no_background):
+    heard = []
+    session = llmcost_nb.get_session()
+    session.listeners.append(lambda call, scope: heard.append((call.cost, scope)))
+    with llmcost_nb.track(ledger=ledger) as t:
+        answers = [ask(fake, "w " * k) for k in (1, 2)]
+        costs = [expected_cost(r) for r in answers]
+        assert (t.total_cost, session.total_cost, session.call_count) == (sum(costs), sum(costs), 2)
+        assert [c.cost for c in t.records] == costs and t.unpriced == 0 and list(t.calls.cost_usd) == costs
+        assert [c.id for c in t.records] == [None, None]  # a plain value: reading it writes nothing
+        assert heard == [] and committed(ledger.path) == []
+        assert t.total_cost == sum(costs) and session.call_count == 2  # the same answer when read again
+        assert heard == [] and committed(ledger.path) == []
+    assert heard == [(c, t) for c in costs]  # the scope's end shows them to the listeners, once each
+    assert committed(ledger.path) == []  # ... and still writes nothing
+    ledger.flush()
+    assert [c.id for c in t.records] == [1, 2] and heard == [(c, t) for c in costs]
+
+
+def test_a_flush_shows_the_listeners_the_calls_before_it_commits_them(fake, ledger, no_background):
+    seen = []
+    session = llmcost_nb.get_session()
+    session.listeners.append(lambda call, scope: seen.append((call.id, len(committed(ledger.path)))))
+    with llmcost_nb.track(ledger=ledger) as t:
+        ask(fake)
+        assert t.total_cost > 0 and seen == []
+        ledger.flush()
+        assert seen == [(None, 0)] and [c.id for c in t.records] == [1]
 
 
 def test_the_background_thread_records_within_the_interval(fake, ledger):

@@ -150,7 +150,7 @@ def test_corrupt_file_gives_clear_error_and_keeps_the_file(tmp_path):
 def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_one(tmp_path, monkeypatch):
     """A new file another writer holds exclusively (before it is in WAL mode, readers wait for it): after
     the busy timeout, say so; do not tell the user to move a sound file aside."""
-    monkeypatch.setattr(llmcost_nb.ledger.open, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(llmcost_nb.ledger.connection, "BUSY_TIMEOUT_MS", 1000)
     path = tmp_path / "busy.db"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("CREATE TABLE t (x)")

@@ -488,3 +488,68 @@ def test_gemini_audio_input_with_a_text_cache_is_priced():
     # not inferred when the listed modalities do not account for every cached token
     partial = {**usage, "cache_read_tokens": 700}
     assert Pricer().price("google", model, partial, datetime(2026, 11, 1, tzinfo=UTC)).cost is None
+
+
+class CountingPricer(Pricer):
+    """A real pricer that also counts how many times it was asked."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = 0
+
+    def price(self, *args, **kwargs):
+        self.asked += 1
+        return super().price(*args, **kwargs)
+
+
+def _call(**fields):
+    from llmcost_nb import Call
+
+    call = Call(api="messages", ts="2026-11-01T12:00:00.000000Z", **{"model": "house-model", **fields})
+    call.set_usage({"input_tokens": 1000, "output_tokens": 200})
+    return call
+
+
+HOUSE = {("anthropic", "house-model"): Price(Decimal("2"), Decimal("8"))}  # $0.0036 for 1000 in, 200 out
+
+
+def test_price_call_fills_cost_and_the_wire_formats_provider_on_an_unknown_host():
+    pricer = CountingPricer(HOUSE)
+    call = _call()
+    result = pricing.price_call(pricer, call)
+    assert (call.cost, call.price_source, call.provider, call.saved) == (Decimal("0.0036"), "override",
+                                                                          "anthropic", None)
+    assert result == PriceResult(Decimal("0.0036"), "override", "anthropic", "house-model")
+    assert pricer.asked == 1
+    other = _call(provider="openai")  # a known provider is looked up as it is: no price under openai
+    assert pricing.price_call(pricer, other).cost is None and (other.cost, other.provider) == (None, "openai")
+
+
+def test_price_call_charges_nothing_for_an_unbilled_call_and_does_not_ask_the_pricer():
+    pricer = CountingPricer(HOUSE)
+    call = _call(billed=False, status="error")
+    assert pricing.price_call(pricer, call).cost == Decimal(0)
+    assert (call.cost, call.price_source, call.saved, pricer.asked) == (Decimal(0), None, None, 0)
+
+
+def test_a_replayed_call_is_priced_once_and_saves_what_it_would_have_cost():
+    pricer = CountingPricer(HOUSE)
+    call = _call(replayed=True, billed=False)
+    pricing.price_call(pricer, call)
+    assert (call.cost, call.saved, call.billed, call.price_source) == (Decimal(0), Decimal("0.0036"), False,
+                                                                        "override")
+    assert pricer.asked == 1
+    pricing.price_call(pricer, call)  # a stream seen unfinished, then finished: priced again, same answer
+    assert (call.cost, call.saved, call.billed, pricer.asked) == (Decimal(0), Decimal("0.0036"), False, 2)
+    failed = _call(replayed=True, billed=False, status="error")
+    pricing.price_call(pricer, failed)
+    assert (failed.cost, failed.saved, pricer.asked) == (Decimal(0), None, 2)
+
+
+def test_an_unpriced_call_is_warned_about_from_the_one_pricing():
+    pricer = CountingPricer()
+    call = _call(model="no-such-model-anywhere", provider="openai")
+    with pytest.warns(LlmcostWarning, match=r"no price known for model 'no-such-model-anywhere' \(provider "
+                                            r"openai\).*set_price\('no-such-model-anywhere'"):
+        pricing.price_captured(pricer, call)
+    assert (call.cost, pricer.asked) == (None, 1)

@@ -211,6 +211,7 @@ def test_text_is_not_stored_by_default(fake, ledger):
 
     with llmcost_nb.track(ledger=ledger) as t:
         ask(fake, PROMPT)
+    ledger.flush()  # the call's row, so that its id is known
     assert (
         not content.enabled() and stored(ledger) == [] and content.get(t.records[0].id, ledger=ledger) is None
     )

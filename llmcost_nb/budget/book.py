@@ -163,7 +163,7 @@ class _Book:
                     after = self.spent[key] = before + delta
                 else:  # first look: the ledger holds this call if it is written already (not a captured
                     # call whose row is still pending: see _journal)
-                    pending = call._id is None
+                    pending = call.id is None
                     after = self.spent[key] = self._read(budget, session, key[1]) + (delta if pending else 0)
                     before = after - delta
                 alerts += [BudgetAlert(budget, after, t) for t in budget.thresholds

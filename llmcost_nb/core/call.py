@@ -70,24 +70,15 @@ class Call:
     estimated_input_tokens: int | None = None  # counted before sending (llmcost_nb.estimate)
     replayed: bool = False  # served from a recording (llmcost_nb.replay): cost $0, not billed
     saved: Decimal | None = None  # what a replayed call would have cost
-    _id: int | None = field(default=None, repr=False)
+    id: int | None = field(default=None, repr=False)  # the ledger row's id: None until it is committed
     _journal: Any = field(default=None, repr=False, compare=False)  # holds the row until it is in SQLite
 
     @property
-    def id(self) -> int | None:
-        """The ledger row's id; None for a call not recorded. Reading it writes a pending row now."""
-        if self._id is None and self._journal is not None:
-            self._journal.flush(force=True)
-        return self._id
-
-    @id.setter
-    def id(self, value: int | None) -> None:
-        self._id = value
-
-    @property
     def recorded(self) -> bool:
-        """Whether the call has a ledger row (committed or pending)."""
-        return self._id is not None or self._journal is not None
+        """Whether the call has a ledger row, committed or pending (a captured call's row is committed
+        within 0.1 s, at the next read of its ledger, or at once by ``Ledger.flush()``: ``id`` is set
+        then)."""
+        return self.id is not None or self._journal is not None
 
     @property
     def usage(self) -> dict[str, int]:

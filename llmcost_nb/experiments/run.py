@@ -129,6 +129,7 @@ class Run:
                     raise
         finally:
             self._write_scores()
+            self.ledger.flush()  # the calls' rows committed now: their ids are known
             for row in self.rows.values():
                 row["call_ids"] = [c.id for c in row["call_ids"]]
             self._pool.shutdown(wait=False)

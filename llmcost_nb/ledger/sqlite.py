@@ -5,7 +5,8 @@
 
 Writes go through one connection per ledger and process, guarded by a lock shared by every ``Ledger`` on
 the file in the process (WAL + synchronous=NORMAL: a commit survives the process being killed). A captured
-call is taped to the ledger's journal before it returns and committed in a batch soon after (``_journal``).
+call is taped to the ledger's journal before it returns and committed in a batch soon after (:mod:`.journal`).
+Each distinct set of tags is stored once and a row refers to it by id.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from operator import is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, to_pusd
 from ..core.columns import WRITE_COLUMNS as _COLUMNS
 from ..core.columns import call_row
 from ..core.columns import insert_sql as _insert_sql
@@ -31,11 +32,11 @@ from ..core.frames import rows_frame
 from ..core.money import parse_usd
 from ..core.times import parse_when
 from ..errors import FilterError
+from ..pricing.pricer import price_call
 from . import journal as _journal
-from .journal_commit import JournalMethods
-from .open import SCHEMA_VERSION, LedgerError, open_connection
+from . import segment as _segment
+from .connection import SCHEMA_VERSION, LedgerError, open_connection
 from .protocol import LedgerReader, backend_for
-from .tags import TagSetMethods
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,8 +79,12 @@ _FILTERS = {
 }
 
 
-_WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
-                  "messages": "anthropic", "gemini": "google"}
+Items = tuple[tuple[str, str], ...]  # a tag set as the cache's key: its items, in the order given
+
+
+def _tags_key(tags: Mapping[str, str]) -> str:
+    """A tag set as stored: JSON with sorted keys, so the same set in any order is one row."""
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False)
 
 
 def default_path() -> Path:
@@ -90,7 +95,7 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger(LedgerReader, JournalMethods, TagSetMethods):
+class Ledger(LedgerReader):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
     backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
@@ -106,7 +111,7 @@ class Ledger(LedgerReader, JournalMethods, TagSetMethods):
         self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
+        self._tagsets: dict[Items, int] = {}
         self._pricer: Pricer | None = None
         self.connection  # open now, so a bad path or a corrupt file is reported here  # noqa: B018
 
@@ -205,6 +210,120 @@ class Ledger(LedgerReader, JournalMethods, TagSetMethods):
             conn.executemany(sql, rows)
         return len(rows)
 
+    # -- tag sets: each distinct set stored once (``tagsets``, order-independent JSON), indexed by key and
+    # value (``tags``); a call's row refers to its set by id ------------------------------------------
+    def tagset_id(self, tags: Mapping[str, str] | None) -> int | None:
+        """The id of this tag set, stored once per distinct set."""
+        if not tags:
+            return None
+        items = tuple(tags.items())  # the cheap cache key; the stored key is order-independent JSON
+        if (found := self._tagsets.get(items)) is not None:
+            return found
+        conn = self.connection
+        with self._lock:
+            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (_tags_key(tags),)).fetchone()
+            if row is not None:
+                found = row[0]
+            else:
+                with self._transaction(conn):
+                    found = self._store_tagset(conn, tags)
+            self._tagsets[items] = found
+        return found
+
+    def store_tagsets(self, tag_sets: Iterable[Mapping[str, str]]) -> None:
+        """Store many tag sets ahead of the calls that will carry them (an A/B grid's cells), in one commit:
+        each of those calls is then written with a single statement."""
+        new = self._uncached((tuple(tags.items()), tags) for tags in tag_sets)
+        if not new:
+            return
+        conn = self.connection
+        with self._lock:
+            with self._transaction(conn):
+                stored = self._store_tagsets(conn, new)
+            self._tagsets.update(stored)
+
+    def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
+        """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
+        planned = [(call, tags, tuple(tags.items())) for call, tags in changes]
+        new = self._uncached((items, tags) for _, tags, items in planned)
+        conn = self.connection  # first: it commits pending rows, so the calls' ids below are set
+        with self._lock:
+            with self._transaction(conn):
+                stored = self._store_tagsets(conn, new) if new else {}
+                conn.executemany("UPDATE calls SET tagset_id = ? WHERE id = ?", [
+                    ((self._tagsets.get(items) or stored[items]) if tags else None, call.id)
+                    for call, tags, items in planned])
+            self._tagsets.update(stored)  # only once committed
+        for call, tags, _ in planned:
+            call.tags = dict(tags)
+
+    def _uncached(self, sets: Iterable[tuple[Items, Mapping[str, str]]]) -> dict[Items, Mapping[str, str]]:
+        """The non-empty tag sets among ``sets`` whose id this process has not cached yet."""
+        return {items: tags for items, tags in sets if tags and items not in self._tagsets}
+
+    def _store_tagset(self, conn: sqlite3.Connection, tags: Mapping[str, str]) -> int:
+        """Inside a write transaction: the id of ``tags``, stored if new."""
+        items = tuple(tags.items())
+        return self._store_tagsets(conn, {items: tags})[items]
+
+    @staticmethod
+    def _store_tagsets(conn: sqlite3.Connection, new: Mapping[Items, Mapping[str, str]]) -> dict[Items, int]:
+        """Inside a write transaction (so no other writer can come between): the ids of these tag sets
+        (keyed like ``new``), the new ones stored, in three statements for any number of sets (an A/B grid
+        stores one per cell, and one more per scored call)."""
+        keys = {items: _tags_key(tags) for items, tags in new.items()}
+        conn.executemany("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", [(k,) for k in keys.values()])
+        ids = dict(conn.execute("SELECT tags, id FROM tagsets WHERE tags IN (SELECT value FROM json_each(?))",
+                                (json.dumps(list(keys.values())),)))
+        found = {items: ids[key] for items, key in keys.items()}
+        rows = [(found[items], str(k), str(v)) for items, tags in new.items() for k, v in tags.items()]
+        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)", rows)
+        return found
+
+    # -- the journal (see :mod:`.journal`) -------------------------------------------------------------
+    def journal(self, hooks: _journal.JournalHooks | None = None) -> _journal.Journal | None:
+        """This process's journal for this ledger (None where there can be none: no flock); ``hooks`` are
+        told about the calls made from what is taped to it (the recorder's)."""
+        return _journal.journal_for(self._key, self.path, self, hooks)
+
+    def commit_pending(self, calls: list[Call], segments: list[str], forget: list[str]) -> list[int]:
+        """Insert the calls of journal segments in one transaction that also notes those segments as
+        recorded (and drops the notes of segments ``forget``, unlinked since); returns the rows' ids."""
+        rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]  # new tag sets stored first
+        conn = self._raw
+        with self._lock, self._transaction(conn):
+            ids = [self._insert_row(conn, row) for row in rows]
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')",
+                             [(f"pending:{name}",) for name in segments])
+            if forget:
+                conn.executemany("DELETE FROM meta WHERE key = ?", [(f"pending:{name}",) for name in forget])
+        return ids
+
+    def _replay_orphans(self, conn: sqlite3.Connection) -> None:
+        """Record the calls of journal segments whose process ended before it could (each once: a segment
+        noted as moved in ``meta`` is only removed)."""
+        orphans = _segment.orphans(self.path)
+        if not orphans:
+            return
+        self._conn, self._pid = conn, os.getpid()  # pricing and tag sets use the connection being opened
+        for segment, fd in orphans:
+            try:  # holding its lock: a note in meta can only be from its owner, who died after committing it
+                key = f"pending:{segment.name}"
+                if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                    pricer = self.pricer  # no scope or session: their process is gone
+                    calls = [_journal.call_from_exchange(pricer, x) for x in _segment.read_exchanges(segment)]
+                    self.commit_pending(calls, [segment.name], [])
+                segment.unlink(missing_ok=True)
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            finally:
+                os.close(fd)
+
+    def flush(self) -> None:
+        """Write the calls this process captured into this ledger now (reads do this themselves, and a
+        background thread within 0.1 s); retries at once a write that failed before."""
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush(force=True)
+
     # -- pricing --------------------------------------------------------------------------------------
     @property
     def pricer(self) -> Pricer:
@@ -224,20 +343,10 @@ class Ledger(LedgerReader, JournalMethods, TagSetMethods):
         return self._pricer
 
     def price(self, call: Call, when: datetime | None = None) -> Call:
-        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
-        ``call.ts`` as a datetime, when the caller has it already."""
-        if not call.billed:
-            call.cost, call.price_source = Decimal(0), None
-            return call
-        # On an unknown host (a proxy, a local server, the fake provider) look the model up under the wire
-        # format's own provider first; the pricer falls back to any provider that lists the model.
-        result = self.pricer.price(
-            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
-            when or parse_iso(call.ts), service_tier=call.service_tier,
-        )
-        call.cost, call.price_source = result.cost, result.source
-        if call.provider is None and result.cost is not None:
-            call.provider = result.provider
+        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model) with this ledger's
+        prices: :func:`~llmcost_nb.pricing.price_call`. ``when`` is ``call.ts`` as a datetime, when the
+        caller has it already."""
+        price_call(self.pricer, call, when)
         return call
 
     def set_price(

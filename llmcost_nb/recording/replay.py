@@ -190,17 +190,6 @@ def saved(calls: Any) -> Decimal:
     return sum((c.saved for c in calls if c.replayed and c.saved is not None), Decimal(0))
 
 
-def price_replayed(ledger: Any, call: Any) -> None:
-    """Called by the recorder for a replayed call: the provider billed nothing, so it costs $0 and saved
-    what it would have cost (priced as a real call; its price source is kept)."""
-    if call.status == "error":
-        call.saved = None
-        return
-    call.billed = True
-    ledger.price(call)
-    call.saved, call.cost, call.billed = call.cost, Decimal(0), False
-
-
 _MAGIC_MODES = {"on": "replay-or-record", "off": "off", "record": "record", "only": "replay-only",
                 **{m: m for m in MODES}}
 

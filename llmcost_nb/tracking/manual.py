@@ -21,7 +21,7 @@ from ..core.call import (
 from ..core.columns import LOG_MANY_COLUMNS
 from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
-from .recorder import _warn_unpriced
+from ..pricing.pricer import warn_unpriced
 from .recorder import record as _record
 from .scope import Scope, current_scope, get_session
 
@@ -173,7 +173,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                                                  row.get("output_tokens", 0), more)
             result = price(provider, model, usage, parse_iso(ts) if ts else now)
             if result.cost is None:
-                unpriced.setdefault(model, (row, more))
+                unpriced.setdefault(model, (row, more, result))
             elif provider is None:
                 provider = result.provider
             rows_out.append((
@@ -183,10 +183,10 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                 tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}),
             ))
     written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
-    for model, (row, more) in unpriced.items():  # one warning per model, naming it and how to price it
+    for model, (row, more, result) in unpriced.items():  # one warning per model, saying how to price it
         call, _ = _token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
                               row.get("provider"), more)
-        _warn_unpriced(target, call)
+        warn_unpriced(call, result)
     return written
 
 

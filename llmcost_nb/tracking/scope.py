@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
-import sys
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -94,12 +94,12 @@ class Session:
     @property
     def total_cost(self) -> Decimal:
         """Exact total cost of the calls recorded in this session."""
-        _settle()
+        _materialize()
         return self._total_cost
 
     @property
     def call_count(self) -> int:
-        _settle()
+        _materialize()
         return self._call_count
 
     def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
@@ -164,12 +164,13 @@ class Scope:
     # -- what the scope collected ---------------------------------------------------------------------
     @property
     def records(self) -> list[Call]:
-        """The calls recorded in this scope so far, in order (captured calls included: see ``_settle``)."""
-        _settle()
+        """The calls recorded in this scope so far, in order (captured calls included, priced: see
+        ``_materialize``)."""
+        _materialize()
         return self._records
 
     def _snapshot(self) -> list[Call]:
-        _settle()
+        _materialize()
         with self._lock:
             return list(self._records)
 
@@ -266,12 +267,22 @@ class Scope:
         self.close()
 
 
-def _settle() -> None:
+taped: weakref.WeakSet[Any] = weakref.WeakSet()  # the journals the recorder taped calls to (it adds them)
+
+
+def _materialize() -> None:
     """Captured calls are taped on their way back to the user and made into priced calls in batches
-    (:mod:`._journal`); whatever reads a total makes the pending ones first."""
-    journals = sys.modules.get("llmcost_nb.ledger.journal")
-    if journals is not None:
-        journals.settle()
+    (:mod:`llmcost_nb.ledger.journal`); whatever reads a total makes the pending ones first: priced and
+    counted, nothing more (no listener is called, nothing is written)."""
+    for journal in list(taped):
+        journal.materialize()
+
+
+def _settle() -> None:
+    """As :func:`_materialize`, and the listeners (budgets, summaries, sinks) are shown those calls: when a
+    scope ends."""
+    for journal in list(taped):
+        journal.settle()
 
 
 def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
