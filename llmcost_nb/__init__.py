@@ -70,24 +70,24 @@ def __getattr__(name: str) -> object:  # names built or imported on first use, t
         from .team import sync
 
         return sync
-    if name == "reconcile":  # a callable module: llmcost_nb.reconcile(ledger, export) works either way
+    if name == "reconcile":  # llmcost_nb.reconcile(ledger, export)
         from .team.reconcile import reconcile
 
         return reconcile
-    if name == "dashboard":  # a callable module: llmcost_nb.dashboard(ledger) works either way
+    if name == "dashboard":  # llmcost_nb.dashboard(ledger)
         from .notebook.dashboard import dashboard
 
         return dashboard
-    if name == "replay":  # a callable module: llmcost_nb.replay("replay-only")
-        from .recording import replay
+    if name == "replay":  # llmcost_nb.replay("replay-only"); .status, .clear, .magic, .ReplayMiss
+        from .recording.replay import replay
 
         return replay
-    if name == "share":  # a callable module: llmcost_nb.share(nb, out)
-        from .notebook import share
+    if name == "share":  # llmcost_nb.share(nb, out); .execute
+        from .notebook.share import share
 
         return share
-    if name == "compare":  # a callable module: llmcost_nb.compare(variants, models, inputs, ...)
-        from .experiments import compare
+    if name == "compare":  # llmcost_nb.compare(variants, models, inputs); .estimate_grid, .GridOverBudget
+        from .experiments.compare import compare
 
         return compare
     if name == "experiment":  # an A/B comparison rebuilt from the ledger

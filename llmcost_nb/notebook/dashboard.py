@@ -17,8 +17,6 @@ analysis methods, so it works the same on a local ledger and on the PostgreSQL t
 from __future__ import annotations
 
 import os
-import sys
-import types
 from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
@@ -280,13 +278,3 @@ def dashboard(
     elif isinstance(ledger, str | os.PathLike):  # a file, or the team ledger's URL (a PostgresLedger)
         ledger = Ledger(ledger)
     return Dashboard(ledger, budget=budget, top=top)
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.dashboard`` is this module once imported: calling it runs :func:`dashboard`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Dashboard:
-        return dashboard(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -23,7 +23,6 @@ import importlib.util
 import os
 import re
 import sys
-import types
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,8 +33,7 @@ from typing import Any
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
-# ReplayMiss too, built on first use (module __getattr__)
-__all__ = ["MODES", "Replay", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
+__all__ = ["MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
 
 MODES = ("off", "record", "replay-or-record", "replay-only")
 _REPLAYING = ("replay-or-record", "replay-only")
@@ -331,6 +329,12 @@ def _stream_class(lib: Any) -> type:
     return ReplayedStream
 
 
+class ReplayMiss(Exception):
+    """replay-only mode and no recording for this request: nothing was sent. The raised error's class also
+    subclasses the openai and anthropic base errors (where installed), so the SDKs pass it through unchanged
+    instead of retrying and wrapping it; it is built on first use so neither SDK is imported up front."""
+
+
 _miss: type | None = None
 
 
@@ -346,14 +350,14 @@ def _miss_init(self: Any, request: dict[str, Any], path: Path) -> None:
 
 
 def _miss_class() -> type:
-    """``ReplayMiss``, built on first use: it subclasses the openai and anthropic base errors (where
-    installed) so the SDKs pass it through unchanged instead of retrying and wrapping it."""
+    """The class of the raised :class:`ReplayMiss`, built on first use: a subclass of :class:`ReplayMiss` and
+    of the openai and anthropic base errors (where installed)."""
     global _miss
     if _miss is None:
         bases = tuple(getattr(importlib.import_module(module), name)
                       for module, name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError"))
                       if importlib.util.find_spec(module) is not None)
-        _miss = type("ReplayMiss", bases or (Exception,), {
+        _miss = type("ReplayMiss", (ReplayMiss, *bases), {
             "__doc__": "replay-only mode and no recording for this request: nothing was sent.",
             "__module__": "llmcost_nb.replay",
             "__init__": _miss_init,
@@ -373,17 +377,5 @@ def _usd(value: Decimal) -> str:
     return format_usd(value)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ReplayMiss":
-        return _miss_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.replay(...)`` calls :func:`replay`; ``llmcost_nb.replay.status()`` still works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Replay:
-        return replay(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+replay.status, replay.clear, replay.magic = status, clear, magic  # llmcost_nb.replay.status() etc.
+replay.ReplayMiss = ReplayMiss
