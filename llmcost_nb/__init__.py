@@ -10,6 +10,7 @@ In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cel
 """
 
 from .core.call import Call
+from .core.version import __version__ as __version__
 from .core.warn import LlmcostWarning
 from .ledger.sqlite import Ledger, LedgerError
 from .tracking.manual import disable, enable, log, log_many, record, set_price
@@ -44,7 +45,32 @@ __all__ = [
     "track",
     "unload_ipython_extension",
 ]
-__version__ = "0.1.0"
+
+
+def _compare_view(name: str) -> object:
+    """A comparison view that imports the notebook layer only when a chart is asked for."""
+
+    def show(result: object, *args: object, **kwargs: object) -> object:
+        from .notebook import compare_charts, explorer
+
+        views = {"cost_quality": compare_charts.cost_quality, "latency": compare_charts.latency,
+                 "cost_per_success": compare_charts.cost_per_success, "wins": compare_charts.wins,
+                 "explore": explorer.Explorer}
+        return views[name](result, *args, **kwargs)
+
+    show.__name__ = show.__qualname__ = name
+    return show
+
+
+def _wire() -> None:
+    """The composition root: the only place that wires a lower layer to a higher one. Idempotent, since
+    ``%reload_ext llmcost_nb`` runs this file again."""
+    from .experiments.views import VIEWS, register_views
+
+    register_views(**{name: _compare_view(name) for name in VIEWS})
+
+
+_wire()
 
 
 def load_ipython_extension(ipython: object) -> None:
