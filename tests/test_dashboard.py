@@ -80,8 +80,8 @@ def test_saved_dashboard_keeps_a_static_view(sample):
 def test_import_stays_light_and_dashboard_is_lazy():
     code = (
         "import sys, llmcost_nb; assert 'pandas' not in sys.modules and 'ipywidgets' not in sys.modules; "
-        "assert callable(llmcost_nb.dashboard); import llmcost_nb.dashboard as m; "
-        "assert callable(llmcost_nb.dashboard) and 'dashboard' in llmcost_nb.__all__"
+        "assert callable(llmcost_nb.dashboard); import llmcost_nb.notebook.dashboard as m; "
+        "assert llmcost_nb.dashboard is m.dashboard and 'dashboard' in llmcost_nb.__all__"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
