@@ -18,16 +18,8 @@ from llmcost_nb.core.call import from_pusd
 from llmcost_nb.ledger.query import Query
 from llmcost_nb.ledger.rollups import bucket_bounds, percentile
 from llmcost_nb.ledger.rollups import plan as plan_query
-from llmcost_nb.testing.sample_data import generate
 
-END = date(2026, 11, 20)
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    result = generate(rows=15_000, days=42, seed=11, path=tmp_path_factory.mktemp("s") / "ledger.db", end=END)
-    yield result
-    result.ledger.close()
+SAMPLE = dict(rows=15_000, days=42, seed=11)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 
 
 @pytest.fixture(scope="module")
@@ -352,10 +344,10 @@ def test_hourly_anomalies_point_at_the_runaway_hours(sample):
 
 
 def test_forecast_is_spent_plus_run_rate(sample, rows):
-    fc = sample.ledger.forecast(as_of=END, budget=100)
+    fc = sample.ledger.forecast(as_of=sample.end, budget=100)
     per_day = {d: from_pusd(g["pusd"]) for (d,), g in expected(rows, lambda r: (r["day"],)).items()}
     spent = sum((c for d, c in per_day.items() if d >= "2026-11-01"), Decimal(0))
-    window = [per_day.get((END - timedelta(days=i)).isoformat(), Decimal(0)) for i in range(14)]
+    window = [per_day.get((sample.end - timedelta(days=i)).isoformat(), Decimal(0)) for i in range(14)]
     run_rate = sum(window, Decimal(0)) / 14
     assert fc.spent == spent
     assert fc.run_rate == run_rate

@@ -15,21 +15,15 @@ from llmcost_nb.notebook.display import ChartView, chart_png, show
 from llmcost_nb.testing.sample_data import generate
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "charts"
-END = date(2026, 11, 20)
+SAMPLE = dict(rows=8_000, days=42, seed=5)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    result = generate(rows=8_000, days=42, seed=5, path=tmp_path_factory.mktemp("c") / "c.db", end=END)
-    yield result
-    result.ledger.close()
-
-
-def build(name, led):
+def build(name, sample):
+    led = sample.ledger
     return {
         "spend_over_time": lambda: charts.spend_over_time(led, by="model"),
         "spend_by_team_weekly": lambda: charts.spend_over_time(led, by="tag:team", freq="week"),
-        "cumulative_spend": lambda: charts.cumulative_spend(led, as_of=END, budget=80),
+        "cumulative_spend": lambda: charts.cumulative_spend(led, as_of=sample.end, budget=80),
         "cost_by_tag": lambda: charts.cost_by_tag(led, "team"),
         "token_mix": lambda: charts.token_mix(led),
         "latency_distribution": lambda: charts.latency_distribution(led),
@@ -50,7 +44,7 @@ NAMES = [
 def test_chart_renders_to_a_non_blank_png(sample, name):
     from PIL import Image
 
-    chart = build(name, sample.ledger)
+    chart = build(name, sample)
     assert isinstance(chart, (alt.Chart, alt.LayerChart))
     spec = chart.to_dict()  # would raise MaxRowsError past 5,000 rows
     datasets = spec.get("datasets", {})

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,16 +15,8 @@ from click.testing import CliRunner
 
 from llmcost_nb import Call, Ledger
 from llmcost_nb.cli.app import main
-from llmcost_nb.testing.sample_data import generate
 
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    result = generate(
-        rows=5_000, days=28, seed=1, path=tmp_path_factory.mktemp("cli") / "s.db", end=date(2026, 11, 20)
-    )
-    yield result
-    result.ledger.close()
+SAMPLE = dict(rows=5_000, days=28, seed=1)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 
 
 def invoke(*args):

@@ -8,21 +8,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 import llmcost_nb
 from llmcost_nb.core.call import from_pusd
 from llmcost_nb.notebook.dashboard import Dashboard
-from llmcost_nb.testing.sample_data import generate
 
-END = date(2026, 11, 20)
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    result = generate(rows=8_000, days=42, seed=9, path=tmp_path_factory.mktemp("d") / "d.db", end=END)
-    yield result
-    result.ledger.close()
+SAMPLE = dict(rows=8_000, days=42, seed=9)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 
 
 def raw_totals(sample, where="1 = 1", params=()):
@@ -40,7 +30,7 @@ def test_kpis_match_the_ledger_and_follow_filters(sample):
     n, cost, tokens = raw_totals(sample)
     k = board.kpis_dict()
     assert (k["calls"], k["spend"], k["tokens"]) == (n, cost, tokens)
-    assert k["forecast"] == sample.ledger.forecast(as_of=END, budget=100).projected
+    assert k["forecast"] == sample.ledger.forecast(as_of=sample.end, budget=100).projected
     assert k["budget_used"] == board._frames["forecast"].spent / Decimal(100)
 
     board.provider.value = "anthropic"
@@ -80,8 +70,8 @@ def test_saved_dashboard_keeps_a_static_view(sample):
 def test_import_stays_light_and_dashboard_is_lazy():
     code = (
         "import sys, llmcost_nb; assert 'pandas' not in sys.modules and 'ipywidgets' not in sys.modules; "
-        "assert callable(llmcost_nb.dashboard); import llmcost_nb.dashboard as m; "
-        "assert callable(llmcost_nb.dashboard) and 'dashboard' in llmcost_nb.__all__"
+        "assert callable(llmcost_nb.dashboard); import llmcost_nb.notebook.dashboard as m; "
+        "assert llmcost_nb.dashboard is m.dashboard and 'dashboard' in llmcost_nb.__all__"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -12,14 +12,7 @@ import pytest
 from llmcost_nb import Ledger
 from llmcost_nb.testing.sample_data import MODELS, SAMPLE_ARGS, _planted_days, generate, sample_ledger
 
-END = date(2026, 11, 20)
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    result = generate(rows=6_000, days=28, seed=3, path=tmp_path_factory.mktemp("g") / "a.db", end=END)
-    yield result
-    result.ledger.close()
+SAMPLE = dict(rows=6_000, days=28, seed=3)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 
 
 def digest(path):
@@ -33,18 +26,19 @@ def digest(path):
 
 
 def test_same_arguments_same_ledger(sample, tmp_path):
-    again = generate(rows=6_000, days=28, seed=3, path=tmp_path / "b.db", end=END)
+    again = generate(**SAMPLE, path=tmp_path / "b.db", end=sample.end)
     assert digest(again.path) == digest(sample.path)
-    other = generate(rows=6_000, days=28, seed=4, path=tmp_path / "c.db", end=END)
+    other = generate(**{**SAMPLE, "seed": 4}, path=tmp_path / "c.db", end=sample.end)
     assert digest(other.path) != digest(sample.path)
 
 
 def test_shape_of_the_sample(sample):
     conn = sample.ledger.connection
-    start = END - timedelta(days=27)
-    assert (sample.start, sample.end) == (start, END)
+    end = date(2026, 11, 20)  # the fixture's end (SAMPLE_ARGS)
+    start = end - timedelta(days=27)
+    assert (sample.start, sample.end) == (start, end)
     first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM calls").fetchone()
-    assert first[:10] == start.isoformat() and last[:10] == END.isoformat()
+    assert first[:10] == start.isoformat() and last[:10] == end.isoformat()
     assert (
         sample.rows == conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] > 6_000
     )  # plus planted calls
@@ -116,7 +110,7 @@ def test_planted_events(sample):
 
 def test_refuses_to_mix_into_a_used_ledger(sample, tmp_path):
     with pytest.raises(ValueError, match=r"already holds .* calls: sample data goes into a new file"):
-        generate(rows=1_000, days=21, path=sample.path, end=END)
+        generate(rows=1_000, days=21, path=sample.path, end=sample.end)
     with pytest.raises(ValueError, match="need rows >= 1000 and days >= 21"):
         generate(rows=10, days=5, path=tmp_path / "x.db")
 
@@ -150,7 +144,7 @@ def planted_shape(ledger: Ledger, rows: int, days: int, end: date, seed: int) ->
 
 
 def test_generated_sample_has_its_arguments_shape(sample):
-    planted_shape(sample.ledger, 6_000, 28, END, 3)
+    planted_shape(sample.ledger, 6_000, 28, sample.end, 3)
 
 
 def test_committed_sample_is_the_documented_one(tmp_path):

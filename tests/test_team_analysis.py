@@ -18,10 +18,11 @@ from llmcost_nb.analysis.summaries import latency_histogram
 from llmcost_nb.ledger import LedgerReader
 from llmcost_nb.team import sync
 from llmcost_nb.team.postgres import PostgresLedger
-from llmcost_nb.testing.sample_data import MODELS, generate
+from llmcost_nb.testing.sample_data import MODELS
 from llmcost_nb.tracking import resolve_ledger
 
-END = date(2026, 11, 20)
+# A generated ledger with a planted spike day and a runaway notebook cell.
+SAMPLE = dict(rows=3_000, days=35, seed=5)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 _db_numbers = itertools.count()
 
 
@@ -36,14 +37,6 @@ def new_database(server: PgServer, options: str = "") -> str:
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} {options}")  # type: ignore[arg-type]
     return server.dsn.rsplit("/", 1)[0] + f"/{name}"
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """A generated ledger with a planted spike day and a runaway notebook cell."""
-    result = generate(rows=3_000, days=35, seed=5, path=tmp_path_factory.mktemp("s") / "s.db", end=END)
-    yield result
-    result.ledger.close()
 
 
 @pytest.fixture(scope="module")
@@ -358,10 +351,10 @@ def test_team_dashboard_equals_the_local_one_and_follows_filters(sample, team):
     _same_boards(local, shared)
     k = shared.kpis_dict()
     assert (k["spend"], k["calls"], k["tokens"]) == _expected(sample)
-    forecast = sample.ledger.forecast(as_of=END, budget=100)
+    forecast = sample.ledger.forecast(as_of=sample.end, budget=100)
     assert k["forecast"] == forecast.projected
     assert k["budget_used"] == _expected(sample, since="2026-11-01")[0] / 100  # November so far
-    assert (shared.since.value, shared.until.value) == (date(2026, 10, 17), END)
+    assert (shared.since.value, shared.until.value) == (date(2026, 10, 17), sample.end)
     assert list(shared.model.options) == ["(all)", *sorted(MODELS)]
     assert shared.tag_key.value == "team"
     assert list(shared.tag_value.options) == ["(all)", "growth", "platform", "research", "search", "support"]

@@ -10,12 +10,11 @@ A click group (``main``); every command takes ``--db PATH`` (default: ``$LLMCOST
 ``~/.local/share/llmcost_nb/ledger.db``), also accepted before the command (``llmcost --db X report``).
 Errors are one line (``click.ClickException``), never a traceback: the group turns any
 :class:`~llmcost_nb.errors.LlmcostError` a command raises into its message's first line. Other modules add
-their commands with a ``register(group)`` function listed in ``_EXTENSIONS``.
+their commands with a ``register(group)`` function, called at the end of this module.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -26,12 +25,6 @@ from ..errors import LlmcostError
 __all__ = ["main"]
 
 _DB_HELP = "The ledger file (default: $LLMCOST_DB, else ~/.local/share/llmcost_nb/ledger.db)."
-_EXTENSIONS = (
-    "llmcost_nb.cli.team",
-    "llmcost_nb.cli.check",
-    "llmcost_nb.cli.share",
-    "llmcost_nb.demo",
-)  # modules with register(group) adding more commands
 _db_option = click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 
 
@@ -215,5 +208,15 @@ def prices(model: str, provider: str | None, db: str | None) -> None:
         click.echo(f"  {name:<24} ${value}" + (f" {unit}" if unit else ""))
 
 
-for _name in _EXTENSIONS:
-    importlib.import_module(_name).register(main)
+def _register_commands() -> None:
+    """The commands defined in other modules: ``sync``, ``reconcile``, ``check``, ``share``, ``demo``."""
+    from ..testing.demo import register as register_demo
+    from .check import register as register_check
+    from .share import register as register_share
+    from .team import register as register_team
+
+    for register in (register_team, register_check, register_share, register_demo):
+        register(main)
+
+
+_register_commands()

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sys
 import threading
-import types
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -335,11 +333,7 @@ def experiment(
     return from_ledger(name, _ledger(ledger), threshold)
 
 
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.compare`` is this module once imported: calling it runs :func:`compare`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> CompareResult:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# llmcost_nb.compare.estimate_grid(...), llmcost_nb.compare.GridOverBudget, ...
+compare.estimate_grid, compare.GridEstimate = estimate_grid, GridEstimate
+compare.GridOverBudget = GridOverBudget
+compare.experiment, compare.acompare, compare.CompareResult = experiment, acompare, CompareResult

@@ -17,8 +17,6 @@ ledger and on the PostgreSQL team ledger
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
@@ -272,13 +270,3 @@ def dashboard(
 
     # a file, the team ledger's URL (a PostgresLedger), or this session's ledger
     return Dashboard(resolve_ledger(ledger), budget=budget, top=top)
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.dashboard`` is this module once imported: calling it runs :func:`dashboard`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Dashboard:
-        return dashboard(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -23,7 +23,6 @@ import importlib.util
 import os
 import re
 import sys
-import types
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,8 +35,7 @@ from ..core.money import format_usd
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
-# ReplayMiss too, built on first use (module __getattr__)
-__all__ = ["MODES", "Replay", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
+__all__ = ["MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
 
 MODES = ("off", "record", "replay-or-record", "replay-only")
 _REPLAYING = ("replay-or-record", "replay-only")
@@ -322,6 +320,12 @@ def _stream_class(lib: Any) -> type:
     return ReplayedStream
 
 
+# replay-only mode and no recording for this request: nothing was sent. The raised error's class also
+# subclasses the openai and anthropic base errors (where installed), so the SDKs pass it through unchanged
+# instead of retrying and wrapping it; it is built on first use (_miss_class).
+ReplayMiss = errors.ReplayMiss
+
+
 _miss: type | None = None
 
 
@@ -359,17 +363,5 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ReplayMiss":
-        return _miss_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.replay(...)`` calls :func:`replay`; ``llmcost_nb.replay.status()`` still works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Replay:
-        return replay(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+replay.status, replay.clear, replay.magic = status, clear, magic  # llmcost_nb.replay.status() etc.
+replay.ReplayMiss = ReplayMiss

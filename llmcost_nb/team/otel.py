@@ -88,7 +88,7 @@ def _tracer(tracer_provider: TracerProvider | None) -> Tracer:
         raise ImportError(
             "OpenTelemetry export needs the otel extra: pip install 'llmcost_nb[otel]'"
         ) from None
-    from .. import __version__
+    from ..core.version import __version__
 
     provider = tracer_provider or trace.get_tracer_provider()
     return provider.get_tracer("llmcost_nb", __version__)

@@ -14,8 +14,6 @@ ledger holds in the tag ``key_tag`` (same name by default): the ledger itself ne
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -269,13 +267,3 @@ def reconcile(
     counts = {status: int((frame["status"] == status).sum()) for status in STATUSES}
     source = Path(provider_export).name if isinstance(provider_export, str | Path) else "export"
     return Reconciliation(frame, basis, tolerance, rel_tolerance, source=source, counts=counts)
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.reconcile`` is this module once imported: calling it runs :func:`reconcile`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Reconciliation:
-        return reconcile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -300,3 +300,12 @@ def current_scope() -> tuple[Scope | None, str]:
         if _active:
             return _active[-1], "active"
     return None, "none"
+
+
+def reset_state() -> None:
+    """Forget the session and the open scopes, as a new process starts (``llmcost_nb.testing.reset``)."""
+    global _session
+    with _session_lock:
+        _session = None
+    with _active_lock:
+        _active.clear()
