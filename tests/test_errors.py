@@ -84,10 +84,14 @@ def test_budget_exceeded_keeps_the_sdk_bases():
     assert issubclass(exc_class, openai.OpenAIError) and issubclass(exc_class, anthropic.AnthropicError)
 
 
-def test_replay_miss_keeps_the_sdk_bases():
-    exc_class = llmcost_nb.replay.ReplayMiss
-    assert issubclass(exc_class, errors.ReplayMiss)
-    assert issubclass(exc_class, openai.OpenAIError) and issubclass(exc_class, anthropic.AnthropicError)
+def test_replay_miss_is_the_error_trees_and_the_raised_one_keeps_the_sdk_bases(fake, tmp_path):
+    assert llmcost_nb.replay.ReplayMiss is errors.ReplayMiss  # importable without building anything
+    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-test", max_retries=0)
+    replay_only = llmcost_nb.replay("replay-only", path=tmp_path / "empty.jsonl")
+    with replay_only, pytest.raises(errors.ReplayMiss) as info:
+        client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+    assert isinstance(info.value, openai.OpenAIError) and isinstance(info.value, anthropic.AnthropicError)
+    assert fake.request_count == 0
 
 
 def test_an_unknown_filter_is_a_filter_error_and_still_a_type_error(ledger):
