@@ -12,8 +12,9 @@ In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cel
 from .core.call import Call
 from .core.warn import LlmcostWarning
 from .ledger.sqlite import Ledger, LedgerError
-from .tracking.manual import disable, enable, log, log_many, record, set_price
-from .tracking.scope import Scope, Session, get_session, track
+from .tracking.manual import disable, enable, log, log_many, record, set_price, track
+from .tracking.scope import Scope, Session, get_session
+from .tracking.scope import on_session_start as _on_session_start
 
 __all__ = [
     "BudgetExceeded",
@@ -47,6 +48,17 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def _start_budgets(session: Session) -> None:
+    """Every session enforces the budgets stored in its ledgers from its first tracked call."""
+    from .budget import activate
+
+    activate(session, start_capture=False)
+
+
+# Wiring (idempotent, keyed by name: ``%reload_ext llmcost_nb`` re-runs this file).
+_on_session_start("budgets", _start_budgets)
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext llmcost_nb`` (see :mod:`llmcost_nb.notebook.extension`)."""
     from .notebook.extension import load_ipython_extension as load
@@ -63,9 +75,9 @@ def unload_ipython_extension(ipython: object) -> None:
 
 def __getattr__(name: str) -> object:  # names built or imported on first use, to keep the import light
     if name == "BudgetExceeded":  # subclasses the openai and anthropic errors: built only when asked for
-        from .budget.limits import _exceeded_class
+        from .budget import BudgetExceeded
 
-        return _exceeded_class()
+        return BudgetExceeded
     if name == "sync":  # the PostgreSQL team sync (llmcost_nb.team)
         from .team import sync
 
