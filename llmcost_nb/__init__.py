@@ -50,9 +50,9 @@ __version__ = "0.1.0"
 
 def _start_budgets(session: Session) -> None:
     """Every session enforces the budgets stored in its ledgers from its first tracked call."""
-    from .budget import activate
+    from .budget import session_started
 
-    activate(session, start_capture=False)
+    session_started(session)
 
 
 # Wiring (idempotent, keyed by name: ``%reload_ext llmcost_nb`` re-runs this file).

@@ -63,6 +63,7 @@ __all__ = [
     "parse_scope",
     "refresh",
     "remove_budget",
+    "session_started",
     "set_budget",
     "set_default_max_output_tokens",
     "spent",
@@ -488,6 +489,7 @@ def activate(session: Session | None = None, *, start_capture: bool = True) -> N
         from ..tracking import capture
 
         capture.install()
+    _deactivated.discard(session)
     session.add_listener(_listener)
     session.add_pre_send(_preflight, "budget")
 
@@ -495,8 +497,20 @@ def activate(session: Session | None = None, *, start_capture: bool = True) -> N
 def deactivate(session: Session | None = None) -> None:
     """Stop enforcing budgets in ``session`` (they stay stored in the ledger)."""
     session = session or get_session()
+    _deactivated.add(session)
     session.remove_listener(_listener)
     session.remove_pre_send(_preflight)
+
+
+def session_started(session: Session) -> None:
+    """A session's first tracked call: from now on it enforces the budgets stored in its ledgers, unless
+    :func:`deactivate` opted it out before (``llmcost_nb`` registers this with
+    ``tracking.on_session_start``)."""
+    if session not in _deactivated:
+        activate(session, start_capture=False)
+
+
+_deactivated: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions deactivate() opted out
 
 
 _exceeded: type | None = None
