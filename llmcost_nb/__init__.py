@@ -17,8 +17,9 @@ from .errors import LedgerError, LlmcostError, LlmcostWarning
 from .ledger.protocol import register_backend as _register_backend
 from .ledger.protocol import register_reports as _register_reports
 from .ledger.sqlite import Ledger
-from .tracking.manual import disable, enable, log, log_many, record, set_price
-from .tracking.scope import Scope, Session, get_session, track
+from .tracking.manual import disable, enable, log, log_many, record, set_price, track
+from .tracking.scope import Scope, Session, get_session
+from .tracking.scope import on_session_start as _on_session_start
 
 __all__ = [
     "BudgetExceeded",
@@ -120,6 +121,14 @@ def _wire() -> None:
     _register_reports(summary=_summary, latency_histogram=_latency_histogram, daily_report=_daily_report,
                       chargeback=_chargeback, forecast=_forecast, anomalies=_anomalies)  # ledger.summary() …
     register_views(**{name: _compare_view(name) for name in VIEWS})  # CompareResult charts and explore()
+    _on_session_start("budgets", _start_budgets)  # stored budgets apply from a session's first tracked call
+
+
+def _start_budgets(session: Session) -> None:
+    """Every session enforces the budgets stored in its ledgers from its first tracked call."""
+    from .budget import session_started
+
+    session_started(session)
 
 
 _wire()

@@ -551,6 +551,19 @@ def test_calls_join_the_enclosing_scope_and_dataframe_inputs_work(oai):
     assert list(via_module.rows["input_id"]) == ["q1"]
 
 
+def test_a_grid_records_after_disable(oai, fake, ledger):
+    """The grid opens scopes of its own, and a scope does not switch capture on: compare does."""
+    from llmcost_nb.tracking import capture
+
+    llmcost_nb.disable()
+    result = compare({"terse": VARIANTS["terse"]}, ["gpt-4.1"], QUESTIONS[:2], client=oai, name="off",
+                     ledger=ledger, progress=False)
+    assert capture.installed() and fake.request_count == 2
+    want = expected_cost("terse", "gpt-4.1", 1) + expected_cost("terse", "gpt-4.1", 2)
+    assert result.total_cost == want == ledger.total_cost(tags={"experiment": "off"}) == Decimal("0.000052")
+    assert ledger.count(tags={"experiment": "off"}) == 2
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

@@ -108,8 +108,10 @@ def test_fault(case: Case, fake, tmp_path, unused_port):
         capture.uninstall()
         plain, plain_warned, _ = _run(case, env)
         fake.reset()
-        llmcost_nb.get_session().listeners.clear()
-        llmcost_nb.get_session().preflight.clear()
+        session = llmcost_nb.get_session()
+        session.start()  # its start hooks (the stored budgets) run now, so the hooks cleared stay cleared
+        session.listeners.clear()
+        session.preflight.clear()
         env.tracked, env.state = True, {}
         env.ledger = llmcost_nb.Ledger(tmp_path / "tracked" / "ledger.db")
         tracked, tracked_warned, scope = _run(case, env)

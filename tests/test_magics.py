@@ -15,7 +15,10 @@ from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
 
 import llmcost_nb
+from llmcost_nb.analysis import estimate
+from llmcost_nb.budget import limits
 from llmcost_nb.budget.limits import Budget
+from llmcost_nb.notebook.extension import _trackers
 from llmcost_nb.tracking import capture
 from llmcost_nb.tracking.scope import get_session
 
@@ -76,7 +79,10 @@ def test_load_is_idempotent_and_unload_restores_everything(fake, tmp_path):
     assert len(shell.input_transformers_cleanup) == len(cleanup_before) + 1
     assert capture.installed() and httpx2.Client.send is not original_send
     session = get_session()
-    assert len(session.preflight) == 3 and len(session.listeners) == 1
+    tracker = _trackers[shell]
+    # replay < estimate < budget < cell budget, whatever order %load_ext added them in
+    assert session.preflight == [estimate._preflight, limits._preflight, tracker.cell_preflight]
+    assert session.listeners == [limits._listener]
     default = get_session().ledger.path
     shell.run_line_magic("llmcost", f"db {tmp_path / 'switched.db'}")
     assert get_session().ledger.path == tmp_path / "switched.db"
@@ -168,6 +174,25 @@ def test_cell_budget_stops_the_third_call_before_it_reaches_the_server(ip, fake)
     text = summary_of(outputs)["text/plain"]
     assert "2 calls · 12 in / 18 out tokens · $0.000168" in text
     assert "stopped: budget cell of $0.0003 would be exceeded: $0.000168 spent" in text
+
+
+@pytest.mark.parametrize(("limit", "sent"), [("0.000264", 2), ("0.000263999999", 1)])
+def test_a_cell_budget_exactly_reached_lets_the_request_through(ip, fake, limit, sent):
+    # 2 calls: $0.000084 spent + the second's $0.00018 worst case = $0.000264, the limit exactly: sent
+    result, _, _ = run(ip, f"%%llmcost --budget {limit}\nfor _ in range(3):\n    ask(max_tokens=20)")
+    assert type(result.error_in_exec) is llmcost_nb.BudgetExceeded
+    assert fake.request_count == sent
+
+
+def test_a_cell_records_after_disable(ip, fake):
+    llmcost_nb.disable()
+    assert not capture.installed()
+    result, outputs, _ = run(ip, "%%llmcost --tag variant=B\nask()")
+    assert result.success and fake.request_count == 1
+    assert capture.installed()
+    assert "1 call · 6 in / 9 out tokens · $0.000084" in summary_of(outputs)["text/plain"]
+    calls = get_session().ledger.calls(tags={"variant": "B"})
+    assert calls["cost_usd"].tolist() == [Decimal("0.000084")]
 
 
 def test_session_hard_budget_from_the_line_magic(ip, fake):

@@ -196,13 +196,11 @@ def activate(session: Any = None) -> None:
     from ..tracking.scope import get_session
 
     session = session or get_session()
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)
+    session.add_pre_send(_preflight, "estimate")
 
 
 def deactivate(session: Any = None) -> None:
     from ..tracking.scope import get_session
 
     session = session or get_session()
-    while _preflight in session.preflight:
-        session.preflight.remove(_preflight)
+    session.remove_pre_send(_preflight)

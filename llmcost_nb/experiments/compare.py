@@ -154,6 +154,9 @@ def _prepare(
                 f"({estimate.describe()}), more than the budget of ${limit}. Nothing was sent. "
                 "Lower max_tokens, use fewer inputs, variants or models, or raise the budget."
             )
+    from ..tracking.manual import enable
+
+    enable()  # the grid opens scopes of its own, and a scope does not switch capture on
     run = Run(
         name,
         cells,

@@ -21,7 +21,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Int, List, Unicode, observe
 
 if TYPE_CHECKING:
-    from ..budget.limits import Budget
+    from ..budget import Budget
 
 __all__ = ["BudgetTable", "CellArgs", "LlmcostMagics", "Status", "parse_cell_line"]
 
@@ -187,9 +187,9 @@ class LlmcostMagics(Magics):
 
     @observe("max_output_tokens")
     def _max_output_changed(self, change: dict[str, Any]) -> None:
-        from ..budget import limits as budget
+        from ..budget import set_default_max_output_tokens
 
-        budget.DEFAULT_MAX_OUTPUT_TOKENS = int(change["new"])
+        set_default_max_output_tokens(int(change["new"]))
 
     # -- %%llmcost (normally handled by the input transformer; this runs when called some other way) ----
     @cell_magic("llmcost")

@@ -20,7 +20,7 @@ from ..core.call import Call
 from ..core.money import format_usd
 
 if TYPE_CHECKING:
-    from ..budget.limits import Budget
+    from ..budget import Budget
     from ..tracking.scope import Scope, Session
 
 __all__ = ["NO_MATH", "CellSummary", "format_usd"]
@@ -218,23 +218,13 @@ def _duration(seconds: float) -> str:
 
 def _applicable_budgets(scope: Scope, session: Session) -> list[tuple[Budget, Decimal]]:
     """The budgets the scope's calls count against, with what has been spent against each."""
-    from ..budget.book import _book
-    from ..core.call import now_iso
+    from ..budget import applicable_budgets
 
-    try:
-        book = _book(scope.ledger)
-    except Exception:
-        return []
-    ts, tags = now_iso(), scope.tags
-    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())
-            if b.applies(session.id, scope, tags, session)]
+    return applicable_budgets(scope, session)
 
 
 def all_budgets(session: Session) -> list[tuple[Budget, Decimal]]:
     """Every budget of the session's ledger, with what has been spent against each."""
-    from ..budget.book import _book
-    from ..core.call import now_iso
+    from ..budget import budgets_with_spent
 
-    book = _book(session.ledger)
-    ts = now_iso()
-    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())]
+    return budgets_with_spent(session)

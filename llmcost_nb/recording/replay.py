@@ -116,8 +116,7 @@ def for_scope(scope: Any, mode: str = "replay-or-record", *,
     session = get_session()
     store = ReplayStore(path if path is not None else default_path(session)) if mode != "off" else None
     _scope_settings[scope] = _Settings(mode, store, VOLATILE_FIELDS)
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)
+    session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
     capture.install()
@@ -226,12 +225,10 @@ def _apply(session: Session, settings: _Settings | None) -> None:
     if settings is None or settings.mode == "off":
         _settings.pop(session, None)
         if not _scope_settings:
-            while _preflight in session.preflight:
-                session.preflight.remove(_preflight)
+            session.remove_pre_send(_preflight)
         return
     _settings[session] = settings
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)  # before budgets: a replayed request costs nothing
+    session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
     capture.install()

@@ -25,7 +25,7 @@ from ..pricing.pricer import warn_unpriced
 from .recorder import record as _record
 from .scope import Scope, current_scope, get_session
 
-__all__ = ["disable", "enable", "log", "log_many", "record", "set_price"]
+__all__ = ["disable", "enable", "log", "log_many", "record", "set_price", "track"]
 
 _OBJECT_TO_API = {
     "chat.completion": "chat",
@@ -41,6 +41,14 @@ def enable() -> None:
     from . import capture
 
     capture.install()
+
+
+def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
+          name: str | None = None) -> Scope:
+    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`.
+    Switches capture on (like :func:`enable`): the block records even after :func:`disable`."""
+    enable()
+    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
 
 
 def disable() -> None:

@@ -75,6 +75,7 @@ def begin(endpoint: Endpoint, path: str, request: Any) -> Pending:
     info = request_info(endpoint, path, content)
     scope, attribution = current_scope()
     session = get_session()
+    session.start()  # the session's first tracked call: its start hooks (stored budgets) run now
     pending = Pending(endpoint, info, scope, attribution, session)
     pending.path = path
     for hook in list(session.preflight):
@@ -347,6 +348,7 @@ def _error_message(content: bytes) -> str:
 def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = None) -> Call:
     """Price ``call``, write it to the ledger (committed before returning) and tell scope and listeners.
     A call recorded before (a stream first seen unfinished) is updated in place."""
+    session.start()
     first_time = not call.recorded
     old_cost = Decimal(0) if first_time or call.cost is None else call.cost
     try:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from ..ledger.sqlite import Ledger
 
-__all__ = ["Scope", "Session", "get_session", "track"]
+__all__ = ["PRE_SEND_ORDERS", "Scope", "Session", "get_session", "on_session_start"]
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmcost_scope", default=None)
 _active: list[Scope] = []  # open scopes, oldest first: the fallback for threads without our context
@@ -37,6 +37,11 @@ _active_lock = threading.Lock()
 
 Listener = Callable[[Call, "Scope | None"], None]
 Preflight = Callable[[Any, "Scope | None"], None]
+
+# Where a pre-send hook runs among the others (lower first): a replayed request is answered before its
+# tokens are estimated, budgets see the estimate, and a cell's own budget comes last.
+PRE_SEND_ORDERS = {"replay": 0, "estimate": 10, "budget": 20, "cell budget": 30}
+_UNORDERED = 1000  # hooks appended to ``session.preflight`` by hand run after the ordered ones
 
 
 class _Ids:
@@ -73,6 +78,61 @@ class Session:
         self._call_count = 0
         self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
         self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
+        self._orders: list[tuple[Preflight, int]] = []  # the order each hook was added with
+        self._hooks_lock = threading.Lock()
+        self.started = False  # whether the session-start hooks ran (at the first tracked call)
+
+    # -- hooks ----------------------------------------------------------------------------------------
+    def add_pre_send(self, hook: Preflight, order: str | int) -> None:
+        """Run ``hook(pending, scope)`` before each captured request is sent (it may raise a deliberate
+        stop, or answer the request itself). ``order`` places it among the others: a name from
+        :data:`PRE_SEND_ORDERS` (``replay`` < ``estimate`` < ``budget`` < ``cell budget``) or a number;
+        hooks of the same order run in the order they were added. Adding a hook twice does nothing."""
+        rank = PRE_SEND_ORDERS[order] if isinstance(order, str) else int(order)
+        with self._hooks_lock:
+            if hook in self.preflight:
+                return
+            self._orders.append((hook, rank))
+            hooks = self.preflight
+            at = next((i for i, h in enumerate(hooks) if self._order_of(h) > rank), len(hooks))
+            hooks.insert(at, hook)
+
+    def remove_pre_send(self, hook: Preflight) -> None:
+        with self._hooks_lock:
+            while hook in self.preflight:
+                self.preflight.remove(hook)
+            self._orders = [(h, rank) for h, rank in self._orders if h != hook]
+
+    def _order_of(self, hook: Preflight) -> int:
+        return next((rank for h, rank in self._orders if h == hook), _UNORDERED)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(call, scope)`` after each call is recorded (once per listener)."""
+        with self._hooks_lock:
+            if listener not in self.listeners:
+                self.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._hooks_lock:
+            while listener in self.listeners:
+                self.listeners.remove(listener)
+
+    def start(self) -> None:
+        """Run the session-start hooks (:func:`on_session_start`), once: the recorder calls this at the
+        session's first tracked call."""
+        if self.started:
+            return
+        with _start_lock:
+            if self.started:
+                return
+            self.started = True
+            for name, hook in list(_start_hooks.items()):
+                try:
+                    hook(self)
+                except Exception as exc:
+                    from ..core.warn import warn_once
+
+                    warn_once(f"session-start:{name}", f"a session-start hook ({name}) raised {exc!r}")
 
     @property
     def ledger(self) -> Ledger:
@@ -111,19 +171,25 @@ class Session:
 
 _session: Session | None = None
 _session_lock = threading.Lock()
+_start_hooks: dict[str, Callable[[Session], Any]] = {}
+_start_lock = threading.RLock()  # reentrant: a start hook may record a call
 
 
 def get_session() -> Session:
+    """The session in use (built on first use; nothing is switched on until its first tracked call)."""
     global _session
     if _session is None:
         with _session_lock:
             if _session is None:
-                session = Session()
-                from ..budget.limits import activate  # the ledger's stored budgets apply in every session
-
-                activate(session, start_capture=False)
-                _session = session
+                _session = Session()
     return _session
+
+
+def on_session_start(name: str, hook: Callable[[Session], Any]) -> None:
+    """Run ``hook(session)`` once per session, at its first tracked call (a request captured or a call
+    recorded). Keyed by ``name``: registering a name again replaces its hook (so re-running the code that
+    registers it, as ``%reload_ext`` does, adds nothing)."""
+    _start_hooks[name] = hook
 
 
 class Scope:
@@ -230,9 +296,7 @@ class Scope:
 
     # -- lifetime -------------------------------------------------------------------------------------
     def open(self) -> Scope:
-        from . import capture
-
-        capture.install()
+        """Enter the scope. Capture is switched on by ``track()``, ``enable()`` or ``%load_ext``, not here."""
         self.parent = _current.get()
         self._token = _current.set(self)
         with _active_lock:
@@ -283,12 +347,6 @@ def _settle() -> None:
     scope ends."""
     for journal in list(taped):
         journal.settle()
-
-
-def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
-          name: str | None = None) -> Scope:
-    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`."""
-    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
 
 
 def current_scope() -> tuple[Scope | None, str]:
