@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import llmcost_nb
 from llmcost_nb import LlmcostWarning
 from llmcost_nb.cli.app import main
-from llmcost_nb.ledger.check import CheckReport, check
+from llmcost_nb.ledger import CheckReport, check
 from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 from llmcost_nb.pricing.pricer import Pricer
 

@@ -28,7 +28,7 @@ from _prices import token_cost
 import llmcost_nb
 from llmcost_nb import LlmcostWarning
 from llmcost_nb.core.warn import reset_warnings
-from llmcost_nb.ledger.check import check
+from llmcost_nb.ledger import check
 from llmcost_nb.ledger.journal import flush_all
 from llmcost_nb.tracking import capture
 

@@ -40,10 +40,6 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "AnalysisError",
     "Query",
-    "anomalies",
-    "chargeback",
-    "daily_report",
-    "forecast",
     "latency_histogram",
     "parse_when",
     "summary",
@@ -135,6 +131,3 @@ def latency_histogram(
     columns = [*query.columns, "bucket", "low_ms", "high_ms", "calls"]
     return pd.DataFrame.from_records(records, columns=columns)
 
-
-from .anomalies import anomalies  # noqa: E402  (they build on summary, above)
-from .reports import chargeback, daily_report, forecast  # noqa: E402

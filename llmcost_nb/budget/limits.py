@@ -402,7 +402,7 @@ def max_request_cost(pending: Any, ledger: Ledger) -> tuple[Decimal | None, int]
     info, endpoint = pending.info, pending.endpoint
     input_tokens = pending.estimated_input_tokens
     if input_tokens is None:
-        from ..analysis.estimate import request_input_tokens
+        from ..pricing.tokens import request_input_tokens
 
         input_tokens = pending.estimated_input_tokens = request_input_tokens(
             endpoint.api, info.body or {}, info.model).tokens

@@ -104,7 +104,7 @@ def plan(
     name: str,
 ) -> tuple[list[Cell], GridEstimate]:
     """Every cell of the grid with its request and worst-case cost, and the grid's estimate."""
-    from ..analysis.estimate import count_message_tokens
+    from ..pricing.tokens import count_message_tokens
 
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty dict: name -> template, chat messages or callable")

@@ -1,21 +1,35 @@
 """The SQLite ledger: open, migrations, write, read, tags, rollups, the journal, check; the read protocol
 (:class:`LedgerReader`) that the team ledger implements too."""
 
+import os
+
+from .check import CheckReport, check_file
 from .protocol import LedgerReader, register_backend, register_reports
 from .query import DIMENSIONS, DISTINCT_COLUMNS, Query, check_column, dim_name, normalize_by
 from .sqlite import SCHEMA_VERSION, Ledger, LedgerError, default_path, open_ledger
 
 SqliteLedger = Ledger
 
+
+def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> CheckReport:
+    """Check a ledger (a :class:`Ledger` or a path) and say what is wrong in words (``llmcost check``).
+
+    >>> check("costs.db").problems               # doctest: +SKIP
+    ['3 of 120 priced rows differ from re-pricing (ids 4, 7, 9: ...); run Ledger(...).reprice(all=True)']
+    """
+    return check_file(target, open_ledger=Ledger, reprice=reprice)
+
 __all__ = [
     "DIMENSIONS",
     "DISTINCT_COLUMNS",
     "SCHEMA_VERSION",
+    "CheckReport",
     "Ledger",
     "LedgerError",
     "LedgerReader",
     "Query",
     "SqliteLedger",
+    "check",
     "check_column",
     "default_path",
     "dim_name",

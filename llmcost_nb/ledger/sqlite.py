@@ -452,9 +452,9 @@ class Ledger(LedgerReader):
         """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
         :class:`~llmcost_nb.ledger.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check``
         too."""
-        from .check import check
+        from .check import check_file
 
-        return check(self, reprice=reprice)
+        return check_file(self, open_ledger=Ledger, reprice=reprice)
 
     # -- the read protocol (LedgerReader): aggregates and filter choices ---------------------------------
     def aggregate(self, query: Query, *, force_raw: bool = False) -> list[tuple[Any, ...]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -233,15 +232,14 @@ class LlmcostMagics(Magics):
         return parser.parse_args(words)
 
     def _status(self, words: list[str]) -> Status:
+        from ..recording.replay import status_line
         from ..tracking.scope import get_session
         from .widgets import all_budgets
 
         self._parse("status", words)
 
         session = get_session()
-        replay = "replay: off"
-        if "llmcost_nb.recording.replay" in sys.modules:  # replay used in this session: its mode, savings
-            replay = str(sys.modules["llmcost_nb.recording.replay"].status(session))
+        replay = status_line(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
                       self.track_all, dict(session.tags), all_budgets(session), replay)
 

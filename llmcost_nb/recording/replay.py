@@ -23,6 +23,7 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,7 +36,9 @@ from ..core.money import format_usd
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
-__all__ = ["MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
+__all__ = [
+    "MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status", "status_line",
+]
 
 MODES = ("off", "record", "replay-or-record", "replay-only")
 _REPLAYING = ("replay-or-record", "replay-only")
@@ -116,6 +119,7 @@ def for_scope(scope: Any, mode: str = "replay-or-record", *,
     session = get_session()
     store = ReplayStore(path if path is not None else default_path(session)) if mode != "off" else None
     _scope_settings[scope] = _Settings(mode, store, VOLATILE_FIELDS)
+    _switched_on.set()
     session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
@@ -182,6 +186,15 @@ def status(session: Session | None = None) -> ReplayStatus:
                         from_pusd(pusd) or Decimal(0))
 
 
+_switched_on = threading.Event()  # replay was on at some point in this process (so calls may be replayed)
+
+
+def status_line(session: Session) -> str:
+    """The replay line of ``%llmcost status``: :func:`status` once replay has been on in this process, else
+    ``"replay: off"`` without reading the ledger (no call can have been replayed)."""
+    return str(status(session)) if _switched_on.is_set() else "replay: off"
+
+
 def saved(calls: Any) -> Decimal:
     """What the replayed calls among ``calls`` (Call objects) would have cost."""
     return sum((c.saved for c in calls if c.replayed and c.saved is not None), Decimal(0))
@@ -228,6 +241,7 @@ def _apply(session: Session, settings: _Settings | None) -> None:
             session.remove_pre_send(_preflight)
         return
     _settings[session] = settings
+    _switched_on.set()
     session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
@@ -265,9 +279,9 @@ class _Recorder:
             return
         content_type = headers.get("content-type", "")
         if cut:  # an SDK may close a stream right after its final event: keep it only when complete
-            from ..tracking.recorder import _parse_sse
+            from ..tracking.recorder import parse_sse
 
-            if "text/event-stream" not in content_type or not _parse_sse(pending.endpoint.api, content)[1]:
+            if "text/event-stream" not in content_type or not parse_sse(pending.endpoint.api, content)[1]:
                 return
         self.store.put(Recording.new(self.request, status_code, content_type, content))
 

@@ -25,7 +25,9 @@ from ..pricing.pricer import warn_unpriced
 from .recorder import record as _record
 from .scope import Scope, current_scope, get_session
 
-__all__ = ["disable", "enable", "log", "log_many", "record", "set_price", "track"]
+__all__ = [
+    "disable", "enable", "log", "log_many", "record", "record_manual", "set_price", "token_call", "track",
+]
 
 _OBJECT_TO_API = {
     "chat.completion": "chat",
@@ -103,10 +105,10 @@ def record(response: Any, *, tags: Mapping[str, Any] | None = None, api: str | N
     call = Call(provider=provider or _API_TO_PROVIDER.get(api), api=api, model=model, model_requested=model,
                 latency_ms=latency_ms, request_id=body.get("id") or body.get("responseId"))
     call.set_usage(usage)
-    return _manual(call, tags, ledger)
+    return record_manual(call, tags, ledger)
 
 
-def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
+def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
     scope, _ = current_scope()
     session = get_session()
     base = scope.tags if scope is not None else dict(session.tags)
@@ -139,7 +141,7 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
     return fields, extra, usage
 
 
-def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
+def token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
                 more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
     """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
     (what pricing takes)."""
@@ -160,7 +162,8 @@ def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | No
     >>> llmcost_nb.log(model="gpt-4.1", input_tokens=1000, output_tokens=200).cost   # doctest: +SKIP
     Decimal('0.0036')
     """
-    return _manual(_token_call(model, input_tokens, output_tokens, provider, more_tokens)[0], tags, ledger)
+    call, _ = token_call(model, input_tokens, output_tokens, provider, more_tokens)
+    return record_manual(call, tags, ledger)
 
 
 def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path | None = None) -> int:
@@ -192,7 +195,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
             ))
     written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
     for model, (row, more, result) in unpriced.items():  # one warning per model, saying how to price it
-        call, _ = _token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
+        call, _ = token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
                               row.get("provider"), more)
         warn_unpriced(call, result)
     return written

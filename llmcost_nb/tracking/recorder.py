@@ -22,7 +22,7 @@ from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
 
-__all__ = ["Pending", "StreamRecorder", "begin", "failed", "record", "responded"]
+__all__ = ["Pending", "StreamRecorder", "begin", "failed", "parse_sse", "record", "responded"]
 
 _open_streams: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
 _MAX_ERROR = 300
@@ -221,7 +221,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         call.error = _error_message(content)
         return
     if is_sse:
-        body, complete = _parse_sse(api, content)
+        body, complete = parse_sse(api, content)
         cut = cut and not complete
     else:
         body = _json(content)
@@ -306,7 +306,7 @@ _TERMINAL = {  # an event that says the stream is complete, by wire format
 }
 
 
-def _parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
+def parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
     """The body to extract usage from, out of a stream's SSE events, and whether the stream was complete
     (an SDK may close the response right after the final event, before the transport's end of stream)."""
     payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
