@@ -246,10 +246,12 @@ _books_lock = threading.Lock()
 def _book(ledger: Ledger) -> _Book:
     book = _books.get(ledger)
     if book is None:
+        # Built outside _books_lock: reading the ledger may flush its journal, whose listeners call _book
+        # again from the thread holding the journal's lock (a lock-order deadlock when two threads start at
+        # once). Two threads may build one each; the first stored is kept, the other had counted nothing.
+        fresh = _Book(ledger)
         with _books_lock:
-            book = _books.get(ledger)
-            if book is None:
-                book = _books[ledger] = _Book(ledger)
+            book = _books.setdefault(ledger, fresh)
     return book
 
 
