@@ -1,5 +1,5 @@
 """notebooks/ab_comparison.ipynb: committed with its outputs (exact totals, charts as SVG, the explorer with
-its saved widget state and HTML fallback). tests/test_notebooks.py runs it again under nbval."""
+its saved widget state and HTML fallback). tests/test_notebook_examples.py runs it again under nbval."""
 
 from __future__ import annotations
 

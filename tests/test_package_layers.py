@@ -11,7 +11,7 @@
 
 The redesign of issue 15 removes today's violations in several steps, so this is a ratchet: ``ALLOWED``
 lists the violations that still exist. The test fails on any violation not listed AND on any listed one
-that is gone, so the list only shrinks; delete it when it is empty. ``python tests/test_layers.py``
+that is gone, so the list only shrinks; delete it when it is empty. ``python tests/test_package_layers.py``
 prints the current violations in the allowlist's format.
 """
 
@@ -260,7 +260,7 @@ def _check(kind: str) -> None:
     new = sorted(found - ALLOWED[kind])
     gone = sorted(ALLOWED[kind] - found)
     assert not new, f"new {kind} violation(s), not allowed: {new}"
-    assert not gone, f"fixed, so remove from ALLOWED[{kind!r}] in tests/test_layers.py: {gone}"
+    assert not gone, f"fixed, so remove from ALLOWED[{kind!r}] in tests/test_package_layers.py: {gone}"
 
 
 def test_no_import_cycles():

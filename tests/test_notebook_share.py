@@ -1,7 +1,7 @@
 """llmcost_nb.share: an executed notebook as HTML whose scripts are all local (inline or beside the page).
 
 What the page does in a real browser (zero requests, widgets and charts rendered) is checked in
-tests/test_browser.py; here, the files themselves.
+tests/test_notebook_browser.py; here, the files themselves.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_vendored_assets_and_their_licences_are_present():
 def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env, capsys):
     """`scripts/demo.sh` (the README's first command) runs this: the packaged notebook executed on the offline
     fake provider, saved with its outputs and widget state, and its page with every script local.
-    (tests/test_wheel.py runs the same command from an installed wheel.)"""
+    (tests/test_package_wheel.py runs the same command from an installed wheel.)"""
     from llmcost_nb.testing import demo
 
     out = kernel_env / "demo"

@@ -1,5 +1,5 @@
 """notebooks/quickstart.ipynb: committed with its outputs, and its HTML export shows the cell summaries
-without a kernel (tests/test_notebooks.py runs it under nbval)."""
+without a kernel (tests/test_notebook_examples.py runs it under nbval)."""
 
 from __future__ import annotations
 
