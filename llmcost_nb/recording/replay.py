@@ -37,7 +37,8 @@ from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
 __all__ = [
-    "MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status", "status_line",
+    "MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status",
+    "status_line",
 ]
 
 MODES = ("off", "record", "replay-or-record", "replay-only")
