@@ -126,7 +126,7 @@ def test_exported_notebook_renders_with_no_network(browser, kernel_env, notebook
 
 def test_exported_altair_charts_draw_with_local_vega(browser, kernel_env):
     """Altair's html renderer (require(["vega-embed"]) from a CDN), a Vega-Lite output and our SVG view."""
-    from test_share import CHART_CELLS
+    from test_notebook_share import CHART_CELLS
 
     path = kernel_env / "charts.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CHART_CELLS]), path)

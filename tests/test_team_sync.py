@@ -430,7 +430,7 @@ def test_team_chargeback_and_forecast_equal_the_local_ones(ledger, team):
 
 def test_reconcile_the_team_ledger_against_the_org_invoice(ledger, team):
     """The org-wide invoice matches only the calls of every laptop together."""
-    from test_reconcile import EXPORTS, call
+    from test_team_reconcile import EXPORTS, call
 
     from llmcost_nb.team.reconcile import reconcile
 
