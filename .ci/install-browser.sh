@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chromium for the browser tests (tests/test_browser.py drives it through Playwright with
+# Chromium for the browser tests (tests/test_notebook_browser.py drives it through Playwright with
 # executable_path=/usr/bin/chromium; `playwright install` is never used). Idempotent: installs Debian's
 # `chromium` only when /usr/bin/chromium is missing.
 set -euo pipefail

@@ -116,7 +116,8 @@ def main() -> None:
     import vl_convert  # noqa: F401
 
     from llmcost_nb import Ledger
-    from llmcost_nb.analysis.summaries import plan
+    from llmcost_nb.ledger.query import Query
+    from llmcost_nb.ledger.rollups import plan
     from llmcost_nb.notebook.dashboard import dashboard
 
     base_rss = rss_mb()
@@ -144,7 +145,7 @@ def main() -> None:
     results = {}
     for name, (fn, by, kw) in queries.items():
         results[name] = median_ms(fn)
-        path_taken = plan(by, **kw).path if by else "rollups"
+        path_taken = plan(Query.parse(by, **kw)).path if by else "rollups"
         print(f"  {name:<48} {results[name]:8.1f} ms  ({path_taken})")
 
     board = dashboard(ledger, budget=5000)

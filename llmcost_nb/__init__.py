@@ -9,17 +9,24 @@ Decimal('0.0142')
 In Jupyter: ``%load_ext llmcost_nb`` then ``%%llmcost --tag variant=A`` on a cell.
 """
 
+from typing import Any as _Any
+
 from .core.call import Call
-from .core.warn import LlmcostWarning
-from .ledger.sqlite import Ledger, LedgerError
-from .tracking.manual import disable, enable, log, log_many, record, set_price
-from .tracking.scope import Scope, Session, get_session, track
+from .core.version import __version__ as __version__
+from .errors import LedgerError, LlmcostError, LlmcostWarning
+from .ledger.protocol import register_backend as _register_backend
+from .ledger.protocol import register_reports as _register_reports
+from .ledger.sqlite import Ledger
+from .tracking.manual import disable, enable, log, log_many, record, set_price, track
+from .tracking.scope import Scope, Session, get_session
+from .tracking.scope import on_session_start as _on_session_start
 
 __all__ = [
     "BudgetExceeded",
     "Call",
     "Ledger",
     "LedgerError",
+    "LlmcostError",
     "LlmcostWarning",
     "Scope",
     "Session",
@@ -44,7 +51,87 @@ __all__ = [
     "track",
     "unload_ipython_extension",
 ]
-__version__ = "0.1.0"
+
+
+def _compare_view(name: str) -> object:
+    """A comparison view that imports the notebook layer only when a chart is asked for."""
+
+    def show(result: object, *args: object, **kwargs: object) -> object:
+        from .notebook import compare_charts, explorer
+
+        views = {"cost_quality": compare_charts.cost_quality, "latency": compare_charts.latency,
+                 "cost_per_success": compare_charts.cost_per_success, "wins": compare_charts.wins,
+                 "explore": explorer.Explorer}
+        return views[name](result, *args, **kwargs)
+
+    show.__name__ = show.__qualname__ = name
+    return show
+
+
+# -- the composition root: wiring of the layers (idempotent: %reload_ext re-runs this file) ---------
+def _open_team_ledger(dsn: str, *args: _Any, **kwargs: _Any) -> _Any:
+    """``Ledger("postgresql://…")``: the team ledger (psycopg is imported only then)."""
+    from .team.postgres import PostgresLedger
+
+    return PostgresLedger(dsn, *args, **kwargs)
+
+
+def _summary(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.summaries import summary
+
+    return summary(ledger, *args, **kwargs)
+
+
+def _latency_histogram(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.summaries import latency_histogram
+
+    return latency_histogram(ledger, *args, **kwargs)
+
+
+def _daily_report(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import daily_report
+
+    return daily_report(ledger, *args, **kwargs)
+
+
+def _chargeback(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import chargeback
+
+    return chargeback(ledger, *args, **kwargs)
+
+
+def _forecast(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.reports import forecast
+
+    return forecast(ledger, *args, **kwargs)
+
+
+def _anomalies(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+    from .analysis.anomalies import anomalies
+
+    return anomalies(ledger, *args, **kwargs)
+
+
+def _wire() -> None:
+    """The composition root: the only place that wires a lower layer to a higher one (each target imported
+    only when used). Idempotent, since ``%reload_ext llmcost_nb`` runs this file again."""
+    from .experiments.views import VIEWS, register_views
+
+    _register_backend(("postgresql://", "postgres://"), _open_team_ledger)  # Ledger("postgresql://…")
+    _register_reports(summary=_summary, latency_histogram=_latency_histogram, daily_report=_daily_report,
+                      chargeback=_chargeback, forecast=_forecast, anomalies=_anomalies)  # ledger.summary() …
+    register_views(**{name: _compare_view(name) for name in VIEWS})  # CompareResult charts and explore()
+    _on_session_start("budgets", _start_budgets)  # stored budgets apply from a session's first tracked call
+
+
+def _start_budgets(session: Session) -> None:
+    """Every session enforces the budgets stored in its ledgers from its first tracked call."""
+    from .budget import session_started
+
+    session_started(session)
+
+
+_wire()
 
 
 def load_ipython_extension(ipython: object) -> None:
@@ -61,33 +148,38 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
+def __dir__() -> list[str]:
+    """The public names (``__all__``, the lazily imported ones included) and what is already loaded."""
+    return sorted(set(__all__) | set(globals()))
+
+
 def __getattr__(name: str) -> object:  # names built or imported on first use, to keep the import light
     if name == "BudgetExceeded":  # subclasses the openai and anthropic errors: built only when asked for
-        from .budget.limits import _exceeded_class
+        from .budget import BudgetExceeded
 
-        return _exceeded_class()
+        return BudgetExceeded
     if name == "sync":  # the PostgreSQL team sync (llmcost_nb.team)
         from .team import sync
 
         return sync
-    if name == "reconcile":  # a callable module: llmcost_nb.reconcile(ledger, export) works either way
+    if name == "reconcile":  # llmcost_nb.reconcile(ledger, export)
         from .team.reconcile import reconcile
 
         return reconcile
-    if name == "dashboard":  # a callable module: llmcost_nb.dashboard(ledger) works either way
+    if name == "dashboard":  # llmcost_nb.dashboard(ledger)
         from .notebook.dashboard import dashboard
 
         return dashboard
-    if name == "replay":  # a callable module: llmcost_nb.replay("replay-only")
-        from .recording import replay
+    if name == "replay":  # llmcost_nb.replay("replay-only"); .status, .clear, .magic, .ReplayMiss
+        from .recording.replay import replay
 
         return replay
-    if name == "share":  # a callable module: llmcost_nb.share(nb, out)
-        from .notebook import share
+    if name == "share":  # llmcost_nb.share(nb, out); .execute
+        from .notebook.share import share
 
         return share
-    if name == "compare":  # a callable module: llmcost_nb.compare(variants, models, inputs, ...)
-        from .experiments import compare
+    if name == "compare":  # llmcost_nb.compare(variants, models, inputs); .estimate_grid, .GridOverBudget
+        from .experiments.compare import compare
 
         return compare
     if name == "experiment":  # an A/B comparison rebuilt from the ledger

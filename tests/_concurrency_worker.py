@@ -1,4 +1,5 @@
-"""One process of tests/test_concurrency.py: THREADS threads (or asyncio tasks) x CALLS calls into one ledger.
+"""One process of tests/test_tracking_concurrency.py: THREADS threads (or asyncio tasks) x CALLS calls into
+one ledger.
 
     python _concurrency_worker.py LEDGER PROC THREADS CALLS log|http|async-http [BASE_URL]
 

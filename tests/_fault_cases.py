@@ -1,4 +1,5 @@
-"""The fault table of tests/test_faults.py: what each case sets up, arms before each call, calls, and expects.
+"""The fault table of tests/test_tracking_faults.py: what each case sets up, arms before each call, calls,
+and expects.
 
 Every call uses a real SDK client (openai, anthropic, google-genai, or plain httpx2) against the fake provider
 or the canned server, both on loopback; ``setup`` breaks the tracked run's ledger or adds a raising hook.

@@ -1,4 +1,5 @@
-"""Helpers for tests/test_faults.py: a canned-response HTTP server on loopback, ledger breakers, clients.
+"""Helpers for tests/test_tracking_faults.py: a canned-response HTTP server on loopback, ledger breakers,
+clients.
 
 The canned server answers every request with one configured response: any status, body, content type and
 encoding, sent with Content-Length or chunked, or it drops the connection without answering. It stands in

@@ -5,22 +5,30 @@ from __future__ import annotations
 import pytest
 
 import llmcost_nb
-from llmcost_nb.core import warn as _warnings
-from llmcost_nb.ledger import journal as _journal
-from llmcost_nb.tracking import capture, scope
+import llmcost_nb.testing
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """A fresh session whose default ledger lives in this test's temp dir; no capture left behind."""
+    """A fresh session whose default ledger lives in this test's temp dir; no capture left behind, and calls
+    not recorded yet stay in their segments, as when a process ends."""
     monkeypatch.setenv("LLMCOST_DB", str(tmp_path / "default-ledger.db"))
-    monkeypatch.setattr(scope, "_session", None)
-    _warnings.reset_warnings()
+    llmcost_nb.testing.reset()
     yield
-    _journal.abandon_all()  # calls not recorded yet stay in their segments, as when a process ends
-    capture.uninstall()
-    with scope._active_lock:
-        scope._active.clear()
+    llmcost_nb.testing.reset()
+
+
+@pytest.fixture(scope="module")
+def sample(request, tmp_path_factory):
+    """A generated sample ledger for the module: ``generate(**SAMPLE)`` with the test module's
+    ``SAMPLE = dict(rows=…, days=…, seed=…)`` over ``testing.sample_data.SAMPLE_ARGS`` (which ends on
+    2026-11-20); tests pin exact values to those arguments."""
+    from llmcost_nb.testing.sample_data import SAMPLE_ARGS, generate
+
+    args = {**SAMPLE_ARGS, **getattr(request.module, "SAMPLE", {})}
+    result = generate(**args, path=tmp_path_factory.mktemp("sample") / "sample.db")
+    yield result
+    result.ledger.close()
 
 
 @pytest.fixture

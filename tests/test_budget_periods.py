@@ -1,7 +1,7 @@
 """Day and month budgets are calendar periods in UTC: what counts against them starts over at 00:00 UTC (and
 on the 1st of the month), whatever the machine's local time zone.
 
-The clock is the one thing not real here: ``llmcost_nb.core.call.now_iso`` (the time every call, budget check
+The clock is the one thing not real here: ``llmcost_nb.core.times.now_iso`` (the time every call, budget check
 and ``spent()`` reads) gets a ``time`` whose ``time_ns`` the test sets, so it can stand just before and just
 after midnight. The process runs 14 hours ahead of UTC or 12 behind (POSIX ``TZ``, no tz database needed):
 there the local calendar does not turn at 00:00 UTC, so a budget that read local time (or the real clock)
@@ -23,6 +23,7 @@ import pytest
 import llmcost_nb
 from llmcost_nb.budget import limits as budget
 from llmcost_nb.core import call as _call
+from llmcost_nb.core import times as _times
 
 
 def usd(micro: int) -> Decimal:
@@ -63,7 +64,7 @@ def far_from_utc(request):
 @pytest.fixture
 def clock(monkeypatch, far_from_utc):
     fake = Clock()
-    monkeypatch.setattr(_call, "time", fake)
+    monkeypatch.setattr(_times, "time", fake)  # the module that reads the clock
     return fake
 
 

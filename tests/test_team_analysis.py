@@ -14,13 +14,15 @@ from pg_server import PgServer
 
 import llmcost_nb
 from llmcost_nb import Call, Ledger
-from llmcost_nb.analysis.filters import distinct, tag_keys, tag_values, time_span
 from llmcost_nb.analysis.summaries import latency_histogram
+from llmcost_nb.ledger import LedgerReader
 from llmcost_nb.team import sync
 from llmcost_nb.team.postgres import PostgresLedger
-from llmcost_nb.testing.sample_data import MODELS, generate
+from llmcost_nb.testing.sample_data import MODELS
+from llmcost_nb.tracking import resolve_ledger
 
-END = date(2026, 11, 20)
+# A generated ledger with a planted spike day and a runaway notebook cell.
+SAMPLE = dict(rows=3_000, days=35, seed=5)  # conftest's `sample`: generate(**SAMPLE), ending 2026-11-20
 _db_numbers = itertools.count()
 
 
@@ -38,14 +40,6 @@ def new_database(server: PgServer, options: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """A generated ledger with a planted spike day and a runaway notebook cell."""
-    result = generate(rows=3_000, days=35, seed=5, path=tmp_path_factory.mktemp("s") / "s.db", end=END)
-    yield result
-    result.ledger.close()
-
-
-@pytest.fixture(scope="module")
 def team(server, sample):
     """The sample synced to a fresh team database: the PostgresLedger."""
     dsn = new_database(server)
@@ -54,6 +48,29 @@ def team(server, sample):
     assert isinstance(shared, PostgresLedger)
     yield shared
     shared.close()
+
+
+# -- the read protocol ---------------------------------------------------------------------------------------
+
+
+def test_both_ledgers_are_ledger_readers_and_analyse_alike(sample, team):
+    local = Ledger(sample.ledger.path)
+    try:
+        assert isinstance(local, LedgerReader) and isinstance(team, LedgerReader)
+        assert isinstance(Ledger(team.dsn), LedgerReader)
+        assert resolve_ledger(team) is team and resolve_ledger(local) is local
+        assert type(resolve_ledger(team.dsn)) is PostgresLedger
+        assert not hasattr(team, "backend")
+        for by in (("day", "model"), ("week", "tag:team"), ()):
+            pd.testing.assert_frame_equal(team.summary(by=by), local.summary(by=by))
+        pd.testing.assert_frame_equal(team.chargeback(by="tag:team", period="month"),
+                                      local.chargeback(by="tag:team", period="month"))
+        assert team.total_cost() == local.total_cost() == sum(sample.ledger.calls().cost_usd)
+        start, end = "2026-11-01", "2026-11-21"
+        rows = sorted(local.daily_totals(start, end, {"openai"}, "team"))
+        assert len(rows) > 20 and sorted(team.daily_totals(start, end, {"openai"}, "team")) == rows
+    finally:
+        local.close()
 
 
 # -- anomalies -----------------------------------------------------------------------------------------------
@@ -221,24 +238,24 @@ def test_no_scoped_calls_means_no_runaway_rows(ledger, server):
 
 
 def test_filter_choices_equal_the_local_ones(sample, team):
-    assert time_span(team) == time_span(sample.ledger)
-    first, last = time_span(team)
+    assert team.time_span() == sample.ledger.time_span()
+    first, last = team.time_span()
     assert first.startswith("2026-10-17T") and last.startswith("2026-11-20T") and last.endswith("Z")
-    assert tag_keys(team) == tag_keys(sample.ledger) == ["env", "project", "team", "user"]
+    assert team.tag_keys() == sample.ledger.tag_keys() == ["env", "project", "team", "user"]
     for key in ("team", "user", "env", "project", "nope"):
-        assert tag_values(team, key) == tag_values(sample.ledger, key)
-    assert tag_values(team, "team") == ["growth", "platform", "research", "search", "support"]
-    assert tag_values(team, "nope") == []
+        assert team.tag_values(key) == sample.ledger.tag_values(key)
+    assert team.tag_values("team") == ["growth", "platform", "research", "search", "support"]
+    assert team.tag_values("nope") == []
     assert (
-        distinct(team, "provider") == distinct(sample.ledger, "provider") == ["anthropic", "google", "openai"]
+        team.distinct("provider") == sample.ledger.distinct("provider") == ["anthropic", "google", "openai"]
     )
-    assert distinct(team, "model") == distinct(sample.ledger, "model") == sorted(MODELS)
+    assert team.distinct("model") == sample.ledger.distinct("model") == sorted(MODELS)
     for column in ("status", "api", "host", "session_id", "attribution"):
-        assert distinct(team, column) == distinct(sample.ledger, column), column
-    assert distinct(team, "status") == ["error", "ok", "unfinished"]
+        assert team.distinct(column) == sample.ledger.distinct(column), column
+    assert team.distinct("status") == ["error", "ok", "unfinished"]
     for led in (team, sample.ledger):
         with pytest.raises(ValueError, match="cannot list the values of 'cost_pusd; DROP"):
-            distinct(led, "cost_pusd; DROP TABLE calls")
+            led.distinct("cost_pusd; DROP TABLE calls")
 
 
 @pytest.mark.parametrize(
@@ -275,13 +292,13 @@ def test_database_collation_does_not_change_the_order(ledger, server):
     dsn = new_database(server, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
     sync(dsn, ledger=ledger)
     shared = Ledger(dsn)
-    assert shared._query("SELECT x FROM (VALUES ('Zeta'), ('alpha')) v(x) ORDER BY x", []) == [
+    assert shared.query("SELECT x FROM (VALUES ('Zeta'), ('alpha')) v(x) ORDER BY x", []) == [
         ("alpha",),
         ("Zeta",),
     ]  # the database's own order differs from SQLite's
-    assert distinct(shared, "model") == distinct(ledger, "model") == ["Zeta", "alpha", "beta"]
-    assert tag_keys(shared) == tag_keys(ledger) == ["Zone", "team", "zone"]
-    assert tag_values(shared, "team") == tag_values(ledger, "team") == ["Beta", "Zeta", "alpha"]
+    assert shared.distinct("model") == ledger.distinct("model") == ["Zeta", "alpha", "beta"]
+    assert shared.tag_keys() == ledger.tag_keys() == ["Zone", "team", "zone"]
+    assert shared.tag_values("team") == ledger.tag_values("team") == ["Beta", "Zeta", "alpha"]
     for by in ("model", "tag:team", ("tag:team", "model")):
         local, team = ledger.summary(by), shared.summary(by)
         pd.testing.assert_frame_equal(team, local)
@@ -330,14 +347,14 @@ def _expected(sample, model=None, team=None, since=None, until=None) -> tuple[De
 def test_team_dashboard_equals_the_local_one_and_follows_filters(sample, team):
     local = llmcost_nb.dashboard(sample.ledger, budget=100)
     shared = llmcost_nb.dashboard(team.dsn, budget=100)  # the URL opens the team ledger
-    assert shared.ledger.backend == "postgresql"
+    assert isinstance(shared.ledger, PostgresLedger)
     _same_boards(local, shared)
     k = shared.kpis_dict()
     assert (k["spend"], k["calls"], k["tokens"]) == _expected(sample)
-    forecast = sample.ledger.forecast(as_of=END, budget=100)
+    forecast = sample.ledger.forecast(as_of=sample.end, budget=100)
     assert k["forecast"] == forecast.projected
     assert k["budget_used"] == _expected(sample, since="2026-11-01")[0] / 100  # November so far
-    assert (shared.since.value, shared.until.value) == (date(2026, 10, 17), END)
+    assert (shared.since.value, shared.until.value) == (date(2026, 10, 17), sample.end)
     assert list(shared.model.options) == ["(all)", *sorted(MODELS)]
     assert shared.tag_key.value == "team"
     assert list(shared.tag_value.options) == ["(all)", "growth", "platform", "research", "search", "support"]
@@ -408,8 +425,8 @@ def test_team_dashboard_of_an_empty_team_ledger(ledger, server):
     dsn = new_database(server)
     sync(dsn, ledger=ledger)
     shared = Ledger(dsn)
-    assert time_span(shared) == time_span(ledger) == (None, None)
-    assert tag_keys(shared) == [] and distinct(shared, "model") == []
+    assert shared.time_span() == ledger.time_span() == (None, None)
+    assert shared.tag_keys() == [] and shared.distinct("model") == []
     board, local = llmcost_nb.dashboard(shared), llmcost_nb.dashboard(ledger)
     assert board.kpis_dict() == local.kpis_dict()
     assert (board.kpis_dict()["calls"], board.kpis_dict()["spend"]) == (0, Decimal(0))

@@ -18,18 +18,19 @@ On the PostgreSQL team ledger (``Ledger("postgresql://…")``) the same rows com
 
 from __future__ import annotations
 
-import statistics
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
-from .summaries import AnalysisError, parse_when, summary
+from ..core.money import format_usd
+from ..core.times import HOUR_KEY_FORMAT, parse_when
+from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger
+    from ..ledger.protocol import LedgerReader
 
 __all__ = ["ANOMALY_COLUMNS", "anomalies"]
 
@@ -37,13 +38,11 @@ ANOMALY_COLUMNS = ("kind", "start", "cost_usd", "baseline_usd", "ratio", "calls"
 
 
 def _fmt(value: Decimal) -> str:
-    from .reports import usd
-
-    return usd(value)
+    return format_usd(value, places=2)
 
 
 def _spikes(
-    ledger: Ledger,
+    ledger: LedgerReader,
     freq: str,
     threshold: float,
     window: int,
@@ -72,7 +71,7 @@ def _spikes(
         else (lambda t: datetime.fromisoformat(t).replace(tzinfo=UTC))
     )
     label = (
-        (lambda t: t.strftime("%Y-%m-%dT%H:00:00Z")) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
+        (lambda t: t.strftime(HOUR_KEY_FORMAT)) if freq == "hour" else (lambda t: t.strftime("%Y-%m-%d"))
     )
     first, last = parse(min(per)), parse(max(per))
     series: list[tuple[datetime, Decimal]] = []
@@ -121,41 +120,10 @@ def _spikes(
     return found
 
 
-def _scope_counts(
-    ledger: Ledger, factor: float, min_calls: int
-) -> tuple[float | None, list[tuple[Any, ...]]]:
-    """The median scope's call count and, for each scope reaching ``max(min_calls, factor * median)`` calls,
-    in scope id order: id, calls, first and last timestamp, picodollars, ``(kind, name, notebook, cell)`` or
-    ``None`` for a scope the ledger does not describe. The team ledger counts in PostgreSQL."""
-    if getattr(ledger, "backend", "sqlite") == "postgresql":
-        from ..team.pg_analysis import runaway_scopes
-
-        return runaway_scopes(ledger, factor, min_calls)  # type: ignore[arg-type]
-    from ..ledger.rollups import scope_rows
-
-    conn = ledger.connection
-    with ledger._lock:  # from the scope rollup, kept current first: no calls rows read
-        rows = scope_rows(conn)
-    if not rows:
-        return None, []
-    median = statistics.median(n for _, n, _, _, _ in rows)
-    limit = max(min_calls, factor * median)
-    found = []
-    for scope_id, n, pusd, first, last in rows:
-        if n < limit:
-            continue
-        with ledger._lock:
-            info = conn.execute(
-                "SELECT kind, name, notebook, cell FROM scopes WHERE id = ?", (scope_id,)
-            ).fetchone()
-        found.append((scope_id, n, first, last, pusd, info))
-    return median, found
-
-
 def _runaways(
-    ledger: Ledger, factor: float, min_calls: int, since: str | None, until: str | None
+    ledger: LedgerReader, factor: float, min_calls: int, since: str | None, until: str | None
 ) -> list[tuple[Any, ...]]:
-    median, counts = _scope_counts(ledger, factor, min_calls)
+    median, counts = ledger.runaway_scopes(factor, min_calls)
     if median is None:
         return []
     limit = max(min_calls, factor * median)
@@ -184,7 +152,7 @@ def _runaways(
 
 
 def anomalies(
-    ledger: Ledger,
+    ledger: LedgerReader,
     freq: str = "day",
     threshold: float = 1.5,
     window: int = 7,

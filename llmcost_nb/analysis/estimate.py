@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso, parse_iso
+from ..core.money import format_usd
 from ..pricing.tokens import (
     APPROXIMATION,
     DEFAULT_ENCODING,
@@ -114,9 +115,7 @@ class Estimate:
 
 
 def _usd(value: Decimal | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"${value:.6f}" if value < Decimal("0.01") else f"${value:,.4f}"
+    return format_usd(value, unknown="unknown")
 
 
 def estimate(messages: Sequence[Mapping[str, Any]] | str, models: Sequence[str] | str = ("gpt-4.1",),
@@ -132,10 +131,9 @@ def estimate(messages: Sequence[Mapping[str, Any]] | str, models: Sequence[str] 
     if isinstance(expected_output_tokens, bool) or not isinstance(expected_output_tokens, int) or (
             expected_output_tokens < 0):
         raise ValueError(f"expected_output_tokens must be a non-negative int, got {expected_output_tokens!r}")
-    if ledger is None:
-        from ..tracking.scope import get_session
+    from ..tracking.resolve import resolve_ledger
 
-        ledger = get_session().ledger
+    ledger = resolve_ledger(ledger)  # type: ignore[assignment]
     when = parse_iso(now_iso())
     rows = []
     for model in models:
@@ -163,10 +161,9 @@ def estimate_accuracy(ledger: Ledger | None = None, *, scope_id: str | None = No
     """
     import pandas as pd
 
-    if ledger is None:
-        from ..tracking.scope import get_session
+    from ..tracking.resolve import resolve_ledger
 
-        ledger = get_session().ledger
+    ledger = resolve_ledger(ledger)  # type: ignore[assignment]
     sql = ("SELECT id, model, estimated_input_tokens, input_tokens FROM calls "
            "WHERE estimated_input_tokens IS NOT NULL AND billed = 1 AND status = 'ok'")
     params: list[Any] = []
@@ -199,13 +196,11 @@ def activate(session: Any = None) -> None:
     from ..tracking.scope import get_session
 
     session = session or get_session()
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)
+    session.add_pre_send(_preflight, "estimate")
 
 
 def deactivate(session: Any = None) -> None:
     from ..tracking.scope import get_session
 
     session = session or get_session()
-    while _preflight in session.preflight:
-        session.preflight.remove(_preflight)
+    session.remove_pre_send(_preflight)

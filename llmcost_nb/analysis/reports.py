@@ -18,12 +18,13 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_usd, parse_usd
 from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger
+    from ..ledger.protocol import LedgerReader
 
 __all__ = ["DailyReport", "Forecast", "chargeback", "daily_report", "forecast", "usd"]
 
@@ -32,35 +33,17 @@ _Z80 = 1.2816  # two-sided 80% interval of a normal distribution
 
 
 def usd(value: Decimal | float | None, *, places: int = 2) -> str:
-    """Dollars for reports: ``$2.45``, ``$1,234.50``; amounts under a cent keep 4 significant decimals."""
-    if value is None:
-        return "$?"
-    value = Decimal(str(value)) if isinstance(value, float) else value
-    if value and abs(value) < Decimal("0.01"):
-        return f"${value:.4f}" if abs(value) >= Decimal("0.0001") else f"${value:.6f}"
-    return f"${value:,.{places}f}"
+    """Dollars for reports: ``$2.45``, ``$1,234.50``; amounts under a cent keep 4 significant decimals
+    (:func:`llmcost_nb.core.money.format_usd` with fixed ``places``)."""
+    return format_usd(value, places=places)
 
 
-def _to_decimal(value: Decimal | float | str | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not result.is_finite() or result <= 0:
-        raise AnalysisError(f"a budget must be a positive amount of USD, got {value!r}")
-    return result
-
-
-def _stored_budget(ledger: Ledger, scope: str) -> Decimal | None:
-    """A budget set with llmcost_nb.budget for this scope (``day`` / ``month``), if that table exists."""
-    import sqlite3
-
-    if getattr(ledger, "backend", "sqlite") != "sqlite":  # budgets live in local ledgers, not the team one
-        return None
+def _to_decimal(value: Decimal | float | str | int) -> Decimal:
+    rule = "a positive amount of USD"
     try:
-        row = ledger.connection.execute("SELECT limit_usd FROM budgets WHERE scope = ?", (scope,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return Decimal(row[0]) if row else None
+        return parse_usd(value, "a budget", rule=rule, invalid=rule, positive=True)
+    except ValueError as exc:
+        raise AnalysisError(str(exc)) from None
 
 
 def _day(value: date | datetime | str | None) -> date:
@@ -127,7 +110,7 @@ class DailyReport:
 
 
 def daily_report(
-    ledger: Ledger, day: date | str | None = None, budget: Decimal | float | str | None = None
+    ledger: LedgerReader, day: date | str | None = None, budget: Decimal | float | str | None = None
 ) -> DailyReport:
     """The report for ``day`` (default today, UTC): per model ``gpt-4.1: 50 requests, $2.45``, the total and,
     with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used."""
@@ -141,12 +124,16 @@ def daily_report(
         key=lambda row: (-row[2], row[0]),
     )
     total = sum((c for _, _, c in models), Decimal(0))
-    budget_value = _to_decimal(budget) if budget is not None else _stored_budget(ledger, "day")
+    budget_value = _to_decimal(budget) if budget is not None else ledger.stored_budget("day")
     return DailyReport(day, models, total, int(frame["requests"].sum()), budget_value)
 
 
 def chargeback(
-    ledger: Ledger, by: str = "tag:team", period: str | None = "month", since: Any = None, until: Any = None
+    ledger: LedgerReader,
+    by: str = "tag:team",
+    period: str | None = "month",
+    since: Any = None,
+    until: Any = None,
 ) -> pd.DataFrame:
     """Showback per cost center (a tag, ``user``, ``model`` or ``provider``) and ``period`` (day, week, month,
     or ``None`` for the whole range): requests, tokens, exact cost and ``share`` of the period's total.
@@ -249,7 +236,7 @@ def _period(as_of: datetime, period: str) -> tuple[date, date]:
 
 
 def forecast(
-    ledger: Ledger,
+    ledger: LedgerReader,
     period: str = "month",
     as_of: date | datetime | str | None = None,
     lookback_days: int = 14,
@@ -297,7 +284,7 @@ def forecast(
         (start + timedelta(days=i), per_day.get(start + timedelta(days=i), Decimal(0)))
         for i in range((today - start).days + 1)
     ]
-    budget_value = _to_decimal(budget) if budget is not None else _stored_budget(ledger, "month")
+    budget_value = _to_decimal(budget) if budget is not None else ledger.stored_budget("month")
     result = Forecast(
         start,
         end,

@@ -5,7 +5,8 @@
 >>> ledger.summary(by=("day", "model"), since="7d")                         # doctest: +SKIP
 >>> ledger.summary(by="tag:team", where={"provider": "openai"})             # doctest: +SKIP
 
-Which path a query takes (see :mod:`llmcost_nb.ledger.rollups`):
+Each ledger aggregates in its own database (:meth:`~llmcost_nb.ledger.LedgerReader.aggregate`); on the local
+ledger, which path a query takes (see :func:`llmcost_nb.ledger.rollups.plan`):
 
 - **rollups** (milliseconds on a 1M-row ledger), when ``by`` and ``where`` use only day / week / month /
   hour, model, provider, status, user and tags, and ``since``/``until`` fall on whole days (whole hours
@@ -19,38 +20,32 @@ buckets a factor √2 wide: the true p95 lies in the same bucket (within ±41%).
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
-from ..ledger.rollups import HIST, MEASURES, _ensure_log2, percentile, refresh, source_rows, unpack
+from ..ledger.query import DIMENSIONS, AnalysisError, Query, parse_when
+from ..ledger.rollups import (
+    bucket_bounds,
+    percentile,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger
+    from ..ledger.protocol import LedgerReader
 
 __all__ = [
     "DIMENSIONS",
+    "SUMMARY_COLUMNS",
     "AnalysisError",
     "Query",
-    "anomalies",
-    "chargeback",
-    "daily_report",
-    "forecast",
     "latency_histogram",
     "parse_when",
     "summary",
+    "summary_frame",
 ]
 
-DIMENSIONS = ("day", "week", "month", "hour", "model", "provider", "status", "user", "tag:<key>")
-_TIME = {"hour", "day", "week", "month"}
-_COLUMNS_DIM = {"model", "provider", "status"}
-_RAW_WHERE = {"api", "streamed", "billed", "session_id", "scope_id", "host", "service_tier", "attribution"}
 SUMMARY_COLUMNS = (
     "requests",
     "errors",
@@ -64,209 +59,13 @@ SUMMARY_COLUMNS = (
     "avg_latency_ms",
     "p95_latency_ms",
 )
-
-
-class AnalysisError(ValueError):
-    """A query the analysis cannot run (the message names the allowed values)."""
-
-
-def parse_when(value: date | datetime | str | None, *, now: datetime | None = None) -> str | None:
-    """A ``since``/``until`` bound as ledger timestamp text: a date, a datetime, ISO text, or relative
-    ``"7d"`` (the last 7 calendar days, today included, UTC) / ``"24h"`` (from the start of the hour 23 hours
-    ago). ``None`` stays ``None``.
-
-    >>> parse_when("2026-11-01")
-    '2026-11-01'
-    """
-    if value is None:
-        return None
-    now = now or datetime.now(UTC)
-    if isinstance(value, datetime):
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        text = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return text[:10] if text.endswith("T00:00:00.000000Z") else text
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    if m := re.fullmatch(r"(\d+)([dh])", text):
-        amount, unit = int(m.group(1)), m.group(2)
-        if unit == "d":
-            return (now.date() - timedelta(days=max(amount - 1, 0))).isoformat()
-        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=max(amount - 1, 0))
-        return start.strftime("%Y-%m-%dT%H:00:00.000000Z")
-    try:
-        return parse_when(
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if "T" in text or " " in text
-            else date.fromisoformat(text)
-        )
-    except ValueError:
-        raise AnalysisError(
-            f"cannot read {value!r} as a time: use YYYY-MM-DD, an ISO timestamp, or 7d / 24h"
-        ) from None
-
-
-def _dim_name(dim: str) -> str:
-    if dim in ("user", "tag:user"):
-        return "user"
-    if dim.startswith("tag:"):
-        key = dim[4:]
-        return key if key not in _TIME | _COLUMNS_DIM | {"user"} else dim
-    return dim
-
-
-@dataclass
-class Query:
-    """A planned summary query: its SQL, parameters and the path it takes (``rollup_daym``, ``rollup_hour``,
-    ``rollup_dayt``, ``rollup_day`` or ``raw``)."""
-
-    sql: str
-    params: list[Any]
-    path: str
-    columns: list[str]
-
-
-def _normalize_by(by: str | Sequence[str] | None) -> list[str]:
-    dims = [by] if isinstance(by, str) else list(by or [])
-    for dim in dims:
-        if not (
-            dim in _TIME or dim in _COLUMNS_DIM or dim == "user" or (dim.startswith("tag:") and len(dim) > 4)
-        ):
-            raise AnalysisError(f"cannot group by {dim!r}: allowed values are {', '.join(DIMENSIONS)}")
-    return ["tag:user" if d == "user" else d for d in dims]
-
-
-def _aligned(bound: str | None, unit: str) -> bool:
-    if bound is None or len(bound) == 10:
-        return True
-    return unit == "hour" and bound[13:] == ":00:00.000000Z"
-
-
-def plan(
-    by: str | Sequence[str] | None = ("day", "model"),
-    since: Any = None,
-    until: Any = None,
-    where: Mapping[str, Any] | str | None = None,
-    *,
-    force_raw: bool = False,
-) -> Query:
-    """Plan :func:`summary`'s SQL (exposed so tests and benchmarks can see the path taken)."""
-    dims = _normalize_by(by)
-    lo, hi = parse_when(since), parse_when(until)
-    filters: dict[str, Any] = {}
-    if isinstance(where, Mapping):
-        filters = {("tag:user" if k == "user" else k): v for k, v in where.items()}
-        for key in filters:
-            if not (key in _COLUMNS_DIM or key in _RAW_WHERE or key.startswith("tag:")):
-                allowed = ", ".join(sorted([*_COLUMNS_DIM, *_RAW_WHERE, "user", "tag:<key>"]))
-                raise AnalysisError(f"cannot filter on {key!r}: allowed keys are {allowed}")
-    elif where is not None and not isinstance(where, str):
-        raise AnalysisError("where must be a dict of column or tag:<key> to value(s), or SQL text")
-    tagged = any(d.startswith("tag:") for d in [*dims, *filters])
-    hourly = "hour" in dims or not (_aligned(lo, "day") and _aligned(hi, "day"))
-    raw = (
-        force_raw
-        or isinstance(where, str)
-        or any(k in _RAW_WHERE for k in filters)
-        or not (_aligned(lo, "hour") and _aligned(hi, "hour"))
-        or (tagged and hourly)
-    )
-    columns = any(d in _COLUMNS_DIM for d in [*dims, *filters])
-    path = (
-        "raw"
-        if raw
-        else "rollup_day"
-        if tagged and columns
-        else "rollup_dayt"
-        if tagged
-        else "rollup_hour"
-        if hourly
-        else "rollup_daym"
-    )
-    src_params: list[Any] = []
-    conds_outer: list[str] = []
-    outer_params: list[Any] = []
-    time_col = "hour" if hourly or path == "rollup_hour" else "day"
-    if path == "raw":
-        conds = [w for w in ("ts >= ?" if lo else "", "ts < ?" if hi else "") if w]
-        src_params += [b for b in (lo, hi) if b]
-        for key, value in filters.items():
-            if key in _RAW_WHERE:
-                values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-                conds.append(f"{key} IN ({', '.join('?' * len(values))})")
-                src_params += [int(v) if isinstance(v, bool) else v for v in values]
-        if isinstance(where, str):
-            conds.append(f"({where})")
-        keys = (time_col, "provider", "model", "status", "tagset_id")
-        source = f"({source_rows(keys, 'calls', (' WHERE ' + ' AND '.join(conds)) if conds else '', '1')})"
-    else:
-        source = path
-        for bound, op in ((lo, ">="), (hi, "<")):
-            if bound:
-                conds_outer.append(f"r.{time_col} {op} ?")
-                outer_params.append(bound[:13] if time_col == "hour" else bound[:10])
-    day_expr = f"substr(r.{time_col}, 1, 10)"
-    exprs = {
-        "hour": "r.hour || ':00:00Z'",
-        "day": day_expr,
-        "week": f"date({day_expr}, 'weekday 0', '-6 days')",
-        "month": f"substr(r.{time_col}, 1, 7)",
-        "model": "NULLIF(r.model, '')",
-        "provider": "NULLIF(r.provider, '')",
-        "status": "r.status",
-    }
-    joins, select, group = [], [], []
-    tag_params: list[Any] = []
-    for i, dim in enumerate(dims):
-        if dim.startswith("tag:"):
-            joins.append(f"LEFT JOIN tags t{i} ON t{i}.tagset_id = r.tagset_id AND t{i}.key = ?")
-            tag_params.append(dim[4:])
-            expr = f"t{i}.value"
-        else:
-            expr = exprs[dim]
-        select.append(f'{expr} AS "{_dim_name(dim)}"')
-        group.append(str(i + 1))
-    for key, value in filters.items():
-        if key in _RAW_WHERE:
-            continue
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        marks = ", ".join("?" * len(values))
-        if key.startswith("tag:"):
-            conds_outer.append(
-                f"r.tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value IN ({marks}))"
-            )
-            outer_params += [key[4:], *map(str, values)]
-        else:
-            conds_outer.append(f"r.{key} IN ({marks})")
-            outer_params += ["" if v is None else v for v in values]
-    names = [name for name, _ in MEASURES] + list(HIST)
-    if path == "rollup_day" and any(d.startswith("tag:") for d in dims):
-        # sum the rollup per tag set first, then join the (tiny) tags table once per tag set, not per row
-        used = {time_col} if _TIME & set(dims) else set()
-        used |= {d for d in dims if d in _COLUMNS_DIM}
-        keys = [k for k in (time_col, "provider", "model", "status") if k in used]
-        inner = [
-            *(f"r.{k} AS {k}" for k in keys),
-            "r.tagset_id AS tagset_id",
-            *(f"SUM(r.{c}) AS {c}" for c in names),
-        ]
-        source = (
-            f"(SELECT {', '.join(inner)} FROM rollup_day r"
-            + (" WHERE " + " AND ".join(conds_outer) if conds_outer else "")
-            + f" GROUP BY {', '.join([*keys, 'tagset_id'])})"
-        )
-        src_params, outer_params, conds_outer = outer_params, [], []
-    measures = [f"SUM(r.{c})" for c in names]
-    sql = (
-        f"SELECT {', '.join([*select, *measures])} FROM {source} r {' '.join(joins)}"
-        + (" WHERE " + " AND ".join(conds_outer) if conds_outer else "")
-        + (f" GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}" if group else "")
-    )
-    return Query(sql, [*src_params, *tag_params, *outer_params], path, [_dim_name(d) for d in dims])
+_COUNTS = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+           "reasoning_tokens", "unpriced")
+_HIST_AT = 11  # in an aggregate row, after the group's values: 11 measures, then the 32 bucket counts
 
 
 def summary(
-    ledger: Ledger,
+    ledger: LedgerReader,
     by: str | Sequence[str] | None = ("day", "model"),
     since: Any = None,
     until: Any = None,
@@ -281,71 +80,26 @@ def summary(
 
     >>> summary(ledger, by=("week", "tag:team"), since="2026-10-01")     # doctest: +SKIP
     """
-    if getattr(ledger, "backend", "sqlite") == "postgresql":  # the team ledger aggregates in PostgreSQL
-        from ..team.pg_analysis import summary as team_summary
-
-        return team_summary(ledger, by, since, until, where)  # type: ignore[arg-type]
-    query = plan(by, since, until, where)
-    try:
-        return run(ledger, query)
-    except sqlite3.OperationalError as exc:  # rollups cannot be brought up to date (read-only file): raw rows
-        if query.path == "raw" or "readonly" not in str(exc):
-            raise
-        return run(ledger, plan(by, since, until, where, force_raw=True))
+    query = Query.parse(by, since, until, where)
+    return summary_frame(query, ledger.aggregate(query))
 
 
-def _fetch(ledger: Ledger, query: Query) -> list[tuple[Any, ...]]:
-    """Bring the rollups up to date (a rollup query) and run the query."""
-    conn = ledger.connection
-    with ledger._lock:
-        if query.path == "raw":
-            _ensure_log2(conn)
-        else:
-            refresh(conn)
-        return conn.execute(query.sql, query.params).fetchall()
-
-
-def run(ledger: Ledger, query: Query) -> pd.DataFrame:
-    """Execute a planned query and shape its result."""
+def summary_frame(query: Query, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """:func:`summary`'s frame from a ledger's :meth:`~llmcost_nb.ledger.LedgerReader.aggregate` rows."""
     import pandas as pd
 
-    rows = _fetch(ledger, query)
-    k = len(query.columns)
-    names = [name for name, _ in MEASURES]
+    k = len(query.by)
     records = []
     for row in rows:
-        keys, values = row[:k], row[k:]
-        if values[0] is None or values[0] == 0:
+        keys = row[:k]
+        n, errors, n_in, n_out, n_cr, n_cw, n_r, pusd, unpriced, lat_n, lat_us, *hist = row[k:]
+        if not n:
             continue
-        m = dict(zip(names, values[: len(names)], strict=True))
-        hist = values[len(names) :]
-        records.append(
-            (
-                *keys,
-                m["n"],
-                m["errors"],
-                m["input_tokens"],
-                m["output_tokens"],
-                m["cache_read_tokens"],
-                m["cache_write_tokens"],
-                m["reasoning_tokens"],
-                from_pusd(m["cost_pusd"]),
-                m["unpriced"],
-                (m["lat_us"] / m["lat_n"] / 1000) if m["lat_n"] else None,
-                percentile(unpack(hist), 0.95) if m["lat_n"] else None,
-            )
-        )
+        records.append((*keys, n, errors, n_in, n_out, n_cr, n_cw, n_r, from_pusd(pusd), unpriced,
+                        (lat_us / lat_n / 1000) if lat_n else None,
+                        percentile(hist, 0.95) if lat_n else None))  # fmt: skip
     frame = pd.DataFrame.from_records(records, columns=[*query.columns, *SUMMARY_COLUMNS])
-    for col in (
-        "requests",
-        "errors",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "unpriced",
-    ):
+    for col in _COUNTS:
         frame[col] = frame[col].astype("int64")
     frame["cost_usd"] = frame["cost_usd"].astype(object)
     for col in ("avg_latency_ms", "p95_latency_ms"):
@@ -354,36 +108,26 @@ def run(ledger: Ledger, query: Query) -> pd.DataFrame:
 
 
 def latency_histogram(
-    ledger: Ledger,
+    ledger: LedgerReader,
     by: str | Sequence[str] | None = "model",
     since: Any = None,
     until: Any = None,
     where: Mapping[str, Any] | str | None = None,
 ) -> pd.DataFrame:
-    """Latency distribution per group, from the rollups' histograms: one row per group and non-empty bucket
-    with ``low_ms``, ``high_ms`` (``inf`` for the last) and ``calls``.
+    """Latency distribution per group, from the ledger's latency histograms: one row per group and non-empty
+    bucket with ``low_ms``, ``high_ms`` (``inf`` for the last) and ``calls``.
 
     >>> latency_histogram(ledger, by="model")      # doctest: +SKIP
     """
     import pandas as pd
 
-    from ..ledger.rollups import bucket_bounds
-
-    if getattr(ledger, "backend", "sqlite") == "postgresql":  # the team ledger buckets in PostgreSQL
-        from ..team.pg_analysis import latency_histogram as team_histogram
-
-        return team_histogram(ledger, by, since, until, where)  # type: ignore[arg-type]
-    query = plan(by, since, until, where)
-    rows = _fetch(ledger, query)
-    k, skip = len(query.columns), len(MEASURES)
+    query = Query.parse(by, since, until, where)
+    k = len(query.by)
     records = []
-    for row in rows:
-        for bucket, count in enumerate(unpack(row[k + skip :])):
+    for row in ledger.aggregate(query):
+        for bucket, count in enumerate(row[k + _HIST_AT :]):
             if count:
                 records.append((*row[:k], bucket, *bucket_bounds(bucket), count))
     columns = [*query.columns, "bucket", "low_ms", "high_ms", "calls"]
     return pd.DataFrame.from_records(records, columns=columns)
 
-
-from .anomalies import anomalies  # noqa: E402  (they build on summary, above)
-from .reports import chargeback, daily_report, forecast  # noqa: E402

@@ -31,43 +31,45 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, now_iso, to_pusd
+from ..core.money import format_usd, parse_usd
+from ..errors import BudgetError
 from ..tracking.scope import Scope, Session, get_session
-from .book import (
-    DEFAULT_THRESHOLDS,
-    SCOPES,
-    Budget,
-    BudgetAlert,
-    _book,
-    _books,
-    _books_lock,
-    _decimal,
-    parse_scope,
-)
 
 if TYPE_CHECKING:
     from ..ledger.sqlite import Ledger
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
+    "DEFAULT_THRESHOLDS",
     "SCOPES",
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",  # noqa: F822 — built on first use by the module __getattr__
     "BudgetWarning",
     "activate",
+    "applicable_budgets",
     "budgets",
+    "budgets_with_spent",
     "deactivate",
+    "exceeded",
+    "exceeds",
     "max_request_cost",
     "on_alert",
     "on_stop",
+    "parse_scope",
     "refresh",
     "remove_budget",
+    "session_started",
     "set_budget",
+    "set_default_max_output_tokens",
     "spent",
+    "warn",
 ]
 
 # A request without max_tokens could in principle answer up to the model's limit; the hard stop assumes this
@@ -75,8 +77,213 @@ __all__ = [
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
+def set_default_max_output_tokens(tokens: int) -> int:
+    """Set the output tokens a hard budget assumes for a request without ``max_tokens``
+    (:data:`DEFAULT_MAX_OUTPUT_TOKENS`); returns the previous value."""
+    global DEFAULT_MAX_OUTPUT_TOKENS
+    previous, DEFAULT_MAX_OUTPUT_TOKENS = DEFAULT_MAX_OUTPUT_TOKENS, int(tokens)
+    return previous
+
+
 class BudgetWarning(UserWarning):
     """Spending crossed an alert threshold of a budget."""
+
+
+# -- what a budget is, and what has been spent against each (per ledger) ----------------------------------
+SCOPES = ("session", "notebook", "day", "month", "tag:KEY=VALUE")
+DEFAULT_THRESHOLDS = (Decimal("0.8"), Decimal("1"))
+
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A spending limit over one scope (``scope`` is its key: ``session``, ``day``, ``month``,
+    ``notebook:<path>`` or ``tag:<key>=<value>``)."""
+
+    limit: Decimal
+    scope: str = "session"
+    hard: bool = False
+    thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
+
+    @property
+    def kind(self) -> str:
+        return self.scope.split(":", 1)[0]
+
+    def describe(self) -> str:
+        """``budget day: $5.0000 (hard), alerts at 80%, 100%``"""
+        alerts = ", ".join(f"{t * 100:.0f}%" for t in self.thresholds)
+        return (f"budget {self.scope}: {format_usd(self.limit)}{' (hard)' if self.hard else ''}"
+                + (f", alerts at {alerts}" if alerts else ""))
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # how IPython shows it
+        printer.text(self.describe())  # type: ignore[attr-defined]
+
+    def period(self, ts: str) -> str:
+        """The calendar period a timestamp falls in (``''`` for budgets without periods)."""
+        return ts[:10] if self.kind == "day" else ts[:7] if self.kind == "month" else ""
+
+    def applies(self, session_id: str | None, scope: Scope | None, tags: dict[str, str],
+                session: Session) -> bool:
+        """Whether a call (its session, scope and tags) counts against this budget."""
+        kind = self.kind
+        if kind == "session":
+            return session_id == session.id
+        if kind == "tag":
+            key, _, value = self.scope[4:].partition("=")
+            return tags.get(key) == value
+        if kind == "notebook":
+            path = self.scope[9:]
+            while scope is not None:
+                if scope.notebook == path:
+                    return True
+                scope = scope.parent
+            return False
+        return True  # day, month: every call
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAlert:
+    """Spending crossed ``threshold`` (a fraction of the limit) of ``budget``."""
+
+    budget: Budget
+    spent: Decimal
+    threshold: Decimal
+
+    @property
+    def message(self) -> str:
+        return (f"llmcost budget {self.budget.scope}: {format_usd(self.spent)} spent of "
+                f"{format_usd(self.budget.limit)} ({self.threshold * 100:.0f}% threshold reached)")
+
+
+def parse_scope(scope: str, notebook: str | None = None) -> str:
+    """The stored key of a scope the user named (``notebook`` needs the notebook's path)."""
+    if scope in ("session", "day", "month"):
+        return scope
+    if scope == "notebook" or scope.startswith("notebook:"):
+        path = scope[9:] or notebook
+        if not path:
+            raise ValueError("scope 'notebook' needs a notebook path: pass notebook=PATH (in Jupyter the "
+                             "magic finds it)")
+        return f"notebook:{path}"
+    if scope.startswith("tag:") and "=" in scope[4:] and not scope[4:].startswith("="):
+        return scope
+    raise ValueError(f"unknown budget scope {scope!r}, allowed values: {', '.join(SCOPES)}")
+
+
+class _Book:
+    """The budgets of one ledger and what has been spent against each (per period)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.lock = threading.RLock()
+        self.budgets: dict[str, Budget] = {}
+        self.spent: dict[tuple[str, str], Decimal] = {}  # (scope key, period) -> spent so far
+        self.counted: dict[int, Decimal] = {}  # id(call) -> cost counted for streams still unfinished
+        rows = ledger.connection.execute("SELECT scope, limit_usd, hard, thresholds FROM budgets").fetchall()
+        for key, limit, hard, thresholds in rows:
+            fractions = tuple(Decimal(t) for t in json.loads(thresholds))
+            self.budgets[key] = Budget(Decimal(limit), key, bool(hard), fractions)
+
+    def spent_on(self, budget: Budget, session: Session, ts: str) -> Decimal:
+        period = budget.period(ts)
+        with self.lock:
+            found = self.spent.get((budget.scope, period))
+            if found is None:
+                found = self.spent[(budget.scope, period)] = self._read(budget, session, period)
+            return found
+
+    def _read(self, budget: Budget, session: Session, period: str) -> Decimal:
+        from ..core.call import from_pusd
+
+        kind, led = budget.kind, self.ledger
+        if kind == "session":
+            return led.total_cost(session_id=session.id)
+        if kind == "tag":
+            key, _, value = budget.scope[4:].partition("=")
+            return led.total_cost(tags={key: value})
+        if kind == "notebook":
+            from ..ledger.rollups import scope_rows
+
+            with led._lock:
+                rows = scope_rows(led.connection, "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)",
+                                  (budget.scope[9:],))
+            return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
+        start = date.fromisoformat(period if kind == "day" else f"{period}-01")
+        return led.total_cost(since=start)
+
+    def add(self, call: Call, scope: Scope | None, session: Session) -> list[BudgetAlert]:
+        """Count a recorded call against the budgets it falls under; the alerts it sets off."""
+        with self.lock:
+            previous = self.counted.pop(id(call), Decimal(0))
+            cost = call.cost or Decimal(0)
+            if call.status == "unfinished":
+                self.counted[id(call)] = cost
+            delta = cost - previous
+            if not delta:
+                return []
+            alerts = []
+            for budget in self.budgets.values():
+                if not budget.applies(call.session_id, scope, call.tags, session):
+                    continue
+                key = (budget.scope, budget.period(call.ts))
+                if key in self.spent:
+                    before = self.spent[key]
+                    after = self.spent[key] = before + delta
+                else:  # first look: the ledger holds this call if it is written already (not a captured
+                    # call whose row is still pending: see _journal)
+                    pending = call.id is None
+                    after = self.spent[key] = self._read(budget, session, key[1]) + (delta if pending else 0)
+                    before = after - delta
+                alerts += [BudgetAlert(budget, after, t) for t in budget.thresholds
+                           if before < t * budget.limit <= after and budget.limit]
+            return alerts
+
+
+_books: weakref.WeakKeyDictionary[Ledger, _Book] = weakref.WeakKeyDictionary()
+_books_lock = threading.Lock()
+
+
+def _book(ledger: Ledger) -> _Book:
+    book = _books.get(ledger)
+    if book is None:
+        # Built outside _books_lock: reading the ledger may flush its journal, whose listeners call _book
+        # again from the thread holding the journal's lock (a lock-order deadlock when two threads start at
+        # once). Two threads may build one each; the first stored is kept, the other had counted nothing.
+        fresh = _Book(ledger)
+        with _books_lock:
+            book = _books.setdefault(ledger, fresh)
+    return book
+
+
+def applicable_budgets(scope: Scope, session: Session | None = None) -> list[tuple[Budget, Decimal]]:
+    """The budgets the calls of ``scope`` count against, each with what has been spent against it so far
+    (none if the scope's ledger cannot be opened)."""
+    session = session or get_session()
+    try:
+        book = _book(scope.ledger)
+    except Exception:
+        return []
+    ts, tags = now_iso(), scope.tags
+    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())
+            if b.applies(session.id, scope, tags, session)]
+
+
+def budgets_with_spent(session: Session | None = None, *,
+                       ledger: Ledger | None = None) -> list[tuple[Budget, Decimal]]:
+    """Every budget stored in ``ledger`` (the session's by default), each with what has been spent against
+    it so far."""
+    session = session or get_session()
+    book = _book(ledger or session.ledger)
+    ts = now_iso()
+    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())]
+
+
+def exceeds(spent: Decimal, request_cost: Decimal | None, limit: Decimal) -> bool:
+    """The hard stop: whether a request may not be sent, because what is spent already reaches ``limit``
+    or spent plus the request's maximum cost would pass it. Compared in picodollars (the ledger's unit); a
+    request that would exactly reach the limit is sent."""
+    so_far, most = to_pusd(spent), to_pusd(limit)
+    return so_far >= most or to_pusd(spent + (request_cost or Decimal(0))) > most  # type: ignore[operator]
 
 
 
@@ -99,8 +306,8 @@ def set_budget(limit: Decimal | str | int | float, scope: str = "session", *, ha
     Budget(limit=Decimal('5.00'), scope='day', hard=True, thresholds=(Decimal('0.8'), Decimal('1')))
     """
     key = parse_scope(scope, notebook)
-    fractions = tuple(sorted(_decimal(t, "a threshold") for t in thresholds))
-    budget = Budget(_decimal(limit, "a budget"), key, bool(hard), fractions)
+    fractions = tuple(sorted(parse_usd(t, "a threshold") for t in thresholds))
+    budget = Budget(parse_usd(limit, "a budget"), key, bool(hard), fractions)
     session = get_session()
     ledger = ledger or session.ledger
     book = _book(ledger)
@@ -173,7 +380,9 @@ def on_stop(callback: Callable[[Exception], Any], *, session: Session | None = N
     return remove
 
 
-def _warn(alert: BudgetAlert) -> None:
+def warn(alert: BudgetAlert) -> None:
+    """Show ``alert`` as a :class:`BudgetWarning` (what happens to alerts when no :func:`on_alert` callback
+    is registered)."""
     warnings.warn(alert.message, BudgetWarning, stacklevel=2)
 
 
@@ -186,7 +395,7 @@ def _listener(call: Call, scope: Scope | None) -> None:
         return
     alerts = book.add(call, scope, session)
     for alert in alerts:
-        for callback in list(_callbacks.get(session) or [_warn]):
+        for callback in list(_callbacks.get(session) or [warn]):
             callback(alert)
 
 
@@ -195,7 +404,7 @@ def max_request_cost(pending: Any, ledger: Ledger) -> tuple[Decimal | None, int]
     info, endpoint = pending.info, pending.endpoint
     input_tokens = pending.estimated_input_tokens
     if input_tokens is None:
-        from ..analysis.estimate import request_input_tokens
+        from ..pricing.tokens import request_input_tokens
 
         input_tokens = pending.estimated_input_tokens = request_input_tokens(
             endpoint.api, info.body or {}, info.model).tokens
@@ -222,7 +431,7 @@ def _preflight(pending: Any, scope: Scope | None) -> None:
         warn_once(f"budget-check:{type(exc).__name__}", f"could not check budgets ({exc!r}); request sent")
         return
     if found is not None:
-        stop = _exceeded_class()(*found, pending.info.model)
+        stop = exceeded(*found, pending.info.model)
         for callback in list(_stop_callbacks.get(session) or []):
             callback(stop)
         raise stop
@@ -255,7 +464,7 @@ def _over_budget(pending: Any, scope: Scope | None,
                           f"{pending.info.model!r}: a hard budget can only stop its requests once it is "
                           "spent")
                 request_cost = Decimal(0)
-        if so_far >= budget.limit or to_pusd(so_far + request_cost) > to_pusd(budget.limit):  # type: ignore[operator]
+        if exceeds(so_far, request_cost, budget.limit):
             return budget, so_far, request_cost
     return None
 
@@ -268,26 +477,44 @@ def activate(session: Session | None = None, *, start_capture: bool = True) -> N
         from ..tracking import capture
 
         capture.install()
-    if _listener not in session.listeners:
-        session.listeners.append(_listener)
-    if _preflight not in session.preflight:
-        session.preflight.append(_preflight)
+    _deactivated.discard(session)
+    session.add_listener(_listener)
+    session.add_pre_send(_preflight, "budget")
 
 
 def deactivate(session: Session | None = None) -> None:
     """Stop enforcing budgets in ``session`` (they stay stored in the ledger)."""
     session = session or get_session()
-    for hooks, hook in ((session.listeners, _listener), (session.preflight, _preflight)):
-        while hook in hooks:
-            hooks.remove(hook)
+    _deactivated.add(session)
+    session.remove_listener(_listener)
+    session.remove_pre_send(_preflight)
+
+
+def session_started(session: Session) -> None:
+    """A session's first tracked call: from now on it enforces the budgets stored in its ledgers, unless
+    :func:`deactivate` opted it out before (``llmcost_nb`` registers this with
+    ``tracking.on_session_start``)."""
+    if session not in _deactivated:
+        activate(session, start_capture=False)
+
+
+_deactivated: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions deactivate() opted out
 
 
 _exceeded: type | None = None
 _exceeded_lock = threading.Lock()
 
 
+def exceeded(budget: Budget, spent: Decimal, request_cost: Decimal, model: str | None) -> Exception:
+    """A :class:`BudgetExceeded` for a request (of ``model``) that ``budget`` stops: ``spent`` so far, and
+    the request's maximum cost."""
+    return _exceeded_class()(budget, spent, request_cost, model)
+
+
 def _exceeded_class() -> type:
-    """``BudgetExceeded``, built on first use so importing llmcost_nb does not import the SDKs."""
+    """``BudgetExceeded``, built on first use so importing llmcost_nb does not import the SDKs: a
+    :class:`~llmcost_nb.errors.BudgetError` that also subclasses the openai and anthropic base errors (where
+    installed), so the SDKs pass it through unchanged instead of retrying and wrapping it."""
     global _exceeded
     if _exceeded is None:
         with _exceeded_lock:
@@ -296,7 +523,7 @@ def _exceeded_class() -> type:
                 for module, name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError")):
                     if importlib.util.find_spec(module) is not None:
                         bases.append(getattr(importlib.import_module(module), name))
-                _exceeded = type("BudgetExceeded", (*bases, Exception) if not bases else tuple(bases), {
+                _exceeded = type("BudgetExceeded", (BudgetError, *bases), {
                     "__doc__": "A hard budget stopped a request before it was sent.",
                     "__module__": "llmcost_nb",
                     "__init__": _exceeded_init,

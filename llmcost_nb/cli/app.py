@@ -8,34 +8,30 @@
 
 A click group (``main``); every command takes ``--db PATH`` (default: ``$LLMCOST_DB``, else
 ``~/.local/share/llmcost_nb/ledger.db``), also accepted before the command (``llmcost --db X report``).
-Errors are one line (``click.ClickException``), never a traceback. Other modules add their commands with a
-``register(group)`` function listed in ``_EXTENSIONS``.
+Errors are one line (``click.ClickException``), never a traceback: the group turns any
+:class:`~llmcost_nb.errors.LlmcostError` a command raises into its message's first line. Other modules add
+their commands with a ``register(group)`` function, called at the end of this module.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
 import click
 
+from ..errors import LlmcostError
+
 __all__ = ["main"]
 
 _DB_HELP = "The ledger file (default: $LLMCOST_DB, else ~/.local/share/llmcost_nb/ledger.db)."
-_EXTENSIONS = (
-    "llmcost_nb.cli.team",
-    "llmcost_nb.cli.check",
-    "llmcost_nb.cli.share",
-    "llmcost_nb.demo",
-)  # modules with register(group) adding more commands
 _db_option = click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 
 
 def _ledger(db: str | None, *, must_exist: bool = True) -> Any:
     from pathlib import Path
 
-    from ..ledger.sqlite import Ledger, LedgerError, default_path
+    from ..ledger.sqlite import Ledger, default_path
 
     ctx = click.get_current_context()
     if db is None and isinstance(ctx.obj, dict):
@@ -50,17 +46,26 @@ def _ledger(db: str | None, *, must_exist: bool = True) -> Any:
     path = Path(db).expanduser() if db is not None else default_path()
     if must_exist and not path.exists():
         raise click.ClickException(f"no ledger at {path}: pass --db PATH or set LLMCOST_DB")
-    try:
-        return Ledger(path)
-    except LedgerError as exc:
-        raise click.ClickException(str(exc)) from None
+    return Ledger(path)  # a LedgerError is one line (the group)
 
 
 def _fail(exc: Exception) -> click.ClickException:
+    """``exc`` as a one-line CLI error: its message's first line (its class name if it has no message)."""
     return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-@click.group()
+class _Group(click.Group):
+    """A click group where an :class:`LlmcostError` (any of llmcost_nb's own errors) raised by a command
+    ends it with one line, never a traceback. Subgroups (``llmcost replay``) run inside it: covered too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmcostError as exc:
+            raise _fail(exc) from None
+
+
+@click.group(cls=_Group)
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 @click.version_option(package_name="llmcost_nb")
 @click.pass_context
@@ -72,13 +77,15 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _table(frame: Any) -> str:
-    """A frame as an aligned text table, money as $x.xxxx."""
+    """A frame as an aligned text table, money as the cell summary shows it (``$0.000044``, ``$2.4500``)."""
     from decimal import Decimal
+
+    from ..core.money import format_usd
 
     shown = frame.copy()
     for col in shown.columns:
         if shown[col].dtype == object and any(isinstance(v, Decimal) for v in shown[col]):
-            shown[col] = [f"${v:,.4f}" if v is not None else "$?" for v in shown[col]]
+            shown[col] = [format_usd(v) for v in shown[col]]
         elif shown[col].dtype.kind == "f":
             shown[col] = [f"{v:,.1f}" if v == v else "" for v in shown[col]]
         elif shown[col].dtype.kind == "i":
@@ -121,13 +128,7 @@ def _emit(frame: Any, fmt: str) -> None:
 @_db_option
 def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, db: str | None) -> None:
     """Requests, tokens, cost and latency grouped by --by."""
-    from ..analysis.summaries import AnalysisError
-
-    ledger = _ledger(db)
-    try:
-        frame = ledger.summary(by=list(by), since=since, until=until)
-    except AnalysisError as exc:
-        raise _fail(exc) from None
+    frame = _ledger(db).summary(by=list(by), since=since, until=until)
     columns = [
         *frame.columns[: len(by)],
         "requests",
@@ -150,12 +151,10 @@ def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, 
 @_db_option
 def daily(date: str | None, budget: str | None, db: str | None) -> None:
     """The daily report for DATE (default today, UTC): spend per model, total, budget used."""
-    from ..analysis.summaries import AnalysisError
-
     ledger = _ledger(db)
     try:
         click.echo(str(ledger.daily_report(date, budget=budget)))
-    except (AnalysisError, ArithmeticError) as exc:
+    except ArithmeticError as exc:  # a --budget that is not a number
         raise _fail(exc) from None
 
 
@@ -173,14 +172,13 @@ def sample(out: str, rows: int, days: int, seed: int, end: str | None) -> None:
     """Write a realistic sample ledger to OUT (a new file) for trying the reports and dashboard."""
     from pathlib import Path
 
-    from ..ledger.sqlite import LedgerError
     from ..testing.sample_data import generate
 
     if Path(out).exists():
         raise click.ClickException(f"{out} already exists: sample data goes into a new file")
     try:
         result = generate(rows=rows, days=days, seed=seed, path=out, end=end)
-    except (ValueError, LedgerError) as exc:
+    except ValueError as exc:  # an --end that is not a date
         raise _fail(exc) from None
     result.ledger.close()
     click.echo(
@@ -196,22 +194,29 @@ def sample(out: str, rows: int, days: int, seed: int, end: str | None) -> None:
 def prices(model: str, provider: str | None, db: str | None) -> None:
     """The current price of MODEL per million tokens (your ledger's overrides first, then genai-prices)."""
     from ..ledger.sqlite import Ledger, default_path
-    from ..pricing.pricer import Pricer, UnknownModel
+    from ..pricing.pricer import Pricer
 
     ctx_db = db or (click.get_current_context().obj or {}).get("db")
     path = ctx_db or default_path()
     from pathlib import Path
 
     pricer = Ledger(path).pricer if Path(path).exists() else Pricer()
-    try:
-        units = pricer.unit_prices(provider, model)
-    except UnknownModel as exc:
-        raise _fail(exc) from None
+    units = pricer.unit_prices(provider, model)
     click.echo(f"{model}" + (f" ({provider})" if provider else ""))
     for name, value in units.items():
         unit = "per 1M tokens" if name.endswith("_mtok") else "per 1K" if name.endswith("_kcount") else ""
         click.echo(f"  {name:<24} ${value}" + (f" {unit}" if unit else ""))
 
 
-for _name in _EXTENSIONS:
-    importlib.import_module(_name).register(main)
+def _register_commands() -> None:
+    """The commands defined in other modules: ``sync``, ``reconcile``, ``check``, ``share``, ``demo``."""
+    from ..testing.demo import register as register_demo
+    from .check import register as register_check
+    from .share import register as register_share
+    from .team import register as register_team
+
+    for register in (register_team, register_check, register_share, register_demo):
+        register(main)
+
+
+_register_commands()

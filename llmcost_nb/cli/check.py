@@ -22,7 +22,7 @@ def check_command(ctx: click.Context, db: str | None, no_reprice: bool) -> None:
 
     Opens the file read-only (nothing is repaired or migrated) and reports problems in words.
     """
-    from ..ledger.check import check
+    from ..ledger import check
     from ..ledger.sqlite import default_path
 
     if db is None and isinstance(ctx.obj, dict):

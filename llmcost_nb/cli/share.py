@@ -45,17 +45,11 @@ _PATH_HELP = "The recordings file (default: LEDGER.replay.jsonl beside the defau
 
 
 def _store(path: Path | None) -> Any:
-    from ..ledger.sqlite import LedgerError
     from ..recording.replay import default_path
     from ..recording.store import ReplayStore
     from ..tracking.scope import Session
 
-    if path is not None:
-        return ReplayStore(path)
-    try:
-        return ReplayStore(default_path(Session()))
-    except LedgerError as exc:
-        raise click.ClickException(str(exc)) from None
+    return ReplayStore(path if path is not None else default_path(Session()))
 
 
 @click.group("replay")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["PICO", "Call", "from_pusd", "now_iso", "parse_iso", "to_pusd"]
+from .money import PICO, from_pusd, to_pusd
+from .times import now_iso, parse_iso
 
-PICO = Decimal("1e-12")
-_PICO_PER_USD = 10**12
+__all__ = ["PICO", "Call", "from_pusd", "now_iso", "parse_iso", "to_pusd"]
 
 # Token columns, in ledger order. input_tokens counts every input token (cached included);
 # output_tokens counts every output token (reasoning included).
@@ -35,36 +33,6 @@ USAGE_KEY_TO_FIELD = {
     "output_audio_tokens": "output_audio_tokens",
 }
 FIELD_TO_USAGE_KEY = {v: k for k, v in USAGE_KEY_TO_FIELD.items()}
-
-
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted (strftime is most of the cost)
-
-
-def now_iso() -> str:
-    """The current UTC time as stored in the ledger: ``2026-11-22T07:41:22.123456Z``."""
-    global _second
-    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
-    cached = _second
-    if cached[0] != second:
-        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{micros:06d}Z"
-
-
-def parse_iso(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
-def to_pusd(cost: Decimal | None) -> int | None:
-    """USD as integer picodollars (1e-12 USD), the ledger's exact unit; half-even below a picodollar."""
-    if cost is None:
-        return None
-    return int((cost * _PICO_PER_USD).to_integral_value(ROUND_HALF_EVEN))
-
-
-def from_pusd(pusd: int | None) -> Decimal | None:
-    if pusd is None:
-        return None
-    return Decimal(pusd).scaleb(-12).normalize() if pusd else Decimal(0)
 
 
 @dataclass(slots=True)
@@ -102,24 +70,15 @@ class Call:
     estimated_input_tokens: int | None = None  # counted before sending (llmcost_nb.estimate)
     replayed: bool = False  # served from a recording (llmcost_nb.replay): cost $0, not billed
     saved: Decimal | None = None  # what a replayed call would have cost
-    _id: int | None = field(default=None, repr=False)
+    id: int | None = field(default=None, repr=False)  # the ledger row's id: None until it is committed
     _journal: Any = field(default=None, repr=False, compare=False)  # holds the row until it is in SQLite
 
     @property
-    def id(self) -> int | None:
-        """The ledger row's id; None for a call not recorded. Reading it writes a pending row now."""
-        if self._id is None and self._journal is not None:
-            self._journal.flush(force=True)
-        return self._id
-
-    @id.setter
-    def id(self, value: int | None) -> None:
-        self._id = value
-
-    @property
     def recorded(self) -> bool:
-        """Whether the call has a ledger row (committed or pending)."""
-        return self._id is not None or self._journal is not None
+        """Whether the call has a ledger row, committed or pending (a captured call's row is committed
+        within 0.1 s, at the next read of its ledger, or at once by ``Ledger.flush()``: ``id`` is set
+        then)."""
+        return self.id is not None or self._journal is not None
 
     @property
     def usage(self) -> dict[str, int]:

@@ -7,20 +7,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .call import TOKEN_FIELDS, Call, from_pusd
+from .columns import CALLS_TABLE, FRAME_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["CALL_COLUMNS", "calls_frame", "rows_frame"]
 
-CALL_COLUMNS = (
-    "id", "ts", "provider", "api", "model_requested", "model",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "input_audio_tokens", "output_audio_tokens", "usage_extra", "cost_usd", "price_source", "latency_ms",
-    "status", "http_status", "error", "billed", "streamed", "request_id", "host", "service_tier",
-    "session_id", "scope_id", "attribution", "tags", "replayed", "saved_usd",
-)  # fmt: skip
-_ATTRIBUTE = {"cost_usd": "cost", "saved_usd": "saved"}  # frame column -> Call attribute
+CALL_COLUMNS = FRAME_COLUMNS
+# frame column -> Call attribute, where they differ (cost_usd -> cost); tags are the Call's tags
+_ATTRIBUTE = {c.frame: c.attribute for c in CALLS_TABLE if c.frame and c.attribute and c.frame != c.attribute}
 
 
 def calls_frame(records: list[Call]) -> pd.DataFrame:

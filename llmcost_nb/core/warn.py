@@ -9,11 +9,9 @@ from __future__ import annotations
 import threading
 import warnings
 
+from ..errors import LlmcostWarning
+
 __all__ = ["LlmcostWarning", "reset_warnings", "warn_once"]
-
-
-class LlmcostWarning(UserWarning):
-    """A problem inside llmcost_nb that did not stop the user's call."""
 
 
 _seen: set[str] = set()

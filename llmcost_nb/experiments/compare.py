@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sys
 import threading
-import types
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -36,6 +34,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..errors import GridOverBudget
 from .clients import Router
 from .plan import GridEstimate, plan, usd_amount
 from .result import CompareResult
@@ -54,10 +53,6 @@ __all__ = [
     "estimate_grid",
     "experiment",
 ]
-
-
-class GridOverBudget(Exception):
-    """The grid's worst-case cost is over the budget: nothing was sent."""
 
 
 def estimate_grid(
@@ -159,6 +154,9 @@ def _prepare(
                 f"({estimate.describe()}), more than the budget of ${limit}. Nothing was sent. "
                 "Lower max_tokens, use fewer inputs, variants or models, or raise the budget."
             )
+    from ..tracking.manual import enable
+
+    enable()  # the grid opens scopes of its own, and a scope does not switch capture on
     run = Run(
         name,
         cells,
@@ -338,11 +336,7 @@ def experiment(
     return from_ledger(name, _ledger(ledger), threshold)
 
 
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.compare`` is this module once imported: calling it runs :func:`compare`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> CompareResult:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# llmcost_nb.compare.estimate_grid(...), llmcost_nb.compare.GridOverBudget, ...
+compare.estimate_grid, compare.GridEstimate = estimate_grid, GridEstimate
+compare.GridOverBudget = GridOverBudget
+compare.experiment, compare.acompare, compare.CompareResult = experiment, acompare, CompareResult

@@ -9,6 +9,7 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_usd, parse_usd
 from .clients import build_request, provider_of
 from .scorers import LLMJudge
 
@@ -16,12 +17,6 @@ if TYPE_CHECKING:
     from ..ledger.sqlite import Ledger
 
 __all__ = ["Cell", "GridEstimate", "plan", "usd_amount"]
-
-
-def _format_usd(value: Decimal | None) -> str:
-    from ..notebook.widgets import format_usd
-
-    return format_usd(value)
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,7 @@ class GridEstimate:
 
     def __str__(self) -> str:
         cost = (
-            f"at most {_format_usd(self.max_cost)}"
+            f"at most {format_usd(self.max_cost)}"
             if self.max_cost is not None
             else (f"cost unknown (no price for {', '.join(self.unpriced_models)})")
         )
@@ -93,10 +88,8 @@ def _items(inputs: Any) -> list[tuple[str, dict[str, Any]]]:
 def usd_amount(value: Any, what: str) -> Decimal | None:
     if value is None:
         return None
-    amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{what} must be a non-negative amount in USD, got {value!r}")
-    return amount
+    rule = "a non-negative amount in USD"
+    return parse_usd(value, what, rule=rule, invalid=rule)
 
 
 def plan(
@@ -111,7 +104,7 @@ def plan(
     name: str,
 ) -> tuple[list[Cell], GridEstimate]:
     """Every cell of the grid with its request and worst-case cost, and the grid's estimate."""
-    from ..analysis.estimate import count_message_tokens
+    from ..pricing.tokens import count_message_tokens
 
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty dict: name -> template, chat messages or callable")

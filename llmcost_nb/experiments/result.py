@@ -14,6 +14,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import PICO
+from ..core.money import format_usd
+from .views import view
 
 if TYPE_CHECKING:
     import altair as alt
@@ -88,8 +90,6 @@ _SHORT_HEADERS = {
 
 
 def _usd(value: Decimal | None) -> str:
-    from ..notebook.widgets import format_usd
-
     return format_usd(value)
 
 
@@ -238,36 +238,26 @@ class CompareResult:
             metric=metric,
         )
 
-    # -- charts and explorer --------------------------------------------------------------------------
+    # -- charts and explorer (notebook views, registered by name: experiments.views) ------------------
     def cost_quality_chart(self, quality: str = "mean_score", **ci: Any) -> alt.LayerChart:
         """Mean cost vs quality per cell, with CIs as error bars and the Pareto frontier."""
-        from ..notebook.compare_charts import cost_quality
-
-        return cost_quality(self, quality, **ci)
+        return view("cost_quality")(self, quality, **ci)
 
     def cost_per_success_chart(self) -> alt.LayerChart:
         """Cost per success per cell, cheapest first."""
-        from ..notebook.compare_charts import cost_per_success
-
-        return cost_per_success(self)
+        return view("cost_per_success")(self)
 
     def latency_chart(self) -> alt.LayerChart:
         """Latency distribution per cell (5/25/50/75/95th percentiles)."""
-        from ..notebook.compare_charts import latency
-
-        return latency(self)
+        return view("latency")(self)
 
     def wins_chart(self, metric: str = "score", max_inputs: int = 60) -> alt.LayerChart:
         """Per input × cell heatmap of ``metric`` (score or success), ★ on each input's best cells."""
-        from ..notebook.compare_charts import wins
-
-        return wins(self, metric, max_inputs)
+        return view("wins")(self, metric, max_inputs)
 
     def explore(self) -> Any:
         """An explorer widget: pick cells and a metric, see charts and table; click a cell for samples."""
-        from ..notebook.explorer import Explorer
-
-        return Explorer(self)
+        return view("explore")(self)
 
     # -- display --------------------------------------------------------------------------------------
     def summary(self) -> str:

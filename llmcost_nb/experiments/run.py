@@ -129,6 +129,7 @@ class Run:
                     raise
         finally:
             self._write_scores()
+            self.ledger.flush()  # the calls' rows committed now: their ids are known
             for row in self.rows.values():
                 row["call_ids"] = [c.id for c in row["call_ids"]]
             self._pool.shutdown(wait=False)
@@ -324,10 +325,10 @@ def _sums(calls: list[Call]) -> dict[str, Any]:
 
 
 def _record_manual(cell: Cell, answer: Answer | None, row: dict[str, Any], latency_ms: float) -> None:
-    from ..tracking.manual import _manual, _token_call
+    from ..tracking.manual import record_manual, token_call
 
     usage = dict(answer.usage or {}) if answer is not None else {}
-    call, _ = _token_call(
+    call, _ = token_call(
         cell.model,
         usage.pop("input_tokens", 0),
         usage.pop("output_tokens", 0),
@@ -337,4 +338,4 @@ def _record_manual(cell: Cell, answer: Answer | None, row: dict[str, Any], laten
     )
     if row["status"] != "ok":
         call.status, call.billed, call.error = "error", False, row["error"]
-    _manual(call, None, None)
+    record_manual(call, None, None)

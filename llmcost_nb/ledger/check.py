@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from ..core.call import TOKEN_FIELDS, Call, from_pusd, to_pusd
 if TYPE_CHECKING:
     from .sqlite import Ledger
 
-__all__ = ["CheckReport", "check"]
+__all__ = ["CheckReport", "check_file"]
 
 _TABLES = ("calls", "tagsets", "tags", "prices", "scopes", "meta")
 _STATUSES = ("ok", "error", "unfinished")
@@ -73,15 +74,15 @@ class CheckReport:
         return f"<div><b>{head}</b>" + (f"<ul>{''.join(items)}</ul>" if items else "") + "</div>"
 
 
-def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> CheckReport:
-    """Check a ledger (a :class:`~llmcost_nb.Ledger` or a path) and say what is wrong in words.
+def check_file(target: Ledger | str | os.PathLike[str], *, open_ledger: Callable[[Path], Ledger],
+               reprice: bool = True) -> CheckReport:
+    """Check a ledger (a :class:`~llmcost_nb.Ledger` or a path) and say what is wrong in words; a path is
+    opened with ``open_ledger`` to re-price its rows. :func:`llmcost_nb.ledger.check` gives it ``Ledger``.
 
-    >>> check("costs.db").problems               # doctest: +SKIP
+    >>> check_file("costs.db", open_ledger=Ledger).problems               # doctest: +SKIP
     ['3 of 120 priced rows differ from re-pricing (ids 4, 7, 9: ...); run Ledger(...).reprice(all=True)']
     """
-    from .sqlite import Ledger
-
-    ledger = target if isinstance(target, Ledger) else None
+    ledger = None if isinstance(target, str | os.PathLike) else target
     path = ledger.path if ledger is not None else Path(target).expanduser()
     report = CheckReport(path)
     if not path.exists():
@@ -104,7 +105,7 @@ def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> C
     if sound and reprice:
         own = ledger is None
         try:
-            ledger = ledger or Ledger(path)
+            ledger = ledger or open_ledger(path)
             _costs(ledger, report)
         except Exception as exc:  # a check reports; it never raises about the file it checks
             report.problems.append(f"re-pricing could not run: {exc}")
@@ -116,7 +117,8 @@ def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> C
 
 def _structure(conn: sqlite3.Connection, report: CheckReport) -> bool:
     """File format, SQLite integrity and schema; True if the rows can be read and checked."""
-    from .sqlite import _COLUMNS, SCHEMA_VERSION
+    from ..core.columns import WRITE_COLUMNS
+    from .connection import SCHEMA_VERSION
 
     try:
         report.schema_version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -153,7 +155,7 @@ def _structure(conn: sqlite3.Connection, report: CheckReport) -> bool:
     if "calls" not in tables:
         return False
     columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-    if missing := [c for c in _COLUMNS if c not in columns]:
+    if missing := [c for c in WRITE_COLUMNS if c not in columns]:
         report.problems.append(f"the calls table lacks column{'s' * (len(missing) > 1)} {', '.join(missing)}")
         return False
     return found == ["ok"] and version == SCHEMA_VERSION

@@ -4,17 +4,18 @@ and made into a priced ledger row in a batch soon after.
 Inside a real SDK call our work costs about three times what it costs in a warm loop (the SDK's own work
 evicts ours from the CPU caches), and a SQLite commit alone took ~25 µs of the ~95 µs capture cost there. So
 on the call's path capture only reads the response's usage (never its text) and appends it, with who made
-the call, to this process's *segment* (:mod:`._segment`): a preallocated, memory-mapped file of framed
+the call, to this process's *segment* (:mod:`.segment`): a preallocated, memory-mapped file of framed
 records in ``<ledger>-pending/`` that the process holds an exclusive ``flock`` on. Once copied in, the
 record is in the kernel's page cache: a process killed right after the call does not lose it.
 
-Making the records into calls (pricing, the scope's and session's totals, the listeners: budgets, summaries,
-sinks) happens when anything reads a total (``Scope.records``, ``total_cost``, ``Session.total_cost``), checks
-a hard budget, or ends a scope, and before every commit. Committing their rows, in one transaction with ids
-in call order, happens:
+Making the records into calls (pricing, the scope's and session's totals) happens when anything reads a
+total (``Scope.records``, ``total_cost``, ``Session.total_cost``): that read calls no listener and writes
+nothing. The listeners (budgets, summaries, sinks) are shown the calls when a scope ends, when a hard budget
+is checked, and always before their rows are committed. Committing their rows, in one transaction with ids
+in call order (a call's ``id`` is set then), happens:
 - on a daemon thread, 0.1 s after the oldest call not committed (a failed commit is retried after 1 s,
   doubling to 30 s);
-- before anything in this process reads the ledger (``Ledger.connection``) or a pending call's ``id``;
+- before anything in this process reads the ledger (``Ledger.connection``), and at ``Ledger.flush()``;
 - when 512 calls wait, and at exit.
 The commit also notes the segments it covers in ``meta`` (``pending:<name>``); they are unlinked after it. A
 process that opens the ledger records the segments nobody holds a lock on (their process died), unless such
@@ -31,11 +32,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from ..core.call import Call
+from ..pricing.pricer import Pricer, price_captured
 from .segment import SUPPORTED, Segment, directory_of, frame
 
-__all__ = ["Journal", "abandon_all", "flush_all", "journal_for", "lock_for", "pending_journal", "settle"]
+__all__ = ["Journal", "JournalHooks", "abandon_all", "call_from_exchange", "flush_all", "journal_for",
+           "lock_for", "materialize", "pending_journal", "settle"]
 
 INTERVAL_S = 0.1
 MAX_PENDING = 512
@@ -56,8 +60,37 @@ def lock_for(key: str) -> threading.RLock:
     return lock
 
 
-def journal_for(key: str, path: Path, ledger: Any) -> Journal | None:
-    """This process's journal for the ledger at ``path``, or None where there can be none (no flock)."""
+class JournalHooks(Protocol):
+    """What the journal tells whoever tapes calls to it (the recorder), about calls it made from their
+    exchanges. ``context`` is what that caller appended with each exchange; the journal never looks in it."""
+
+    def made(self, items: list[tuple[Call, Any]]) -> None:
+        """These calls were made and priced: count them (no listeners yet)."""
+
+    def announce(self, items: list[tuple[Call, Any]]) -> None:
+        """These calls are about to be committed: tell the listeners (always before their commit)."""
+
+    def before_commit(self, ledger: Any, contexts: list[Any]) -> None:
+        """The rows of calls appended with these contexts are about to be committed to ``ledger``."""
+
+
+def call_from_exchange(pricer: Pricer, exchange: tuple[Any, ...]) -> Call:
+    """A taped exchange as the priced call that recording it at once would have made. The exchange is an
+    on-disk format (segments outlive the process that wrote them): its 16 fields and their order stay."""
+    (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
+     scope_id, attribution, tags, estimated, model, usage) = exchange
+    call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
+                host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
+                attribution=attribution, tags=dict(tags), latency_ms=latency_ms,
+                estimated_input_tokens=estimated, ts=ts, http_status=status_code, request_id=request_id)
+    call.set_usage(usage)
+    price_captured(pricer, call)
+    return call
+
+
+def journal_for(key: str, path: Path, ledger: Any, hooks: JournalHooks | None = None) -> Journal | None:
+    """This process's journal for the ledger at ``path``, or None where there can be none (no flock).
+    ``hooks``, when given, are told about the calls made from what is taped to it from now on."""
     journal = _journals.get(key)
     if journal is None:
         if not SUPPORTED:
@@ -65,7 +98,9 @@ def journal_for(key: str, path: Path, ledger: Any) -> Journal | None:
         with _registry_lock:
             journal = _journals.get(key)
             if journal is None:
-                journal = _journals[key] = Journal(key, directory_of(path), lock_for(key), ledger)
+                journal = _journals[key] = Journal(key, directory_of(path), lock_for(key), ledger, hooks)
+    if hooks is not None and journal.hooks is not hooks:
+        journal.hooks = hooks
     return journal
 
 
@@ -76,24 +111,34 @@ def pending_journal(key: str) -> Journal | None:
 
 
 def settle() -> None:
-    """Make every call this process taped into a priced, counted call (scope and session totals read
-    after this are complete); committing their rows is left to the flusher or the next read."""
+    """Make every call this process taped into a priced, counted call and show it to the listeners (what a
+    budget's check reads after this is complete); committing their rows is left to the flusher or the next
+    read."""
+    for journal in list(_journals.values()):
+        journal.settle()
+
+
+def materialize() -> None:
+    """Make every call this process taped into a priced, counted call, and nothing else: scope and session
+    totals read after this are complete; no listener is called and nothing is written."""
     for journal in list(_journals.values()):
         if journal.exchanges:
-            journal.flush(commit=False)
+            journal.materialize()
 
 
 class Journal:
     """One process's pending calls for one ledger: exchanges taped (durable in the current segment) but not
     yet made into rows, and rows made but not yet committed (durable in sealed segments)."""
 
-    def __init__(self, key: str, directory: Path, lock: threading.RLock, ledger: Any) -> None:
-        self.key, self.directory, self.ledger = key, directory, ledger
+    def __init__(self, key: str, directory: Path, lock: threading.RLock, ledger: Any,
+                 hooks: JournalHooks | None = None) -> None:
+        self.key, self.directory, self.ledger, self.hooks = key, directory, ledger, hooks
         self.lock = lock  # the ledger's: making rows and committing them
         self._tape_lock = threading.Lock()  # appending: never held while SQLite waits
         self.pid = os.getpid()
-        self.exchanges: list[tuple[tuple[Any, ...], Any, Any]] = []  # (exchange, scope, session)
-        self.unwritten: list[tuple[Any, Any]] = []  # (call, scope): made into calls, not committed yet
+        self.exchanges: list[tuple[tuple[Any, ...], Any]] = []  # (exchange, context)
+        self.unwritten: list[tuple[Call, Any]] = []  # (call, context): made into calls, not committed yet
+        self.unannounced: list[tuple[Call, Any]] = []  # made, not shown to the listeners yet
         self._segment: Segment | None = None  # the one exchanges are appended to
         self._sealed: list[Segment] = []  # segments whose calls are all made, not all committed
         self._forget: list[str] = []  # segments committed and unlinked: their meta keys can go
@@ -111,9 +156,9 @@ class Journal:
     def pending(self) -> bool:
         return bool(self.exchanges or self.unwritten)
 
-    def append(self, exchange: tuple[Any, ...], scope: Any, session: Any) -> None:
+    def append(self, exchange: tuple[Any, ...], context: Any = None) -> None:
         """Make ``exchange`` durable in the segment; raises OSError if it cannot (the caller records the
-        call at once instead)."""
+        call at once instead). ``context`` (who made the call) is handed back to the hooks with the call."""
         record = frame(exchange)
         with self._tape_lock:
             if self._segment is None:
@@ -126,13 +171,57 @@ class Journal:
             first = not self.pending
             if first:
                 self.since = time.monotonic()
-            self.exchanges.append((exchange, scope, session))
+            self.exchanges.append((exchange, context))
             waiting = len(self.exchanges) + len(self.unwritten)  # totals read often make the former few
         if waiting >= MAX_PENDING:
             self.flush()
         elif first:
             _start_flusher()
             _wake.set()
+
+    def settle(self) -> None:
+        """Make the taped exchanges into priced, counted calls and show them to the listeners; their rows
+        are committed later (the flusher, the next read)."""
+        if self.exchanges or self.unannounced:
+            self.flush(commit=False)
+
+    def materialize(self) -> None:
+        """Make the taped exchanges into priced calls, counted in their scope and session (``hooks.made``);
+        the listeners are told later, before the calls' rows are committed. Nothing is written."""
+        with self.lock:
+            if self._flushing or self.pid != os.getpid() or not self.exchanges:
+                return
+            self._flushing = True
+            try:
+                self._make(committing=False)
+            finally:
+                self._flushing = False
+
+    def _make(self, *, committing: bool) -> None:
+        """Under ``self.lock``: the exchanges taped so far as calls, pending until committed."""
+        with self._tape_lock:
+            exchanges, self.exchanges = self.exchanges, []
+            if committing and self._segment is not None:  # later exchanges go to a new segment,
+                self._sealed.append(self._segment)  # so the commit covers whole segments
+                self._segment = None
+        if not exchanges:
+            return
+        pricer = self.ledger.pricer
+        made = []
+        for exchange, context in exchanges:
+            try:
+                call = call_from_exchange(pricer, exchange)
+            except Exception as exc:  # one that cannot be read is left out, as a response would be
+                from ..core.warn import warn_once
+
+                warn_once(f"exchange:{type(exc).__name__}", f"could not record a response ({exc!r})")
+                continue
+            call._journal = self
+            made.append((call, context))
+        self.unwritten.extend(made)
+        self.unannounced.extend(made)
+        if self.hooks is not None:
+            self.hooks.made(made)
 
     def flush(self, *, force: bool = False, commit: bool = True) -> None:
         """Make the taped exchanges into priced calls (counted in their scope and session, then shown to
@@ -148,18 +237,12 @@ class Journal:
             self._flushing = True
             try:
                 committing = commit and (force or time.monotonic() >= self.retry_at)
-                with self._tape_lock:
-                    exchanges, self.exchanges = self.exchanges, []
-                    if committing and self._segment is not None:  # later exchanges go to a new segment,
-                        self._sealed.append(self._segment)  # so the commit covers whole segments
-                        self._segment = None
-                made = self.ledger._calls_from_exchanges(exchanges)
-                for call, scope, _ in made:
-                    call._journal = self
-                    self.unwritten.append((call, scope))
+                self._make(committing=committing)
                 # Listeners (budgets, summaries, sinks) see the calls before they are committed: what a
                 # budget reads from the ledger then holds none of this batch, which it adds call by call.
-                self.ledger._announce(made)
+                announce, self.unannounced = self.unannounced, []
+                if announce and self.hooks is not None:
+                    self.hooks.announce(announce)
                 if committing and self.unwritten:
                     self._commit()
             finally:
@@ -168,9 +251,9 @@ class Journal:
     def _commit(self) -> None:
         sealed = [segment.name for segment in self._sealed]
         try:
-            for scope in {id(s): s for _, s in self.unwritten if s is not None}.values():
-                scope.store_scope_row(self.ledger)  # once; its first try, on the call's path, may have failed
-            ids = self.ledger._commit_pending([call for call, _ in self.unwritten], sealed, self._forget)
+            if self.hooks is not None:  # scope rows: their first try, on the call's path, may have failed
+                self.hooks.before_commit(self.ledger, [context for _, context in self.unwritten])
+            ids = self.ledger.commit_pending([call for call, _ in self.unwritten], sealed, self._forget)
         except Exception as exc:
             self._backoff = min(max(1.0, 2 * self._backoff), 30.0)
             self.retry_at = time.monotonic() + self._backoff
@@ -183,7 +266,7 @@ class Journal:
                       "take it")
             return
         for (call, _), call_id in zip(self.unwritten, ids, strict=True):
-            call._id, call._journal = call_id, None
+            call.id, call._journal = call_id, None
         self.unwritten = []
         self._backoff = self.retry_at = 0.0
         self.since = time.monotonic()  # for exchanges taped since the swap (an upper bound on their age)
@@ -252,7 +335,7 @@ def abandon_all() -> None:
         with journal.lock, journal._tape_lock:  # after a flush in progress
             segments = [s for s in (journal._segment, *journal._sealed) if s is not None]
             journal._segment, journal._sealed = None, []
-            journal.exchanges, journal.unwritten = [], []
+            journal.exchanges, journal.unwritten, journal.unannounced = [], [], []
         for segment in segments:
             segment.close()
 

@@ -25,9 +25,14 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .query import COLUMN_DIMS, RAW_WHERE, TIME_DIMS, Query
 
 __all__ = [
-    "BUCKETS", "HIST", "MEASURES", "bucket_bounds", "percentile", "refresh", "scope_rows", "source_rows",
+    "BUCKETS", "HIST", "MEASURES", "Plan", "aggregate", "bucket_bounds", "percentile", "plan", "refresh",
+    "scope_rows", "source_rows",
     "unpack",
 ]
 
@@ -227,3 +232,139 @@ def scope_rows(conn: sqlite3.Connection, where: str = "", params: Sequence[objec
     return conn.execute(
         f"SELECT scope_id, n, cost_pusd, first_ts, last_ts FROM rollup_scope{condition} ORDER BY scope_id",
         params).fetchall()
+
+
+@dataclass
+class Plan:
+    """A :class:`~llmcost_nb.ledger.query.Query` planned for the SQLite ledger: its SQL, parameters, the path
+    it takes (``rollup_daym``, ``rollup_hour``, ``rollup_dayt``, ``rollup_day`` or ``raw``) and its group
+    columns. Its rows: the groups' values, ``MEASURES`` and the packed histogram ``HIST``."""
+
+    sql: str
+    params: list[Any]
+    path: str
+    columns: list[str]
+
+
+def _aligned(bound: str | None, unit: str) -> bool:
+    if bound is None or len(bound) == 10:
+        return True
+    return unit == "hour" and bound[13:] == ":00:00.000000Z"
+
+
+def plan(query: Query, *, force_raw: bool = False) -> Plan:
+    """Plan ``query`` over the rollups when they can answer it, else over the raw calls (``force_raw`` too):
+    both give identical results. Exposed so tests and benchmarks can see the path taken."""
+    dims, lo, hi, filters, where = list(query.by), query.since, query.until, query.filters, query.sql
+    tagged = any(d.startswith("tag:") for d in [*dims, *filters])
+    hourly = "hour" in dims or not (_aligned(lo, "day") and _aligned(hi, "day"))
+    raw = (
+        force_raw
+        or where is not None
+        or any(k in RAW_WHERE for k in filters)
+        or not (_aligned(lo, "hour") and _aligned(hi, "hour"))
+        or (tagged and hourly)
+    )
+    columns = any(d in COLUMN_DIMS for d in [*dims, *filters])
+    path = (
+        "raw"
+        if raw
+        else "rollup_day"
+        if tagged and columns
+        else "rollup_dayt"
+        if tagged
+        else "rollup_hour"
+        if hourly
+        else "rollup_daym"
+    )
+    src_params: list[Any] = []
+    conds_outer: list[str] = []
+    outer_params: list[Any] = []
+    time_col = "hour" if hourly or path == "rollup_hour" else "day"
+    if path == "raw":
+        conds = [w for w in ("ts >= ?" if lo else "", "ts < ?" if hi else "") if w]
+        src_params += [b for b in (lo, hi) if b]
+        for key, values in filters.items():
+            if key in RAW_WHERE:
+                conds.append(f"{key} IN ({', '.join('?' * len(values))})")
+                src_params += [int(v) if isinstance(v, bool) else v for v in values]
+        if where is not None:
+            conds.append(f"({where})")
+        keys = (time_col, "provider", "model", "status", "tagset_id")
+        source = f"({source_rows(keys, 'calls', (' WHERE ' + ' AND '.join(conds)) if conds else '', '1')})"
+    else:
+        source = path
+        for bound, op in ((lo, ">="), (hi, "<")):
+            if bound:
+                conds_outer.append(f"r.{time_col} {op} ?")
+                outer_params.append(bound[:13] if time_col == "hour" else bound[:10])
+    day_expr = f"substr(r.{time_col}, 1, 10)"
+    exprs = {
+        "hour": "r.hour || ':00:00Z'",
+        "day": day_expr,
+        "week": f"date({day_expr}, 'weekday 0', '-6 days')",
+        "month": f"substr(r.{time_col}, 1, 7)",
+        "model": "NULLIF(r.model, '')",
+        "provider": "NULLIF(r.provider, '')",
+        "status": "r.status",
+    }
+    joins, select, group = [], [], []
+    tag_params: list[Any] = []
+    for i, (dim, name) in enumerate(zip(dims, query.columns, strict=True)):
+        if dim.startswith("tag:"):
+            joins.append(f"LEFT JOIN tags t{i} ON t{i}.tagset_id = r.tagset_id AND t{i}.key = ?")
+            tag_params.append(dim[4:])
+            expr = f"t{i}.value"
+        else:
+            expr = exprs[dim]
+        select.append(f'{expr} AS "{name}"')
+        group.append(str(i + 1))
+    for key, values in filters.items():
+        if key in RAW_WHERE:
+            continue
+        marks = ", ".join("?" * len(values))
+        if key.startswith("tag:"):
+            conds_outer.append(
+                f"r.tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value IN ({marks}))"
+            )
+            outer_params += [key[4:], *map(str, values)]
+        else:
+            conds_outer.append(f"r.{key} IN ({marks})")
+            outer_params += ["" if v is None else v for v in values]
+    names = [name for name, _ in MEASURES] + list(HIST)
+    if path == "rollup_day" and any(d.startswith("tag:") for d in dims):
+        # sum the rollup per tag set first, then join the (tiny) tags table once per tag set, not per row
+        used = {time_col} if TIME_DIMS & set(dims) else set()
+        used |= {d for d in dims if d in COLUMN_DIMS}
+        keys = [k for k in (time_col, "provider", "model", "status") if k in used]
+        inner = [
+            *(f"r.{k} AS {k}" for k in keys),
+            "r.tagset_id AS tagset_id",
+            *(f"SUM(r.{c}) AS {c}" for c in names),
+        ]
+        source = (
+            f"(SELECT {', '.join(inner)} FROM rollup_day r"
+            + (" WHERE " + " AND ".join(conds_outer) if conds_outer else "")
+            + f" GROUP BY {', '.join([*keys, 'tagset_id'])})"
+        )
+        src_params, outer_params, conds_outer = outer_params, [], []
+    measures = [f"SUM(r.{c})" for c in names]
+    sql = (
+        f"SELECT {', '.join([*select, *measures])} FROM {source} r {' '.join(joins)}"
+        + (" WHERE " + " AND ".join(conds_outer) if conds_outer else "")
+        + (f" GROUP BY {', '.join(group)} ORDER BY {', '.join(group)}" if group else "")
+    )
+    return Plan(sql, [*src_params, *tag_params, *outer_params], path, query.columns)
+
+
+def aggregate(conn: sqlite3.Connection, planned: Plan) -> list[tuple[Any, ...]]:
+    """Run a plan (the rollups brought up to date first) and give its rows in the protocol's shape: the
+    groups' values, then the ``MEASURES`` and the 32 bucket counts unpacked; groups with no calls left out
+    (a rollup row whose calls were all deleted). The caller holds the lock."""
+    if planned.path == "raw":
+        _ensure_log2(conn)
+    else:
+        refresh(conn)
+    k, m = len(planned.columns), len(MEASURES)
+    rows = conn.execute(planned.sql, planned.params).fetchall()
+    return [(*row[: k + m], *unpack(row[k + m :])) for row in rows if row[k]]

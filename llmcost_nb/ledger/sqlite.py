@@ -5,7 +5,8 @@
 
 Writes go through one connection per ledger and process, guarded by a lock shared by every ``Ledger`` on
 the file in the process (WAL + synchronous=NORMAL: a commit survives the process being killed). A captured
-call is taped to the ledger's journal before it returns and committed in a batch soon after (``_journal``).
+call is taped to the ledger's journal before it returns and committed in a batch soon after (:mod:`.journal`).
+Each distinct set of tags is stored once and a row refers to it by id.
 """
 
 from __future__ import annotations
@@ -23,54 +24,27 @@ from operator import is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, parse_iso, to_pusd
+from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, to_pusd
+from ..core.columns import WRITE_COLUMNS as _COLUMNS
+from ..core.columns import call_row
+from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
+from ..core.money import parse_usd
+from ..core.times import parse_when
+from ..errors import FilterError
+from ..pricing.pricer import price_call
 from . import journal as _journal
-from .journal_commit import JournalMethods
-from .open import SCHEMA_VERSION, LedgerError, open_connection
-from .reports import AnalysisMethods
-from .tags import TagSetMethods
+from . import segment as _segment
+from .connection import SCHEMA_VERSION, LedgerError, open_connection
+from .protocol import LedgerReader, backend_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..pricing.pricer import Pricer
+    from .query import Query
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path"]
-
-
-_COLUMNS = (
-    "ts",
-    "provider",
-    "api",
-    "model_requested",
-    "model",
-    *TOKEN_FIELDS,
-    "usage_extra",
-    "cost_pusd",
-    "price_source",
-    "latency_ms",
-    "status",
-    "http_status",
-    "error",
-    "billed",
-    "streamed",
-    "request_id",
-    "host",
-    "service_tier",
-    "session_id",
-    "scope_id",
-    "attribution",
-    "tagset_id",
-    "estimated_input_tokens",
-    "replayed",
-    "saved_pusd",
-)
-
-
-def _insert_sql(columns: Iterable[str]) -> str:
-    columns = list(columns)
-    return f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "default_path", "open_ledger"]
 
 
 _INSERT = _insert_sql(_COLUMNS)
@@ -105,8 +79,12 @@ _FILTERS = {
 }
 
 
-_WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
-                  "messages": "anthropic", "gemini": "google"}
+Items = tuple[tuple[str, str], ...]  # a tag set as the cache's key: its items, in the order given
+
+
+def _tags_key(tags: Mapping[str, str]) -> str:
+    """A tag set as stored: JSON with sorted keys, so the same set in any order is one row."""
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False)
 
 
 def default_path() -> Path:
@@ -117,15 +95,14 @@ def default_path() -> Path:
     return Path(base) / "llmcost_nb" / "ledger.db"
 
 
-class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
+class Ledger(LedgerReader):
     """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
-    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``)."""
+    ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
+    backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
 
     def __new__(cls, path: str | os.PathLike[str] | None = None, *args: Any, **kwargs: Any) -> Ledger:
-        if cls is Ledger and isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-            from ..team.postgres import PostgresLedger
-
-            return PostgresLedger(path, *args, **kwargs)  # type: ignore[return-value]
+        if cls is Ledger and (opener := backend_for(path)) is not None:
+            return opener(path, *args, **kwargs)  # type: ignore[return-value]
         return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -134,7 +111,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
+        self._tagsets: dict[Items, int] = {}
         self._pricer: Pricer | None = None
         self.connection  # open now, so a bad path or a corrupt file is reported here  # noqa: B018
 
@@ -192,40 +169,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             raise
         conn.execute("COMMIT")
 
-    def _params(self, call: Call, tagset_id: int | None) -> tuple[Any, ...]:
-        return (
-            call.ts,
-            call.provider,
-            call.api,
-            call.model_requested,
-            call.model,
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-            call.reasoning_tokens,
-            call.input_audio_tokens,
-            call.output_audio_tokens,
-            json.dumps(call.usage_extra, sort_keys=True) if call.usage_extra else None,
-            to_pusd(call.cost),
-            call.price_source,
-            call.latency_ms,
-            call.status,
-            call.http_status,
-            call.error,
-            int(call.billed),
-            int(call.streamed),
-            call.request_id,
-            call.host,
-            call.service_tier,
-            call.session_id,
-            call.scope_id,
-            call.attribution,
-            tagset_id,
-            call.estimated_input_tokens,
-            int(call.replayed),
-            to_pusd(call.saved),
-        )
+    _params = staticmethod(call_row)  # the values of WRITE_COLUMNS for a call
 
     def write(self, call: Call) -> int:
         """Insert (or, when ``call.id`` is set, update) one call and commit; returns its id. A tag set new
@@ -266,6 +210,120 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             conn.executemany(sql, rows)
         return len(rows)
 
+    # -- tag sets: each distinct set stored once (``tagsets``, order-independent JSON), indexed by key and
+    # value (``tags``); a call's row refers to its set by id ------------------------------------------
+    def tagset_id(self, tags: Mapping[str, str] | None) -> int | None:
+        """The id of this tag set, stored once per distinct set."""
+        if not tags:
+            return None
+        items = tuple(tags.items())  # the cheap cache key; the stored key is order-independent JSON
+        if (found := self._tagsets.get(items)) is not None:
+            return found
+        conn = self.connection
+        with self._lock:
+            row = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (_tags_key(tags),)).fetchone()
+            if row is not None:
+                found = row[0]
+            else:
+                with self._transaction(conn):
+                    found = self._store_tagset(conn, tags)
+            self._tagsets[items] = found
+        return found
+
+    def store_tagsets(self, tag_sets: Iterable[Mapping[str, str]]) -> None:
+        """Store many tag sets ahead of the calls that will carry them (an A/B grid's cells), in one commit:
+        each of those calls is then written with a single statement."""
+        new = self._uncached((tuple(tags.items()), tags) for tags in tag_sets)
+        if not new:
+            return
+        conn = self.connection
+        with self._lock:
+            with self._transaction(conn):
+                stored = self._store_tagsets(conn, new)
+            self._tagsets.update(stored)
+
+    def retag(self, changes: Iterable[tuple[Call, Mapping[str, str]]]) -> None:
+        """Give written calls new tags (``call.tags`` too), changing nothing else: one commit for all."""
+        planned = [(call, tags, tuple(tags.items())) for call, tags in changes]
+        new = self._uncached((items, tags) for _, tags, items in planned)
+        conn = self.connection  # first: it commits pending rows, so the calls' ids below are set
+        with self._lock:
+            with self._transaction(conn):
+                stored = self._store_tagsets(conn, new) if new else {}
+                conn.executemany("UPDATE calls SET tagset_id = ? WHERE id = ?", [
+                    ((self._tagsets.get(items) or stored[items]) if tags else None, call.id)
+                    for call, tags, items in planned])
+            self._tagsets.update(stored)  # only once committed
+        for call, tags, _ in planned:
+            call.tags = dict(tags)
+
+    def _uncached(self, sets: Iterable[tuple[Items, Mapping[str, str]]]) -> dict[Items, Mapping[str, str]]:
+        """The non-empty tag sets among ``sets`` whose id this process has not cached yet."""
+        return {items: tags for items, tags in sets if tags and items not in self._tagsets}
+
+    def _store_tagset(self, conn: sqlite3.Connection, tags: Mapping[str, str]) -> int:
+        """Inside a write transaction: the id of ``tags``, stored if new."""
+        items = tuple(tags.items())
+        return self._store_tagsets(conn, {items: tags})[items]
+
+    @staticmethod
+    def _store_tagsets(conn: sqlite3.Connection, new: Mapping[Items, Mapping[str, str]]) -> dict[Items, int]:
+        """Inside a write transaction (so no other writer can come between): the ids of these tag sets
+        (keyed like ``new``), the new ones stored, in three statements for any number of sets (an A/B grid
+        stores one per cell, and one more per scored call)."""
+        keys = {items: _tags_key(tags) for items, tags in new.items()}
+        conn.executemany("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", [(k,) for k in keys.values()])
+        ids = dict(conn.execute("SELECT tags, id FROM tagsets WHERE tags IN (SELECT value FROM json_each(?))",
+                                (json.dumps(list(keys.values())),)))
+        found = {items: ids[key] for items, key in keys.items()}
+        rows = [(found[items], str(k), str(v)) for items, tags in new.items() for k, v in tags.items()]
+        conn.executemany("INSERT OR IGNORE INTO tags (tagset_id, key, value) VALUES (?, ?, ?)", rows)
+        return found
+
+    # -- the journal (see :mod:`.journal`) -------------------------------------------------------------
+    def journal(self, hooks: _journal.JournalHooks | None = None) -> _journal.Journal | None:
+        """This process's journal for this ledger (None where there can be none: no flock); ``hooks`` are
+        told about the calls made from what is taped to it (the recorder's)."""
+        return _journal.journal_for(self._key, self.path, self, hooks)
+
+    def commit_pending(self, calls: list[Call], segments: list[str], forget: list[str]) -> list[int]:
+        """Insert the calls of journal segments in one transaction that also notes those segments as
+        recorded (and drops the notes of segments ``forget``, unlinked since); returns the rows' ids."""
+        rows = [self._params(call, self.tagset_id(call.tags)) for call in calls]  # new tag sets stored first
+        conn = self._raw
+        with self._lock, self._transaction(conn):
+            ids = [self._insert_row(conn, row) for row in rows]
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')",
+                             [(f"pending:{name}",) for name in segments])
+            if forget:
+                conn.executemany("DELETE FROM meta WHERE key = ?", [(f"pending:{name}",) for name in forget])
+        return ids
+
+    def _replay_orphans(self, conn: sqlite3.Connection) -> None:
+        """Record the calls of journal segments whose process ended before it could (each once: a segment
+        noted as moved in ``meta`` is only removed)."""
+        orphans = _segment.orphans(self.path)
+        if not orphans:
+            return
+        self._conn, self._pid = conn, os.getpid()  # pricing and tag sets use the connection being opened
+        for segment, fd in orphans:
+            try:  # holding its lock: a note in meta can only be from its owner, who died after committing it
+                key = f"pending:{segment.name}"
+                if conn.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                    pricer = self.pricer  # no scope or session: their process is gone
+                    calls = [_journal.call_from_exchange(pricer, x) for x in _segment.read_exchanges(segment)]
+                    self.commit_pending(calls, [segment.name], [])
+                segment.unlink(missing_ok=True)
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            finally:
+                os.close(fd)
+
+    def flush(self) -> None:
+        """Write the calls this process captured into this ledger now (reads do this themselves, and a
+        background thread within 0.1 s); retries at once a write that failed before."""
+        if (journal := _journal.pending_journal(self._key)) is not None:
+            journal.flush(force=True)
+
     # -- pricing --------------------------------------------------------------------------------------
     @property
     def pricer(self) -> Pricer:
@@ -285,20 +343,10 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         return self._pricer
 
     def price(self, call: Call, when: datetime | None = None) -> Call:
-        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model); ``when`` is
-        ``call.ts`` as a datetime, when the caller has it already."""
-        if not call.billed:
-            call.cost, call.price_source = Decimal(0), None
-            return call
-        # On an unknown host (a proxy, a local server, the fake provider) look the model up under the wire
-        # format's own provider first; the pricer falls back to any provider that lists the model.
-        result = self.pricer.price(
-            call.provider or _WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
-            when or parse_iso(call.ts), service_tier=call.service_tier,
-        )
-        call.cost, call.price_source = result.cost, result.source
-        if call.provider is None and result.cost is not None:
-            call.provider = result.provider
+        """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model) with this ledger's
+        prices: :func:`~llmcost_nb.pricing.price_call`. ``when`` is ``call.ts`` as a datetime, when the
+        caller has it already."""
+        price_call(self.pricer, call, when)
         return call
 
     def set_price(
@@ -317,10 +365,7 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         def dec(value: Decimal | str | float | None) -> Decimal | None:
             if value is None:
                 return None
-            result = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-            if not result.is_finite() or result < 0:
-                raise ValueError(f"prices must be finite and non-negative, got {value!r}")
-            return result
+            return parse_usd(value, "prices", rule="finite and non-negative", invalid="numbers")
 
         price = Price(dec(input_mtok), dec(output_mtok), dec(cache_read_mtok), dec(cache_write_mtok))  # type: ignore[arg-type]
         with self._lock:
@@ -368,10 +413,10 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
             elif name in _FILTERS:
                 clauses.append(_FILTERS[name])
                 params.append(int(value) if name == "billed"
-                              else _ts(value) if name in ("since", "until") else value)
+                              else parse_when(value) if name in ("since", "until") else value)
             else:
                 allowed = ", ".join(sorted([*_FILTERS, "tags"]))
-                raise TypeError(f"unknown filter {name!r}, allowed filters: {allowed}")
+                raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def calls(self, **filters: Any) -> pd.DataFrame:
@@ -407,23 +452,141 @@ class Ledger(JournalMethods, TagSetMethods, AnalysisMethods):
         """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
         :class:`~llmcost_nb.ledger.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check``
         too."""
-        from .check import check
+        from .check import check_file
 
-        return check(self, reprice=reprice)
+        return check_file(self, open_ledger=Ledger, reprice=reprice)
+
+    # -- the read protocol (LedgerReader): aggregates and filter choices ---------------------------------
+    def aggregate(self, query: Query, *, force_raw: bool = False) -> list[tuple[Any, ...]]:
+        """See :meth:`LedgerReader.aggregate`: from the rollups, kept current first, when they can answer
+        (raw rows otherwise, or with ``force_raw``; a read-only file that cannot bring its rollups up to date
+        reads raw rows too)."""
+        from . import rollups
+
+        planned = rollups.plan(query, force_raw=force_raw)
+        conn = self.connection
+        try:
+            with self._lock:
+                return rollups.aggregate(conn, planned)
+        except sqlite3.OperationalError as exc:
+            if planned.path == "raw" or "readonly" not in str(exc):
+                raise
+        with self._lock:
+            return rollups.aggregate(conn, rollups.plan(query, force_raw=True))
+
+    def runaway_scopes(self, factor: float, min_calls: int) -> tuple[float | None, list[tuple[Any, ...]]]:
+        """See :meth:`LedgerReader.runaway_scopes`: from the scope rollup, kept current first."""
+        import statistics
+
+        from .rollups import scope_rows
+
+        conn = self.connection
+        with self._lock:
+            rows = scope_rows(conn)
+        if not rows:
+            return None, []
+        median = statistics.median(n for _, n, _, _, _ in rows)
+        limit = max(min_calls, factor * median)
+        found = []
+        for scope_id, n, pusd, first, last in rows:
+            if n < limit:
+                continue
+            with self._lock:
+                info = conn.execute(
+                    "SELECT kind, name, notebook, cell FROM scopes WHERE id = ?", (scope_id,)
+                ).fetchone()
+            found.append((scope_id, n, first, last, pusd, info))
+        return median, found
+
+    def daily_totals(self, start: str, end: str, providers: Iterable[str], key_tag: str | None
+                     ) -> list[tuple[Any, ...]]:
+        """See :meth:`LedgerReader.daily_totals`."""
+        providers = sorted(providers)
+        params: list[Any] = []
+        join, key_sql = "", "NULL"
+        if key_tag:
+            join, key_sql = " LEFT JOIN tags k ON k.tagset_id = c.tagset_id AND k.key = ?", "k.value"
+            params.append(key_tag)
+        where = "c.billed = 1 AND c.ts >= ? AND c.ts < ?"
+        params += [start, end]
+        if providers:
+            where += f" AND c.provider IN ({', '.join('?' * len(providers))})"
+            params += providers
+        sql = (
+            f"SELECT substr(c.ts, 1, 10), COALESCE(c.model, c.model_requested), {key_sql}, COUNT(*), "
+            "SUM(c.input_tokens), SUM(c.output_tokens), SUM(c.cache_read_tokens), SUM(c.cost_pusd), "
+            f"SUM(c.cost_pusd IS NULL) FROM calls c{join} WHERE {where} GROUP BY 1, 2, 3"
+        )
+        conn = self.connection
+        with self._lock:
+            return conn.execute(sql, params).fetchall()
+
+    def time_span(self) -> tuple[str | None, str | None]:
+        """The first and the last call's timestamps (``"2026-11-20T08:00:01.000000Z"``), ``(None, None)``
+        when the ledger is empty; from the timestamp index."""
+        conn = self.connection
+        with self._lock:
+            first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM calls").fetchone()
+        return first, last
+
+    def tag_keys(self) -> list[str]:
+        """Every tag key, sorted."""
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute("SELECT DISTINCT key FROM tags ORDER BY key").fetchall()
+        return [r[0] for r in rows]
+
+    def tag_values(self, key: str) -> list[str]:
+        """Every value of tag ``key``, sorted (empty for an unknown key)."""
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute("SELECT DISTINCT value FROM tags WHERE key = ? ORDER BY value",
+                                (key,)).fetchall()
+        return [r[0] for r in rows]
+
+    def distinct(self, column: str) -> list[str]:
+        """The non-empty values of a calls column, sorted: ``model``, ``provider``, ``status`` (from the
+        daily rollup, kept current first), or ``api``, ``host``, ``service_tier``, ``session_id``,
+        ``attribution``."""
+        from .query import ROLLUP_COLUMNS, check_column
+        from .rollups import refresh
+
+        check_column(column)
+        raw = f"SELECT DISTINCT {column} FROM calls ORDER BY 1"
+        conn = self.connection
+        with self._lock:
+            if column in ROLLUP_COLUMNS:
+                try:
+                    refresh(conn)
+                    sql = f"SELECT DISTINCT {column} FROM rollup_daym ORDER BY 1"
+                except sqlite3.OperationalError as exc:  # read-only: its rollups cannot be brought up to date
+                    if "readonly" not in str(exc):
+                        raise
+                    sql = raw
+            else:
+                sql = raw
+            rows = conn.execute(sql).fetchall()
+        return [r[0] for r in rows if r[0]]
+
+    def stored_budget(self, scope: str) -> Decimal | None:
+        """A budget set with llmcost_nb.budget for ``scope`` (``day`` / ``month``), if that table exists."""
+        conn = self.connection
+        try:
+            with self._lock:
+                row = conn.execute("SELECT limit_usd FROM budgets WHERE scope = ?", (scope,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return Decimal(row[0]) if row else None
 
 
-def _ts(value: Any) -> str:
-    """A filter bound as the ledger's timestamp text (accepts datetime, date or ISO text)."""
-    from datetime import date, datetime
-
-    if isinstance(value, datetime):
-        from datetime import UTC
-
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+def open_ledger(target: LedgerReader | str | os.PathLike[str]) -> LedgerReader:
+    """``target`` itself if it is a ledger (local or team), else the ledger at that path or URL
+    (``Ledger(target)``)."""
+    if isinstance(target, LedgerReader):
+        return target
+    if isinstance(target, str | os.PathLike):
+        return Ledger(target)
+    raise TypeError(f"expected a ledger, a path or a postgresql:// URL, got {type(target).__name__}")
 
 
 @contextlib.contextmanager

@@ -9,25 +9,25 @@ chart tab in view as SVG (vl-convert, offline); other tabs render when opened. S
 dashboard still shows: its display also carries ``text/html`` (KPIs, top-N table, the visible chart) and
 ``text/plain``.
 
-It runs no SQL of its own: filters come from :mod:`llmcost_nb.analysis.filters`, figures from the ledger's
-analysis methods, so it works the same on a local ledger and on the PostgreSQL team ledger
+It runs no SQL of its own: filters come from the ledger's read protocol (``time_span``, ``distinct``,
+``tag_keys``, ``tag_values``), figures from the ledger's analysis methods, so it works the same on a local
+ledger and on the PostgreSQL team ledger
 (``dashboard("postgresql://…")``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import types
 from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_usd
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger
+    from ..ledger.protocol import LedgerReader
 
 __all__ = ["Dashboard", "dashboard"]
 
@@ -41,28 +41,25 @@ _TILE = (
 
 
 def _usd(value: Decimal | float) -> str:
-    from ..analysis.reports import usd
-
-    return usd(value)
+    return format_usd(value, places=2)
 
 
 class Dashboard:
     """The widget and its state; ``refresh()`` recomputes everything for the current filters."""
 
-    def __init__(self, ledger: Ledger, *, budget: Decimal | float | str | None = None, top: int = 10) -> None:
+    def __init__(self, ledger: LedgerReader, *, budget: Decimal | float | str | None = None, top: int = 10
+                 ) -> None:
         import ipywidgets as w
 
         self.ledger, self.top = ledger, top
         self.budget = None if budget is None else Decimal(str(budget))
-        from ..analysis.filters import distinct, tag_keys, time_span
-
-        first, last = time_span(ledger)  # both from the ts index
+        first, last = ledger.time_span()  # both from the ts index
         last_day = date.fromisoformat(last[:10]) if last else date.today()
         first_day = max(date.fromisoformat(first[:10]), last_day - timedelta(days=89)) if first else last_day
         self._quiet = True  # no refresh while the controls are being set up
-        self.providers = distinct(ledger, "provider")
-        self.models = distinct(ledger, "model")
-        keys = tag_keys(ledger)
+        self.providers = ledger.distinct("provider")
+        self.models = ledger.distinct("model")
+        keys = ledger.tag_keys()
         style = {"description_width": "initial"}
         self.since = w.DatePicker(description="From", value=first_day, style=style)
         self.until = w.DatePicker(description="to", value=last_day, style=style)
@@ -105,9 +102,7 @@ class Dashboard:
         self.refresh()
 
     def _update_tag_values(self) -> None:
-        from ..analysis.filters import tag_values
-
-        values = tag_values(self.ledger, self.tag_key.value)
+        values = self.ledger.tag_values(self.tag_key.value)
         quiet, self._quiet = self._quiet, True
         try:
             self.tag_value.options = [_ALL, *values]
@@ -264,29 +259,14 @@ class Dashboard:
 
 
 def dashboard(
-    ledger: Ledger | str | None = None, *, budget: Decimal | float | str | None = None, top: int = 10
+    ledger: LedgerReader | str | None = None, *, budget: Decimal | float | str | None = None, top: int = 10
 ) -> Dashboard:
     """The dashboard of ``ledger`` (default: this session's ledger; a path, or a ``postgresql://`` URL for
     the team ledger). ``budget``: a monthly budget in USD.
 
     >>> dashboard("costs.db", budget=500)      # doctest: +SKIP
     """
-    from ..ledger.sqlite import Ledger
+    from ..tracking.resolve import resolve_ledger
 
-    if ledger is None:
-        from ..tracking.scope import get_session
-
-        ledger = get_session().ledger
-    elif isinstance(ledger, str | os.PathLike):  # a file, or the team ledger's URL (a PostgresLedger)
-        ledger = Ledger(ledger)
-    return Dashboard(ledger, budget=budget, top=top)
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.dashboard`` is this module once imported: calling it runs :func:`dashboard`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Dashboard:
-        return dashboard(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    # a file, the team ledger's URL (a PostgresLedger), or this session's ledger
+    return Dashboard(resolve_ledger(ledger), budget=budget, top=top)

@@ -69,6 +69,7 @@ class CellTracker:
 
     # -- events ---------------------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
+        from ..tracking.manual import enable
         from ..tracking.scope import Scope
 
         found = _first_line((info.raw_cell or "").splitlines(keepends=True))
@@ -86,6 +87,7 @@ class CellTracker:
         count = self.shell.execution_count - 1 if getattr(info, "store_history", True) else None
         scope = Scope(kind="cell", tags=args.tags, name=args.name, notebook=self.notebook_path(), cell=count)
         self.stack.append((scope, args, []))
+        enable()  # a tracked cell records even after llmcost_nb.disable(): a scope does not switch it on
         scope.open()
         if args.replay:  # %%llmcost --replay: recorded responses for this cell's calls
             from ..recording.replay import for_scope
@@ -124,9 +126,9 @@ class CellTracker:
         if self.stack:
             self.stack[-1][2].append(alert.message)
         else:
-            from ..budget.limits import _warn
+            from ..budget import warn
 
-            _warn(alert)
+            warn(alert)
 
     def cell_preflight(self, pending: Any, scope: Any) -> None:
         """Hard stop for ``%%llmcost --budget USD``: the cell may not spend more than USD."""
@@ -135,13 +137,13 @@ class CellTracker:
         for cell_scope, args, _ in reversed(self.stack):
             if args.budget is None or not _within(scope, cell_scope):
                 continue
-            from ..budget import limits as budget
+            from .. import budget
 
             spent = cell_scope.total_cost
             cost, _ = budget.max_request_cost(pending, cell_scope.ledger)
-            if spent >= args.budget or spent + (cost or Decimal(0)) > args.budget:
+            if budget.exceeds(spent, cost, args.budget):
                 cell = budget.Budget(args.budget, "cell", True)
-                stop = budget._exceeded_class()(cell, spent, cost or Decimal(0), pending.info.model)
+                stop = budget.exceeded(cell, spent, cost or Decimal(0), pending.info.model)
                 self.on_stop(stop)
                 raise stop
 
@@ -167,15 +169,16 @@ def load_ipython_extension(shell: Any) -> None:
     """``%load_ext llmcost_nb``: register the magics, the cell tracking and the budget hooks (idempotent)."""
     if shell in _trackers:
         return
+    from .. import budget
     from ..analysis import estimate
-    from ..budget import limits as budget
+    from ..budget import limits
     from ..tracking import capture
     from ..tracking.scope import get_session
 
     session = get_session()
     tracker = _trackers[shell] = CellTracker(shell)
     tracker.installed_capture = not capture.installed()
-    tracker.restore = (session._ledger_arg, budget.DEFAULT_MAX_OUTPUT_TOKENS)
+    tracker.restore = (session._ledger_arg, limits.DEFAULT_MAX_OUTPUT_TOKENS)
     shell.register_magics(tracker.magics)
     if tracker.magics not in shell.configurables:
         shell.configurables.append(tracker.magics)
@@ -186,8 +189,8 @@ def load_ipython_extension(shell: Any) -> None:
         session.use_ledger(tracker.magics.db)
     if tracker.magics.record_estimates:
         estimate.activate(session)
-    session.preflight.append(tracker.cell_preflight)
     budget.activate(session, start_capture=False)
+    session.add_pre_send(tracker.cell_preflight, "cell budget")  # after the session's budgets
     tracker._remove_callbacks = [budget.on_alert(tracker.on_alert, session=session),
                                  budget.on_stop(tracker.on_stop, session=session)]
     capture.install()  # last: it starts a thread that preloads prices, which should not slow the rest
@@ -198,8 +201,8 @@ def unload_ipython_extension(shell: Any) -> None:
     tracker = _trackers.pop(shell, None)
     if tracker is None:
         return
+    from .. import budget
     from ..analysis import estimate
-    from ..budget import limits as budget
     from ..tracking import capture
     from ..tracking.scope import get_session
 
@@ -218,13 +221,13 @@ def unload_ipython_extension(shell: Any) -> None:
     if tracker.magics in shell.configurables:
         shell.configurables.remove(tracker.magics)
     session = get_session()
-    if tracker.cell_preflight in session.preflight:
-        session.preflight.remove(tracker.cell_preflight)
+    session.remove_pre_send(tracker.cell_preflight)
     for remove in tracker._remove_callbacks:
         remove()
     budget.deactivate(session)
     estimate.deactivate(session)
-    ledger_arg, budget.DEFAULT_MAX_OUTPUT_TOKENS = tracker.restore
+    ledger_arg, max_output_tokens = tracker.restore
+    budget.set_default_max_output_tokens(max_output_tokens)
     if session._ledger_arg is not ledger_arg:  # %llmcost db / %config LlmcostMagics.db switched it
         session.use_ledger(ledger_arg)
     if tracker.installed_capture:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Int, List, Unicode, observe
 
 if TYPE_CHECKING:
-    from ..budget.limits import Budget
+    from ..budget import Budget
 
 __all__ = ["BudgetTable", "CellArgs", "LlmcostMagics", "Status", "parse_cell_line"]
 
@@ -48,10 +47,10 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def _usd(text: str) -> Decimal:
-    from ..budget.limits import _decimal
+    from ..core.money import parse_usd
 
     try:
-        return _decimal(text.lstrip("$"), "USD")
+        return parse_usd(text.lstrip("$"), "USD")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -108,7 +107,7 @@ class Status:
     replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
 
     def _lines(self) -> list[str]:
-        from .widgets import format_usd
+        from ..core.money import format_usd
 
         lines = [f"session {self.session_id[:8]}: {self.calls} calls, {format_usd(self.total_cost)}",
                  f"ledger: {self.ledger}",
@@ -135,7 +134,7 @@ class BudgetTable:
     rows: list[tuple[Budget, Decimal]]
 
     def _lines(self) -> list[str]:
-        from .widgets import format_usd
+        from ..core.money import format_usd
 
         return [f"{b.describe()}; spent {format_usd(s)}" for b, s in self.rows] or ["no budgets"]
 
@@ -187,9 +186,9 @@ class LlmcostMagics(Magics):
 
     @observe("max_output_tokens")
     def _max_output_changed(self, change: dict[str, Any]) -> None:
-        from ..budget import limits as budget
+        from ..budget import set_default_max_output_tokens
 
-        budget.DEFAULT_MAX_OUTPUT_TOKENS = int(change["new"])
+        set_default_max_output_tokens(int(change["new"]))
 
     # -- %%llmcost (normally handled by the input transformer; this runs when called some other way) ----
     @cell_magic("llmcost")
@@ -233,15 +232,14 @@ class LlmcostMagics(Magics):
         return parser.parse_args(words)
 
     def _status(self, words: list[str]) -> Status:
+        from ..recording.replay import status_line
         from ..tracking.scope import get_session
         from .widgets import all_budgets
 
         self._parse("status", words)
 
         session = get_session()
-        replay = "replay: off"
-        if "llmcost_nb.recording.replay" in sys.modules:  # replay used in this session: its mode, savings
-            replay = str(sys.modules["llmcost_nb.recording.replay"].status(session))
+        replay = status_line(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
                       self.track_all, dict(session.tags), all_budgets(session), replay)
 

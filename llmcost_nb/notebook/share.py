@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,11 +210,4 @@ def _inline(script: str) -> str:
     return re.sub(r"</(script)", r"<\\/\1", script, flags=re.IGNORECASE)
 
 
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.share(nb, out)`` calls :func:`share`; ``llmcost_nb.share.execute(...)`` still works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SharedNotebook:
-        return share(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+share.execute = execute  # llmcost_nb.share.execute(nb)

@@ -17,9 +17,10 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call
+from ..core.money import format_usd
 
 if TYPE_CHECKING:
-    from ..budget.limits import Budget
+    from ..budget import Budget
     from ..tracking.scope import Scope, Session
 
 __all__ = ["NO_MATH", "CellSummary", "format_usd"]
@@ -28,15 +29,6 @@ __all__ = ["NO_MATH", "CellSummary", "format_usd"]
 NO_MATH = "mathjax_ignore tex2jax_ignore"
 
 _BAR_WIDTH = 20
-
-
-def format_usd(value: Decimal | None) -> str:
-    """Dollars for people: 4 decimals, 6 for sub-cent amounts (``$0.000042``), ``$?`` when unknown."""
-    if value is None:
-        return "$?"
-    if value and abs(value) < Decimal("0.01"):
-        return f"${value:.6f}"
-    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
 
 
 @dataclass
@@ -226,23 +218,13 @@ def _duration(seconds: float) -> str:
 
 def _applicable_budgets(scope: Scope, session: Session) -> list[tuple[Budget, Decimal]]:
     """The budgets the scope's calls count against, with what has been spent against each."""
-    from ..budget.book import _book
-    from ..core.call import now_iso
+    from ..budget import applicable_budgets
 
-    try:
-        book = _book(scope.ledger)
-    except Exception:
-        return []
-    ts, tags = now_iso(), scope.tags
-    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())
-            if b.applies(session.id, scope, tags, session)]
+    return applicable_budgets(scope, session)
 
 
 def all_budgets(session: Session) -> list[tuple[Budget, Decimal]]:
     """Every budget of the session's ledger, with what has been spent against each."""
-    from ..budget.book import _book
-    from ..core.call import now_iso
+    from ..budget import budgets_with_spent
 
-    book = _book(session.ledger)
-    ts = now_iso()
-    return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())]
+    return budgets_with_spent(session)

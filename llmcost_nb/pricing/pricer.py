@@ -15,12 +15,19 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core.call import parse_iso
 from ..core.warn import warn_once
+from ..errors import UnknownModel
 from .genai import import_genai_prices
+from .providers import WIRE_PROVIDER
 
-__all__ = ["Price", "PriceResult", "Pricer", "UnknownModel", "warm"]
+if TYPE_CHECKING:
+    from ..core.call import Call
+
+__all__ = ["Price", "PriceResult", "Pricer", "UnknownModel", "price_call", "price_captured", "warm",
+           "warn_unpriced"]
 
 _PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
@@ -68,15 +75,6 @@ class PriceResult:
     provider: str | None  # genai-prices provider id used
     model_id: str | None  # genai-prices model id matched (or the override's model)
     error: str | None = None  # why cost is None
-
-
-class UnknownModel(LookupError):
-    """Neither an override nor genai-prices knows the model's price."""
-
-    def __init__(self, model: str, provider: str | None) -> None:
-        super().__init__(f"Unknown model {model!r} (provider {provider!r}): set its price with "
-                         f"llmcost_nb.set_price({model!r}, input_mtok=..., output_mtok=...)")
-        self.model, self.provider = model, provider
 
 
 class Pricer:
@@ -435,3 +433,58 @@ def _warm_up() -> None:
         warm_extractors()
     except Exception as exc:  # warming only saves time; the first real call reports any problem
         warn_once("pricing-warm", f"could not preload genai-prices ({exc!r})")
+
+
+def price_call(pricer: Pricer, call: Call, when: datetime | None = None) -> PriceResult:
+    """Price ``call`` with ``pricer``: the one place that sets ``call.cost``, ``price_source`` and ``saved``.
+
+    - Not billed (an error, a refusal): costs 0.
+    - Replayed (served from a recording): priced once as the real call would have been, then that cost is
+      what it ``saved`` and it costs 0, not billed (a replayed error saved nothing).
+    - On an unknown host (a proxy, a local server) the model is looked up under the wire format's own
+      provider first (:data:`~llmcost_nb.pricing.providers.WIRE_PROVIDER`); a call without a provider gets
+      the one that priced it.
+
+    ``when`` is ``call.ts`` as a datetime, when the caller has it already. Returns what the pricer said
+    (``error`` says why a billed call has no cost; see :func:`warn_unpriced`)."""
+    if call.replayed and call.status == "error":
+        call.cost, call.price_source, call.saved = Decimal(0), None, None
+        return PriceResult(Decimal(0), None, call.provider, None)
+    if not call.billed and not call.replayed:
+        call.cost, call.price_source = Decimal(0), None
+        return PriceResult(Decimal(0), None, call.provider, None)
+    result = pricer.price(
+        call.provider or WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
+        when or parse_iso(call.ts), service_tier=call.service_tier,
+    )
+    call.cost, call.price_source = result.cost, result.source
+    if call.provider is None and result.cost is not None:
+        call.provider = result.provider
+    if call.replayed:
+        call.saved, call.cost, call.billed = call.cost, Decimal(0), False
+    return result
+
+
+def price_captured(pricer: Pricer, call: Call) -> None:
+    """:func:`price_call` for a call being recorded: never raises (a failure is warned about and leaves the
+    cost empty), and says once why a billed call has no cost (:func:`warn_unpriced`)."""
+    try:
+        warn_unpriced(call, price_call(pricer, call))
+    except Exception as exc:
+        warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
+        call.cost, call.price_source = None, None
+
+
+def warn_unpriced(call: Call, result: PriceResult) -> None:
+    """Say (once per model) why a billed call has no cost, from what pricing it said: a model without a
+    price, or usage its price cannot apply to. Nothing for a priced or unbilled call."""
+    if not call.billed or call.cost is not None or not call.model:
+        return
+    if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
+        warn_once(f"unpriceable:{call.model}",
+                  f"{result.error}; the call's tokens are recorded with an empty cost")
+        return
+    warn_once(f"unknown-model:{call.provider}:{call.model}",
+              f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
+              f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
+              f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")

@@ -24,7 +24,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Endpoint", "RequestInfo", "classify", "provider_for_host", "request_info"]
+__all__ = ["WIRE_PROVIDER", "Endpoint", "RequestInfo", "classify", "provider_for_host", "request_info"]
+
+# The provider whose wire format each API flavor is: where pricing looks a model up first when the host is
+# unknown (a proxy, a local server, the fake provider); the pricer falls back to any provider listing it.
+WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
+                 "messages": "anthropic", "gemini": "google"}
 
 _HOSTS = {
     "api.openai.com": "openai",

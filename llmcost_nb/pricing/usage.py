@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ..errors import UsageError
 from .genai import import_genai_prices
 
 __all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage"]
@@ -37,10 +38,6 @@ _GENAI_FLAVOR = {
     "messages": ("anthropic", "default"),
     "gemini": ("google", "default"),
 }
-
-
-class UsageError(ValueError):
-    """A response body whose token usage is missing or not believable."""
 
 
 def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dict[str, int]]:

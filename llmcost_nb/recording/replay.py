@@ -23,7 +23,7 @@ import importlib.util
 import os
 import re
 import sys
-import types
+import threading
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,11 +31,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .. import errors
+from ..core.money import format_usd
 from ..tracking.scope import Session, get_session
 from .store import VOLATILE_FIELDS, Recording, ReplayStore, normalized_request
 
-# ReplayMiss too, built on first use (module __getattr__)
-__all__ = ["MODES", "Replay", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status"]
+__all__ = [
+    "MODES", "Replay", "ReplayMiss", "ReplayStatus", "clear", "for_scope", "magic", "replay", "status",
+    "status_line",
+]
 
 MODES = ("off", "record", "replay-or-record", "replay-only")
 _REPLAYING = ("replay-or-record", "replay-only")
@@ -116,8 +120,8 @@ def for_scope(scope: Any, mode: str = "replay-or-record", *,
     session = get_session()
     store = ReplayStore(path if path is not None else default_path(session)) if mode != "off" else None
     _scope_settings[scope] = _Settings(mode, store, VOLATILE_FIELDS)
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)
+    _switched_on.set()
+    session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
     capture.install()
@@ -154,7 +158,7 @@ class ReplayStatus:
             return "replay: off"
         where = f" · {_plural(self.recordings, 'recording')} in {self.path}" if self.path else ""
         return (f"replay: {self.mode}{where} · {_plural(self.replayed_calls, 'call')} replayed this session, "
-                f"saved {_usd(self.saved_usd)}")
+                f"saved {format_usd(self.saved_usd)}")
 
     def _repr_html_(self) -> str:
         import html
@@ -183,20 +187,18 @@ def status(session: Session | None = None) -> ReplayStatus:
                         from_pusd(pusd) or Decimal(0))
 
 
+_switched_on = threading.Event()  # replay was on at some point in this process (so calls may be replayed)
+
+
+def status_line(session: Session) -> str:
+    """The replay line of ``%llmcost status``: :func:`status` once replay has been on in this process, else
+    ``"replay: off"`` without reading the ledger (no call can have been replayed)."""
+    return str(status(session)) if _switched_on.is_set() else "replay: off"
+
+
 def saved(calls: Any) -> Decimal:
     """What the replayed calls among ``calls`` (Call objects) would have cost."""
     return sum((c.saved for c in calls if c.replayed and c.saved is not None), Decimal(0))
-
-
-def price_replayed(ledger: Any, call: Any) -> None:
-    """Called by the recorder for a replayed call: the provider billed nothing, so it costs $0 and saved
-    what it would have cost (priced as a real call; its price source is kept)."""
-    if call.status == "error":
-        call.saved = None
-        return
-    call.billed = True
-    ledger.price(call)
-    call.saved, call.cost, call.billed = call.cost, Decimal(0), False
 
 
 _MAGIC_MODES = {"on": "replay-or-record", "off": "off", "record": "record", "only": "replay-only",
@@ -237,12 +239,11 @@ def _apply(session: Session, settings: _Settings | None) -> None:
     if settings is None or settings.mode == "off":
         _settings.pop(session, None)
         if not _scope_settings:
-            while _preflight in session.preflight:
-                session.preflight.remove(_preflight)
+            session.remove_pre_send(_preflight)
         return
     _settings[session] = settings
-    if _preflight not in session.preflight:
-        session.preflight.insert(0, _preflight)  # before budgets: a replayed request costs nothing
+    _switched_on.set()
+    session.add_pre_send(_preflight, "replay")  # first: a replayed request costs nothing
     from ..tracking import capture
 
     capture.install()
@@ -279,9 +280,9 @@ class _Recorder:
             return
         content_type = headers.get("content-type", "")
         if cut:  # an SDK may close a stream right after its final event: keep it only when complete
-            from ..tracking.recorder import _parse_sse
+            from ..tracking.recorder import parse_sse
 
-            if "text/event-stream" not in content_type or not _parse_sse(pending.endpoint.api, content)[1]:
+            if "text/event-stream" not in content_type or not parse_sse(pending.endpoint.api, content)[1]:
                 return
         self.store.put(Recording.new(self.request, status_code, content_type, content))
 
@@ -331,6 +332,12 @@ def _stream_class(lib: Any) -> type:
     return ReplayedStream
 
 
+# replay-only mode and no recording for this request: nothing was sent. The raised error's class also
+# subclasses the openai and anthropic base errors (where installed), so the SDKs pass it through unchanged
+# instead of retrying and wrapping it; it is built on first use (_miss_class).
+ReplayMiss = errors.ReplayMiss
+
+
 _miss: type | None = None
 
 
@@ -346,14 +353,15 @@ def _miss_init(self: Any, request: dict[str, Any], path: Path) -> None:
 
 
 def _miss_class() -> type:
-    """``ReplayMiss``, built on first use: it subclasses the openai and anthropic base errors (where
-    installed) so the SDKs pass it through unchanged instead of retrying and wrapping it."""
+    """``ReplayMiss``, built on first use: a :class:`llmcost_nb.errors.ReplayMiss` that also subclasses the
+    openai and anthropic base errors (where installed) so the SDKs pass it through unchanged instead of
+    retrying and wrapping it."""
     global _miss
     if _miss is None:
         bases = tuple(getattr(importlib.import_module(module), name)
                       for module, name in (("openai", "OpenAIError"), ("anthropic", "AnthropicError"))
                       if importlib.util.find_spec(module) is not None)
-        _miss = type("ReplayMiss", bases or (Exception,), {
+        _miss = type("ReplayMiss", (errors.ReplayMiss, *bases), {
             "__doc__": "replay-only mode and no recording for this request: nothing was sent.",
             "__module__": "llmcost_nb.replay",
             "__init__": _miss_init,
@@ -367,23 +375,5 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def _usd(value: Decimal) -> str:
-    from ..notebook.widgets import format_usd
-
-    return format_usd(value)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ReplayMiss":
-        return _miss_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.replay(...)`` calls :func:`replay`; ``llmcost_nb.replay.status()`` still works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Replay:
-        return replay(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+replay.status, replay.clear, replay.magic = status, clear, magic  # llmcost_nb.replay.status() etc.
+replay.ReplayMiss = ReplayMiss

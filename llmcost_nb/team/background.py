@@ -10,6 +10,7 @@ meanwhile, so nothing is lost. ``stop()`` ends the thread after the sync in prog
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -38,18 +39,12 @@ class BackgroundSync:
     ) -> None:
         if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
             raise ValueError(f"every must be a positive number of seconds, got {every!r}")
-        from ..ledger.sqlite import Ledger
+        from ..tracking.resolve import resolve_ledger
 
         self.dsn, self.every, self.schema, self.batch_size = dsn, float(every), schema, batch_size
         self.label = redact_dsn(dsn)
         # A path, not the Ledger object: sync opens its own SQLite connection on the thread.
-        self.ledger_path = (
-            ledger.path if isinstance(ledger, Ledger) else ledger if ledger is not None else None
-        )
-        if self.ledger_path is None:
-            from ..tracking.scope import get_session
-
-            self.ledger_path = get_session().ledger.path
+        self.ledger_path = ledger if isinstance(ledger, str | os.PathLike) else resolve_ledger(ledger).path
         self.min_backoff = min_backoff
         self.runs = 0
         self.failures = 0  # consecutive

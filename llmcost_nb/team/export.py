@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.columns import FRAME_COLUMNS, subset
 from .otel import COST_ATTRIBUTE, enable_otel, export_spans, span_attributes
 
 if TYPE_CHECKING:
@@ -29,21 +30,10 @@ __all__ = ["COST_ATTRIBUTE", "ExportedRun", "enable_otel", "otel", "span_attribu
 otel = export_spans
 RUN_TAG_KEYS = ("project", "team", "environment")  # call tags that become W&B run tags, with the models
 _GROUPINGS = ("session", "scope", "experiment")
-_TABLE_COLUMNS = (
-    "ts",
-    "provider",
-    "api",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "latency_ms",
-    "status",
-    "tags",
-)
+_TABLE_COLUMNS = subset(FRAME_COLUMNS, (  # the W&B calls table: these columns of Ledger.calls()
+    "ts", "provider", "api", "model", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "status", "tags",
+))  # fmt: skip
 
 
 @dataclass

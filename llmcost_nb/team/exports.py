@@ -39,6 +39,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..errors import ExportFormatError
+
 __all__ = ["EXPORT_COLUMNS", "ExportFormatError", "read_export"]
 
 # One normalized row: day, provider, model, key (project / API key / workspace ids), tokens, cost (USD, or
@@ -58,10 +60,6 @@ EXPORT_COLUMNS = (
     "format",
 )
 _KEYS = ("project_id", "api_key_id", "workspace_id")
-
-
-class ExportFormatError(ValueError):
-    """The file is not one of the accepted provider exports."""
 
 
 def _day_unix(value: Any) -> str:

@@ -15,11 +15,11 @@ call's ``ts`` and lasts its latency. Needs the ``otel`` extra (opentelemetry-sdk
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, parse_iso, to_pusd
+from ..core.columns import row_call
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider
@@ -88,7 +88,7 @@ def _tracer(tracer_provider: TracerProvider | None) -> Tracer:
         raise ImportError(
             "OpenTelemetry export needs the otel extra: pip install 'llmcost_nb[otel]'"
         ) from None
-    from .. import __version__
+    from ..core.version import __version__
 
     provider = tracer_provider or trace.get_tracer_provider()
     return provider.get_tracer("llmcost_nb", __version__)
@@ -161,47 +161,6 @@ def export_spans(ledger: Ledger, tracer_provider: TracerProvider | None = None, 
     frame = ledger.calls(**filters)
     count = 0
     for row in frame.to_dict("records"):
-        emit_span(tracer, _row_call(row))
+        emit_span(tracer, row_call(row))
         count += 1
     return count
-
-
-def _row_call(row: Mapping[str, Any]) -> Call:
-    import math
-
-    def value(name: str) -> Any:
-        item = row[name]
-        return None if isinstance(item, float) and math.isnan(item) else item
-
-    call = Call(
-        **{
-            name: value(name)
-            for name in (
-                "provider",
-                "api",
-                "model_requested",
-                "model",
-                "input_tokens",
-                "output_tokens",
-                "cache_read_tokens",
-                "cache_write_tokens",
-                "reasoning_tokens",
-                "price_source",
-                "latency_ms",
-                "status",
-                "error",
-                "billed",
-                "streamed",
-                "request_id",
-                "host",
-                "service_tier",
-                "session_id",
-                "scope_id",
-            )
-        }
-    )
-    call.id = value("id")
-    call.http_status = int(row["http_status"]) if value("http_status") is not None else None
-    call.cost, call.tags = row["cost_usd"], dict(row["tags"] or {})
-    call.ts = row["ts"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return call

@@ -14,8 +14,6 @@ ledger holds in the tag ``key_tag`` (same name by default): the ledger itself ne
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
+from ..core.money import parse_usd
 from .exports import ExportFormatError, read_export
 
 if TYPE_CHECKING:
@@ -133,10 +132,7 @@ def _days(rows: list[dict]) -> tuple[str, str]:
 
 def _ledger_sides(ledger: Ledger, providers: set[str], start: str, end: str, key_tag: str | None) -> dict:
     """Ledger totals by (day, model key, key value), computed in SQL."""
-    if getattr(ledger, "backend", "sqlite") == "postgresql":
-        found = _team_rows(ledger, providers, start, end, key_tag)
-    else:
-        found = _local_rows(ledger, providers, start, end, key_tag)
+    found = ledger.daily_totals(start, end, providers, key_tag)
     sides: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for day, model, key, n, n_in, n_out, n_cached, pusd, unpriced in found:
         side = sides.setdefault(
@@ -151,43 +147,6 @@ def _ledger_sides(ledger: Ledger, providers: set[str], start: str, end: str, key
         side["cost_usd"] += from_pusd(int(pusd or 0))
         side["unpriced"] += int(unpriced or 0)
     return sides
-
-
-def _team_rows(ledger: Any, providers: set[str], start: str, end: str, key_tag: str | None) -> list[tuple]:
-    """The same totals from the PostgreSQL team ledger (every synced laptop)."""
-    params: list[Any] = [key_tag] if key_tag else []
-    where = "billed AND ts >= %s::timestamptz AND ts < %s::timestamptz"
-    params += [f"{start}T00:00:00Z", f"{end}T00:00:00Z"]
-    if providers:
-        where += f" AND provider IN ({', '.join(['%s'] * len(providers))})"
-        params += sorted(providers)
-    sql = (
-        f"SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD'), COALESCE(model, model_requested), "
-        f"{'tags->>%s' if key_tag else 'NULL'}, count(*), sum(input_tokens), sum(output_tokens), "
-        "sum(cache_read_tokens), sum(cost_pusd), count(*) FILTER (WHERE cost_pusd IS NULL) "
-        f"FROM {ledger.schema}.calls WHERE {where} GROUP BY 1, 2, 3"
-    )
-    return ledger._query(sql, params)
-
-
-def _local_rows(ledger: Ledger, providers: set[str], start: str, end: str, key_tag: str | None) -> list:
-    params: list[Any] = []
-    join, key_sql = "", "NULL"
-    if key_tag:
-        join, key_sql = " LEFT JOIN tags k ON k.tagset_id = c.tagset_id AND k.key = ?", "k.value"
-        params.append(key_tag)
-    where = "c.billed = 1 AND c.ts >= ? AND c.ts < ?"
-    params += [start, end]
-    if providers:
-        where += f" AND c.provider IN ({', '.join('?' * len(providers))})"
-        params += sorted(providers)
-    sql = (
-        f"SELECT substr(c.ts, 1, 10), COALESCE(c.model, c.model_requested), {key_sql}, COUNT(*), "
-        "SUM(c.input_tokens), SUM(c.output_tokens), SUM(c.cache_read_tokens), SUM(c.cost_pusd), "
-        f"SUM(c.cost_pusd IS NULL) FROM calls c{join} WHERE {where} GROUP BY 1, 2, 3"
-    )
-    with ledger._lock:
-        return ledger.connection.execute(sql, params).fetchall()
 
 
 def _export_sides(rows: list[dict], key: str | None) -> dict:
@@ -205,15 +164,8 @@ def _export_sides(rows: list[dict], key: str | None) -> dict:
 
 
 def _tolerance(name: str, value: Decimal | str) -> Decimal:
-    from decimal import InvalidOperation
-
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        result = Decimal("NaN")
-    if not result.is_finite() or result < 0:
-        raise ValueError(f"{name} must be a non-negative decimal number, got {value!r}")
-    return result
+    rule = "a non-negative decimal number"
+    return parse_usd(value, name, rule=rule, invalid=rule)
 
 
 def _within(ours: Decimal | int, theirs: Decimal | int, absolute: Decimal, relative: Decimal) -> bool:
@@ -238,15 +190,12 @@ def reconcile(
     """
     import pandas as pd
 
-    from ..ledger.sqlite import Ledger as SqliteLedger
+    from ..tracking.resolve import resolve_ledger
 
     if key is not None and key not in _KEYS:
         raise ValueError(f"unknown key {key!r}, allowed values: {', '.join(_KEYS)}")
     tolerance, rel_tolerance = _tolerance("tolerance", tolerance), _tolerance("rel_tolerance", rel_tolerance)
-    if not isinstance(ledger, SqliteLedger) and getattr(ledger, "backend", "sqlite") == "sqlite":
-        from ..tracking.scope import get_session
-
-        ledger = SqliteLedger(ledger) if ledger is not None else get_session().ledger
+    ledger = resolve_ledger(ledger)
     rows = read_export(provider_export)
     if not rows:
         raise ExportFormatError("the export holds no rows")
@@ -318,13 +267,3 @@ def reconcile(
     counts = {status: int((frame["status"] == status).sum()) for status in STATUSES}
     source = Path(provider_export).name if isinstance(provider_export, str | Path) else "export"
     return Reconciliation(frame, basis, tolerance, rel_tolerance, source=source, counts=counts)
-
-
-class _CallableModule(types.ModuleType):
-    """``llmcost_nb.reconcile`` is this module once imported: calling it runs :func:`reconcile`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Reconciliation:
-        return reconcile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ..errors import SyncError
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -50,10 +52,6 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     );
     """),
 )  # fmt: skip
-
-
-class SyncError(Exception):
-    """A sync could not finish (server unreachable, bad DSN); what was committed stays, the rest waits."""
 
 
 def redact_dsn(dsn: str) -> str:

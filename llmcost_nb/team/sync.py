@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, now_iso
+from ..core.call import now_iso
+from ..core.columns import SYNC_COLUMNS
 from .schema import DEFAULT_SCHEMA, SyncError, _schema, connect, migrate, redact_dsn
 
 if TYPE_CHECKING:
@@ -37,12 +39,7 @@ DEFAULT_BATCH = 20_000
 
 
 # Columns pushed for each call, in order (the local row minus tagset_id, plus the tags as JSON text).
-CALL_COLUMNS = (
-    "id", "ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra", "cost_pusd",
-    "price_source", "latency_ms", "status", "http_status", "error", "billed", "streamed", "request_id",
-    "host", "service_tier", "session_id", "scope_id", "attribution", "estimated_input_tokens", "replayed",
-    "saved_pusd",
-)  # fmt: skip
+CALL_COLUMNS = SYNC_COLUMNS
 PG_COLUMNS = ("ledger_id", *CALL_COLUMNS, "tags")
 _SELECT_CALLS = (
     "SELECT " + ", ".join(f"c.{c}" for c in CALL_COLUMNS) + ", COALESCE(t.tags, '{}') "
@@ -325,13 +322,15 @@ def sync(
     >>> sync("postgresql://me@db.internal/team", ledger="~/costs.db")   # doctest: +SKIP
     """
     from ..ledger.sqlite import Ledger
+    from ..tracking.resolve import resolve_ledger
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if getattr(ledger, "backend", "sqlite") != "sqlite" or (isinstance(ledger, str) and "://" in ledger):
+    source = ledger if isinstance(ledger, str | os.PathLike) else resolve_ledger(ledger)
+    if not isinstance(source, str | os.PathLike | Ledger) or (isinstance(source, str) and "://" in source):
         raise ValueError("ledger must be a local ledger (a SQLite file): the team ledger is the destination")
     # Its own SQLite connection: a long read never holds the lock that the notebook's writes take.
-    local = Ledger(ledger.path if isinstance(ledger, Ledger) else ledger)
+    local = Ledger(source.path if isinstance(source, Ledger) else source)
     try:
         return _Pusher(local, dsn, schema, batch_size, progress).run()
     finally:

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from ..errors import DemoFailed
+
 __all__ = ["DEFAULT_OUT", "NOTEBOOK", "DemoFailed", "demo_command", "main", "register", "run_notebook"]
 
 NOTEBOOK = Path(__file__).parents[1] / "_demo" / "quickstart.ipynb"
@@ -50,10 +52,6 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 600) -> tuple[Path
     nbformat.write(nb, ipynb)
     html = share(ipynb, out_dir / (path.stem + ".html"), execute=False)
     return ipynb, html.path
-
-
-class DemoFailed(RuntimeError):
-    """The notebook stopped with an error (one line: the error and where the partial run was saved)."""
 
 
 def _execute(nb: Any, cwd: Path, timeout: int) -> None:

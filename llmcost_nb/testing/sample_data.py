@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call
-from ..ledger.sqlite import _COLUMNS, _INSERT, Ledger
+from ..core.columns import WRITE_COLUMNS, call_row, insert_sql
+from ..ledger.sqlite import Ledger
 
 if TYPE_CHECKING:
     import numpy as np
@@ -279,12 +280,12 @@ def generate(
         "tagset_id": tag_ids[cols["tagset"]],
     }  # fmt: skip
     # columns this generator does not set take a default Call's values (the schema may grow)
-    defaults = dict(zip(_COLUMNS, ledger._params(Call(), None), strict=True))
+    defaults = dict(zip(WRITE_COLUMNS, call_row(Call(), None), strict=True))
     data = [
         columns[c][order].tolist()
         if isinstance(columns.get(c), np.ndarray)
         else [columns[c] if c in columns else defaults[c]] * total
-        for c in _COLUMNS
+        for c in WRITE_COLUMNS
         if c != "ts"
     ]
     data.insert(0, ts_text.tolist())
@@ -294,7 +295,7 @@ def generate(
         conn.execute("PRAGMA cache_size = -262144")  # 256 MB while bulk-inserting: index pages stay in memory
         try:
             with ledger._transaction(conn):
-                conn.executemany(_INSERT, zip(*data, strict=True))
+                conn.executemany(insert_sql(), zip(*data, strict=True))
                 _write_scopes(
                     conn, seed, scope[order], ts_text, tagsets, tag_ids, cols["tagset"][order], runaway_scope
                 )

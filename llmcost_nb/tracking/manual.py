@@ -18,12 +18,16 @@ from ..core.call import (
     parse_iso,
     to_pusd,
 )
+from ..core.columns import LOG_MANY_COLUMNS
+from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
-from .recorder import _warn_unpriced
+from ..pricing.pricer import warn_unpriced
 from .recorder import record as _record
 from .scope import Scope, current_scope, get_session
 
-__all__ = ["disable", "enable", "log", "log_many", "record", "set_price"]
+__all__ = [
+    "disable", "enable", "log", "log_many", "record", "record_manual", "set_price", "token_call", "track",
+]
 
 _OBJECT_TO_API = {
     "chat.completion": "chat",
@@ -39,6 +43,14 @@ def enable() -> None:
     from . import capture
 
     capture.install()
+
+
+def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
+          name: str | None = None) -> Scope:
+    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`.
+    Switches capture on (like :func:`enable`): the block records even after :func:`disable`."""
+    enable()
+    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
 
 
 def disable() -> None:
@@ -93,10 +105,10 @@ def record(response: Any, *, tags: Mapping[str, Any] | None = None, api: str | N
     call = Call(provider=provider or _API_TO_PROVIDER.get(api), api=api, model=model, model_requested=model,
                 latency_ms=latency_ms, request_id=body.get("id") or body.get("responseId"))
     call.set_usage(usage)
-    return _manual(call, tags, ledger)
+    return record_manual(call, tags, ledger)
 
 
-def _manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
+def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
     scope, _ = current_scope()
     session = get_session()
     base = scope.tags if scope is not None else dict(session.tags)
@@ -129,7 +141,7 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
     return fields, extra, usage
 
 
-def _token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
+def token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
                 more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
     """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
     (what pricing takes)."""
@@ -150,7 +162,8 @@ def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | No
     >>> llmcost_nb.log(model="gpt-4.1", input_tokens=1000, output_tokens=200).cost   # doctest: +SKIP
     Decimal('0.0036')
     """
-    return _manual(_token_call(model, input_tokens, output_tokens, provider, more_tokens)[0], tags, ledger)
+    call, _ = token_call(model, input_tokens, output_tokens, provider, more_tokens)
+    return record_manual(call, tags, ledger)
 
 
 def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path | None = None) -> int:
@@ -160,7 +173,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
     target = _ledger(ledger, scope)
     session_id = get_session().id
     now = datetime.now(UTC)
-    now_text = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now_text = format_ts(now)
     price, tagset_id = target.pricer.price, target.tagset_id
     rows_out, unpriced = [], {}
     with gc_paused():  # the hot loop of imports: rows built straight in the ledger's columns, priced directly
@@ -171,7 +184,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                                                  row.get("output_tokens", 0), more)
             result = price(provider, model, usage, parse_iso(ts) if ts else now)
             if result.cost is None:
-                unpriced.setdefault(model, (row, more))
+                unpriced.setdefault(model, (row, more, result))
             elif provider is None:
                 provider = result.provider
             rows_out.append((
@@ -180,17 +193,14 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                 "ok", 1, 0, session_id, "manual",
                 tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}),
             ))
-    written = target.insert_rows(_LOG_MANY_COLUMNS, rows_out)
-    for model, (row, more) in unpriced.items():  # one warning per model, naming it and how to price it
-        call, _ = _token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
+    written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
+    for model, (row, more, result) in unpriced.items():  # one warning per model, saying how to price it
+        call, _ = token_call(model, row.get("input_tokens", 0), row.get("output_tokens", 0),
                               row.get("provider"), more)
-        _warn_unpriced(target, call)
+        warn_unpriced(call, result)
     return written
 
 
-_LOG_MANY_COLUMNS = ("ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra",
-                     "cost_pusd", "price_source", "status", "billed", "streamed", "session_id", "attribution",
-                     "tagset_id")
 _LOG_MANY_KEYS = frozenset(("model", "input_tokens", "output_tokens", "provider", "tags", "ts"))
 
 

@@ -15,12 +15,14 @@ from typing import Any
 
 from ..core.call import Call, now_iso
 from ..core.warn import warn_once
+from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.usage import extract_usage
 from . import content as _content
+from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
 
-__all__ = ["Pending", "StreamRecorder", "begin", "failed", "record", "responded"]
+__all__ = ["Pending", "StreamRecorder", "begin", "failed", "parse_sse", "record", "responded"]
 
 _open_streams: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
 _MAX_ERROR = 300
@@ -73,6 +75,7 @@ def begin(endpoint: Endpoint, path: str, request: Any) -> Pending:
     info = request_info(endpoint, path, content)
     scope, attribution = current_scope()
     session = get_session()
+    session.start()  # the session's first tracked call: its start hooks (stored budgets) run now
     pending = Pending(endpoint, info, scope, attribution, session)
     pending.path = path
     for hook in list(session.preflight):
@@ -218,7 +221,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         call.error = _error_message(content)
         return
     if is_sse:
-        body, complete = _parse_sse(api, content)
+        body, complete = parse_sse(api, content)
         cut = cut and not complete
     else:
         body = _json(content)
@@ -257,9 +260,10 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
         model, usage = extract_usage(body, api=endpoint.api)
         tier = body.get("service_tier") if endpoint.api == "responses" else None
         ledger = scope.ledger if scope is not None else session.ledger
-        journal = ledger.journal
+        journal = ledger.journal(HOOKS)
         if journal is None:
             return False
+        _scope.taped.add(journal)  # whatever reads a total makes its calls first (scope._settle)
         if scope is not None:
             with contextlib.suppress(Exception):  # the ledger locked or full: stored with the calls' rows
                 scope.store_scope_row(ledger)
@@ -270,23 +274,10 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
             tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
             pending.estimated_input_tokens, model, usage,
-        ), scope, session)
+        ), (scope, session))
     except Exception:  # unreadable usage, a ledger that cannot be opened or written: recorded at once
         return False
     return True
-
-
-def call_from_exchange(ledger: Any, exchange: tuple[Any, ...]) -> Call:
-    """A taped exchange as the priced call that recording it at once would have made."""
-    (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
-     scope_id, attribution, tags, estimated, model, usage) = exchange
-    call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
-                host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
-                attribution=attribution, tags=dict(tags), latency_ms=latency_ms,
-                estimated_input_tokens=estimated, ts=ts, http_status=status_code, request_id=request_id)
-    call.set_usage(usage)
-    _price(ledger, call)
-    return call
 
 
 def _warn_no_usage(api: str, stream: bool, include_usage: bool) -> None:
@@ -315,7 +306,7 @@ _TERMINAL = {  # an event that says the stream is complete, by wire format
 }
 
 
-def _parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
+def parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
     """The body to extract usage from, out of a stream's SSE events, and whether the stream was complete
     (an SDK may close the response right after the final event, before the transport's end of stream)."""
     payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
@@ -357,6 +348,7 @@ def _error_message(content: bytes) -> str:
 def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = None) -> Call:
     """Price ``call``, write it to the ledger (committed before returning) and tell scope and listeners.
     A call recorded before (a stream first seen unfinished) is updated in place."""
+    session.start()
     first_time = not call.recorded
     old_cost = Decimal(0) if first_time or call.cost is None else call.cost
     try:
@@ -365,7 +357,7 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
         warn_once(f"ledger-open:{type(exc).__name__}", f"{exc} The call was not recorded.")
         ledger = None
     if ledger is not None:
-        _price(ledger, call)
+        price_captured(ledger.pricer, call)
         try:
             if scope is not None:
                 scope.store_scope_row(ledger)
@@ -376,20 +368,6 @@ def record(call: Call, scope: Scope | None, session: Session, *, ledger: Any = N
     account(call, scope, session, first_time=first_time, old_cost=old_cost)
     notify(call, scope, session)
     return call
-
-
-def _price(ledger: Any, call: Call) -> None:
-    try:
-        ledger.price(call)
-        if call.replayed:
-            from ..recording.replay import price_replayed
-
-            price_replayed(ledger, call)
-        if call.billed and call.cost is None and call.model:
-            _warn_unpriced(ledger, call)
-    except Exception as exc:
-        warn_once(f"pricing:{type(exc).__name__}", f"pricing failed ({exc!r}); cost left empty")
-        call.cost, call.price_source = None, None
 
 
 def account(call: Call, scope: Scope | None, session: Session, *, first_time: bool = True,
@@ -408,24 +386,24 @@ def notify(call: Call, scope: Scope | None, session: Session) -> None:
             warn_once(f"listener:{type(exc).__name__}", f"a cost listener raised {exc!r}")
 
 
-def _warn_unpriced(ledger: Any, call: Call) -> None:
-    """Say why a billed call has no cost: a model without a price, or usage its price cannot apply to."""
-    from ..core.call import parse_iso
-    from ..core.warn import warned
-    from ..ledger.sqlite import _WIRE_PROVIDER
+class _Hooks:
+    """What the journal tells the recorder about the calls it made from taped exchanges (each appended with
+    ``(scope, session)``): count them, show them to the listeners, store their scopes' rows."""
 
-    unpriceable, unknown = f"unpriceable:{call.model}", f"unknown-model:{call.provider}:{call.model}"
-    if warned(unpriceable, unknown):  # said once already: not worth pricing each such call again to say why
-        return
-    result = ledger.pricer.price(call.provider or _WIRE_PROVIDER.get(call.api), call.model, call.usage,
-                                 parse_iso(call.ts), service_tier=call.service_tier)
-    if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
-        warn_once(unpriceable, f"{result.error}; the call's tokens are recorded with an empty cost")
-        return
-    warn_once(unknown,
-              f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
-              f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
-              f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
+    def made(self, items: list[tuple[Call, tuple[Scope | None, Session]]]) -> None:
+        for call, (scope, session) in items:
+            account(call, scope, session)
+
+    def announce(self, items: list[tuple[Call, tuple[Scope | None, Session]]]) -> None:
+        for call, (scope, session) in items:
+            notify(call, scope, session)
+
+    def before_commit(self, ledger: Any, contexts: list[tuple[Scope | None, Session]]) -> None:
+        for scope in {id(s): s for s, _ in contexts if s is not None}.values():
+            scope.store_scope_row(ledger)  # once each
+
+
+HOOKS = _Hooks()
 
 
 @atexit.register

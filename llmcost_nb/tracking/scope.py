@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
-import sys
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from ..ledger.sqlite import Ledger
 
-__all__ = ["Scope", "Session", "get_session", "track"]
+__all__ = ["PRE_SEND_ORDERS", "Scope", "Session", "get_session", "on_session_start"]
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("llmcost_scope", default=None)
 _active: list[Scope] = []  # open scopes, oldest first: the fallback for threads without our context
@@ -37,6 +37,11 @@ _active_lock = threading.Lock()
 
 Listener = Callable[[Call, "Scope | None"], None]
 Preflight = Callable[[Any, "Scope | None"], None]
+
+# Where a pre-send hook runs among the others (lower first): a replayed request is answered before its
+# tokens are estimated, budgets see the estimate, and a cell's own budget comes last.
+PRE_SEND_ORDERS = {"replay": 0, "estimate": 10, "budget": 20, "cell budget": 30}
+_UNORDERED = 1000  # hooks appended to ``session.preflight`` by hand run after the ordered ones
 
 
 class _Ids:
@@ -73,6 +78,61 @@ class Session:
         self._call_count = 0
         self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
         self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
+        self._orders: list[tuple[Preflight, int]] = []  # the order each hook was added with
+        self._hooks_lock = threading.Lock()
+        self.started = False  # whether the session-start hooks ran (at the first tracked call)
+
+    # -- hooks ----------------------------------------------------------------------------------------
+    def add_pre_send(self, hook: Preflight, order: str | int) -> None:
+        """Run ``hook(pending, scope)`` before each captured request is sent (it may raise a deliberate
+        stop, or answer the request itself). ``order`` places it among the others: a name from
+        :data:`PRE_SEND_ORDERS` (``replay`` < ``estimate`` < ``budget`` < ``cell budget``) or a number;
+        hooks of the same order run in the order they were added. Adding a hook twice does nothing."""
+        rank = PRE_SEND_ORDERS[order] if isinstance(order, str) else int(order)
+        with self._hooks_lock:
+            if hook in self.preflight:
+                return
+            self._orders.append((hook, rank))
+            hooks = self.preflight
+            at = next((i for i, h in enumerate(hooks) if self._order_of(h) > rank), len(hooks))
+            hooks.insert(at, hook)
+
+    def remove_pre_send(self, hook: Preflight) -> None:
+        with self._hooks_lock:
+            while hook in self.preflight:
+                self.preflight.remove(hook)
+            self._orders = [(h, rank) for h, rank in self._orders if h != hook]
+
+    def _order_of(self, hook: Preflight) -> int:
+        return next((rank for h, rank in self._orders if h == hook), _UNORDERED)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(call, scope)`` after each call is recorded (once per listener)."""
+        with self._hooks_lock:
+            if listener not in self.listeners:
+                self.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._hooks_lock:
+            while listener in self.listeners:
+                self.listeners.remove(listener)
+
+    def start(self) -> None:
+        """Run the session-start hooks (:func:`on_session_start`), once: the recorder calls this at the
+        session's first tracked call."""
+        if self.started:
+            return
+        with _start_lock:
+            if self.started:
+                return
+            self.started = True
+            for name, hook in list(_start_hooks.items()):
+                try:
+                    hook(self)
+                except Exception as exc:
+                    from ..core.warn import warn_once
+
+                    warn_once(f"session-start:{name}", f"a session-start hook ({name}) raised {exc!r}")
 
     @property
     def ledger(self) -> Ledger:
@@ -94,12 +154,12 @@ class Session:
     @property
     def total_cost(self) -> Decimal:
         """Exact total cost of the calls recorded in this session."""
-        _settle()
+        _materialize()
         return self._total_cost
 
     @property
     def call_count(self) -> int:
-        _settle()
+        _materialize()
         return self._call_count
 
     def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
@@ -111,19 +171,25 @@ class Session:
 
 _session: Session | None = None
 _session_lock = threading.Lock()
+_start_hooks: dict[str, Callable[[Session], Any]] = {}
+_start_lock = threading.RLock()  # reentrant: a start hook may record a call
 
 
 def get_session() -> Session:
+    """The session in use (built on first use; nothing is switched on until its first tracked call)."""
     global _session
     if _session is None:
         with _session_lock:
             if _session is None:
-                session = Session()
-                from ..budget.limits import activate  # the ledger's stored budgets apply in every session
-
-                activate(session, start_capture=False)
-                _session = session
+                _session = Session()
     return _session
+
+
+def on_session_start(name: str, hook: Callable[[Session], Any]) -> None:
+    """Run ``hook(session)`` once per session, at its first tracked call (a request captured or a call
+    recorded). Keyed by ``name``: registering a name again replaces its hook (so re-running the code that
+    registers it, as ``%reload_ext`` does, adds nothing)."""
+    _start_hooks[name] = hook
 
 
 class Scope:
@@ -164,12 +230,13 @@ class Scope:
     # -- what the scope collected ---------------------------------------------------------------------
     @property
     def records(self) -> list[Call]:
-        """The calls recorded in this scope so far, in order (captured calls included: see ``_settle``)."""
-        _settle()
+        """The calls recorded in this scope so far, in order (captured calls included, priced: see
+        ``_materialize``)."""
+        _materialize()
         return self._records
 
     def _snapshot(self) -> list[Call]:
-        _settle()
+        _materialize()
         with self._lock:
             return list(self._records)
 
@@ -229,9 +296,7 @@ class Scope:
 
     # -- lifetime -------------------------------------------------------------------------------------
     def open(self) -> Scope:
-        from . import capture
-
-        capture.install()
+        """Enter the scope. Capture is switched on by ``track()``, ``enable()`` or ``%load_ext``, not here."""
         self.parent = _current.get()
         self._token = _current.set(self)
         with _active_lock:
@@ -266,18 +331,22 @@ class Scope:
         self.close()
 
 
-def _settle() -> None:
+taped: weakref.WeakSet[Any] = weakref.WeakSet()  # the journals the recorder taped calls to (it adds them)
+
+
+def _materialize() -> None:
     """Captured calls are taped on their way back to the user and made into priced calls in batches
-    (:mod:`._journal`); whatever reads a total makes the pending ones first."""
-    journals = sys.modules.get("llmcost_nb.ledger.journal")
-    if journals is not None:
-        journals.settle()
+    (:mod:`llmcost_nb.ledger.journal`); whatever reads a total makes the pending ones first: priced and
+    counted, nothing more (no listener is called, nothing is written)."""
+    for journal in list(taped):
+        journal.materialize()
 
 
-def track(*, tags: Mapping[str, Any] | None = None, ledger: Ledger | str | Path | None = None,
-          name: str | None = None) -> Scope:
-    """Capture every LLM call inside the ``with`` (or ``async with``) block; see :class:`Scope`."""
-    return Scope(tags=tags, ledger=ledger, kind="track", name=name)
+def _settle() -> None:
+    """As :func:`_materialize`, and the listeners (budgets, summaries, sinks) are shown those calls: when a
+    scope ends."""
+    for journal in list(taped):
+        journal.settle()
 
 
 def current_scope() -> tuple[Scope | None, str]:
@@ -289,3 +358,12 @@ def current_scope() -> tuple[Scope | None, str]:
         if _active:
             return _active[-1], "active"
     return None, "none"
+
+
+def reset_state() -> None:
+    """Forget the session and the open scopes, as a new process starts (``llmcost_nb.testing.reset``)."""
+    global _session
+    with _session_lock:
+        _session = None
+    with _active_lock:
+        _active.clear()

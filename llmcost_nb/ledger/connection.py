@@ -1,0 +1,94 @@
+"""Opening a ledger file: WAL mode and the current schema, set up once however many processes open a new
+file at the same moment, and a clear :class:`LedgerError` (never a traceback) for a file that cannot serve.
+
+An up-to-date ledger opens with three PRAGMAs; only a new or older one imports sqlite-utils to migrate
+(sqlite-utils imports pandas and numpy when they are installed: about 0.6 s, once per new ledger)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ..errors import LedgerError
+
+__all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "LedgerError", "open_connection"]
+
+BUSY_TIMEOUT_MS = 10_000
+# The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
+# ledger never imports sqlite-utils.
+SCHEMA_VERSION = 7
+
+
+def open_connection(path: Path) -> sqlite3.Connection:
+    """A connection to the ledger at ``path`` (created if missing), in WAL mode at the current schema."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    except (OSError, sqlite3.Error) as exc:
+        raise LedgerError(
+            f"cannot open the ledger at {path}: {exc}. Choose another path with LLMCOST_DB, "
+            "%llmcost db PATH or Ledger(PATH)."
+        ) from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not _is_ready(conn):
+            _set_up_once(path, conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise LedgerError(_unusable(path, exc)) from None
+        raise LedgerError(
+            f"the ledger at {path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s. "
+            "Nothing was changed: try again when that process has finished, or point LLMCOST_DB at "
+            "another path."
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise LedgerError(_unusable(path, exc)) from None
+    except OSError as exc:  # the set-up lock file next to the ledger (a read-only folder)
+        conn.close()
+        raise LedgerError(
+            f"cannot set up the ledger at {path}: {exc}. Nothing was changed: make its folder writable "
+            "once, or point LLMCOST_DB at another path."
+        ) from None
+    return conn
+
+
+def _unusable(path: Path, exc: Exception) -> str:
+    return (f"{path} is not a usable llmcost_nb ledger ({exc}). Nothing was changed: move the file aside "
+            "(or run `llmcost check`), or point LLMCOST_DB at another path.")
+
+
+def _is_ready(conn: sqlite3.Connection) -> bool:
+    """In WAL mode and at the current schema: plain reads, which wait politely for any writer."""
+    return (conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            and conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+
+
+def _set_up_once(path: Path, conn: sqlite3.Connection) -> None:
+    """Switch to WAL and migrate under a lock file next to the ledger, one process at a time. Processes
+    opening a new ledger at the same moment would otherwise race: two connections switching the journal
+    mode can deadlock, and SQLite then answers "database is locked" at once, without waiting; and
+    sqlite-utils' executescript commits mid-migration, so a migration could be applied twice."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; set up unguarded
+        fcntl = None  # type: ignore[assignment]
+    with open(path.with_name(path.name + "-migrate.lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        conn.execute("PRAGMA journal_mode = WAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another process did it?
+            _migrate(conn)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    from sqlite_utils import Database
+
+    from .migrations import migrations
+
+    db = Database(conn)
+    if migrations.pending(db):
+        migrations.apply(db)
+    conn.execute(f"PRAGMA user_version = {len(migrations._migrations)}")

@@ -1,0 +1,279 @@
+"""The journal of captured calls (llmcost_nb.ledger.journal): a captured call is taped to a memory-mapped
+segment before it returns, and made into a priced row in a batch soon after. Tested on real openai clients
+talking to the fake provider, a real SQLite ledger, and real processes killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import genai_prices
+import openai
+import pytest
+from genai_prices import Usage
+
+import llmcost_nb
+from llmcost_nb.ledger import journal as _journal
+from llmcost_nb.ledger import segment as _segment
+
+PROMPT = "the zebra-prompt that must not be stored"
+
+
+def client(fake):
+    return openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-journal-secret", max_retries=0)
+
+
+def ask(fake, text="hi"):
+    return client(fake).chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": text}])
+
+
+def expected_cost(resp) -> Decimal:
+    usage = Usage(input_tokens=resp.usage.prompt_tokens, output_tokens=resp.usage.completion_tokens)
+    return genai_prices.calc_price(usage, "gpt-4.1", provider_id="openai",
+                                   genai_request_timestamp=datetime.now(UTC)).total_price
+
+
+def committed(path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT id, input_tokens, output_tokens, cost_pusd, status FROM calls "
+                            "ORDER BY id").fetchall()
+
+
+def segments(path) -> list:
+    return sorted(path.with_name(path.name + "-pending").glob("*.rows"))
+
+
+@pytest.fixture
+def no_background(monkeypatch):
+    """The background flusher waits an hour: only what the test does records a taped call."""
+    monkeypatch.setattr(_journal, "INTERVAL_S", 3600.0)
+
+
+def test_a_call_is_taped_before_it_returns_priced_when_a_total_is_read_and_written_when_the_ledger_is(
+        fake, ledger, no_background):
+    with llmcost_nb.track(ledger=ledger, tags={"run": "a"}) as t:
+        answers = [ask(fake, "w " * k) for k in (1, 2, 3)]
+        assert committed(ledger.path) == []  # not in SQLite yet ...
+        (segment,) = segments(ledger.path)  # ... but on disk: one frame per call, usage only
+        taped = _segment.read_exchanges(segment)
+        usage = [{"input_tokens": r.usage.prompt_tokens, "output_tokens": r.usage.completion_tokens}
+                 for r in answers]
+        assert [x[-1] for x in taped] == usage
+        total = t.total_cost  # reading a total makes them into priced calls ...
+    costs = [expected_cost(r) for r in answers]
+    assert total == sum(costs) and [c.cost for c in t.records] == costs
+    assert committed(ledger.path) == [] and len(segments(ledger.path)) == 1
+    assert ledger.count() == 3  # ... reading the ledger writes their rows
+    assert committed(ledger.path) == [
+        (i + 1, r.usage.prompt_tokens, r.usage.completion_tokens, int(c * 10**12), "ok")
+        for i, (r, c) in enumerate(zip(answers, costs, strict=True))]
+    assert [c.id for c in t.records] == [1, 2, 3]
+    assert segments(ledger.path) == []
+    assert ledger.calls().tags.tolist() == [{"run": "a"}] * 3
+
+
+def test_a_call_kept_while_the_ledger_is_locked_is_written_by_a_flush_without_waiting_for_the_retry(
+        fake, ledger, no_background):
+    from _faultkit import LockHolder
+
+    ledger.connection.execute("PRAGMA busy_timeout = 50")
+    holder = LockHolder(ledger.path)
+    try:
+        with pytest.warns(llmcost_nb.LlmcostWarning, match="database is locked"), \
+                llmcost_nb.track(ledger=ledger) as t:
+            ask(fake)
+            assert t.total_cost > 0  # made into a priced call ...
+            ledger.flush()  # ... whose write fails (as it would on the background thread)
+    finally:
+        holder.release()
+    (call,) = t.records
+    assert call.recorded and call.id is None and len(segments(ledger.path)) == 1
+    assert call.id is None and len(segments(ledger.path)) == 1  # asking for the id again writes nothing
+    ledger.flush()  # written now, without waiting for the retry
+    assert call.id == 1
+    assert committed(ledger.path)[0][:3] == (1, call.input_tokens, call.output_tokens)
+    assert segments(ledger.path) == []
+
+
+def test_reading_totals_prices_and_counts_taped_calls_but_calls_no_listener_and_writes_nothing(
+        fake, ledger, no_background):
+    heard = []
+    session = llmcost_nb.get_session()
+    session.listeners.append(lambda call, scope: heard.append((call.cost, scope)))
+    with llmcost_nb.track(ledger=ledger) as t:
+        answers = [ask(fake, "w " * k) for k in (1, 2)]
+        costs = [expected_cost(r) for r in answers]
+        assert (t.total_cost, session.total_cost, session.call_count) == (sum(costs), sum(costs), 2)
+        assert [c.cost for c in t.records] == costs and t.unpriced == 0 and list(t.calls.cost_usd) == costs
+        assert [c.id for c in t.records] == [None, None]  # a plain value: reading it writes nothing
+        assert heard == [] and committed(ledger.path) == []
+        assert t.total_cost == sum(costs) and session.call_count == 2  # the same answer when read again
+        assert heard == [] and committed(ledger.path) == []
+    assert heard == [(c, t) for c in costs]  # the scope's end shows them to the listeners, once each
+    assert committed(ledger.path) == []  # ... and still writes nothing
+    ledger.flush()
+    assert [c.id for c in t.records] == [1, 2] and heard == [(c, t) for c in costs]
+
+
+def test_a_flush_shows_the_listeners_the_calls_before_it_commits_them(fake, ledger, no_background):
+    seen = []
+    session = llmcost_nb.get_session()
+    session.listeners.append(lambda call, scope: seen.append((call.id, len(committed(ledger.path)))))
+    with llmcost_nb.track(ledger=ledger) as t:
+        ask(fake)
+        assert t.total_cost > 0 and seen == []
+        ledger.flush()
+        assert seen == [(None, 0)] and [c.id for c in t.records] == [1]
+
+
+def test_the_background_thread_records_within_the_interval(fake, ledger):
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+        deadline = time.monotonic() + 5
+        while not committed(ledger.path):  # no read of ours: the flusher thread, 0.1 s after the call
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert len(committed(ledger.path)) == 1
+
+
+def test_the_segment_holds_no_prompt_answer_or_key(fake, ledger, no_background):
+    with llmcost_nb.track(ledger=ledger):
+        resp = ask(fake, PROMPT)
+        data = b"".join(p.read_bytes() for p in segments(ledger.path))
+    answer = resp.choices[0].message.content.encode()
+    assert data and len(answer) > 10
+    for secret in (PROMPT.encode(), answer, b"sk-journal-secret", b"authorization", b"Bearer"):
+        assert secret not in data
+
+
+KILLED = """
+import sys, llmcost_nb, openai
+from llmcost_nb.ledger import journal as _journal; from llmcost_nb.ledger import segment as _segment
+_journal.INTERVAL_S = 3600.0  # nothing recorded in the background: the kill finds the calls taped only
+client = openai.OpenAI(base_url={base!r}, api_key="sk-x", max_retries=0)
+ledger = llmcost_nb.Ledger({db!r})
+with llmcost_nb.track(ledger=ledger, tags={{"run": "killed"}}):
+    for k in (1, 2, 3):
+        client.chat.completions.create(model="gpt-4.1", messages=[{{"role": "user", "content": "w " * k}}])
+    print("done", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_calls_taped_by_a_killed_process_are_recorded_once_by_the_next_open(fake, tmp_path):
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED.format(base=fake.openai_base_url, db=str(db))],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "done\n"
+    assert committed(db) == [] and len(segments(db)) == 1
+    other = llmcost_nb.Ledger(db)  # the owner is alive and holds its segment: left alone
+    assert other.count() == 0 and len(segments(db)) == 1
+    other.close()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
+    proc.stdout.close()
+    ledger = llmcost_nb.Ledger(db)  # the next open records what the dead process taped
+    rows = ledger.calls()
+    assert rows.input_tokens.tolist() == [4, 5, 6] and rows.tags.tolist() == [{"run": "killed"}] * 3
+    usage = [Usage(input_tokens=i, output_tokens=o) for i, o in zip(rows.input_tokens, rows.output_tokens,
+                                                                     strict=True)]
+    assert rows.cost_usd.tolist() == [
+        genai_prices.calc_price(u, "gpt-4.1", provider_id="openai",
+                                genai_request_timestamp=datetime.now(UTC)).total_price for u in usage]
+    assert segments(db) == []
+    notes = ledger.connection.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'pending:%'").fetchone()
+    assert notes == (0,)
+    ledger.close()
+    assert llmcost_nb.Ledger(db).count() == 3  # opened again: nothing recorded twice
+
+
+def test_a_segment_recorded_but_not_removed_is_not_recorded_again(fake, ledger, no_background):
+    """The process died between the commit and the unlink: the commit noted the segment in meta."""
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+        ask(fake)
+        (segment,) = segments(ledger.path)
+        data = segment.read_bytes()
+        ledger.flush()
+    assert segments(ledger.path) == [] and ledger.count() == 2
+    segment.write_bytes(data)  # as if the unlink never happened
+    _journal.abandon_all()  # the process dies
+    ledger.close()
+    again = llmcost_nb.Ledger(ledger.path)
+    assert again.count() == 2 and segments(ledger.path) == []
+
+
+def test_a_frame_cut_short_or_damaged_is_left_out(fake, ledger, no_background):
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+        ask(fake, "w w w")
+        (segment,) = segments(ledger.path)
+        data = segment.read_bytes()
+    assert len(data) == _segment.SEGMENT_BYTES  # preallocated, zero-filled after the frames
+    first = 8 + struct.unpack_from("<I", data, 0)[0]
+    end = first + 8 + struct.unpack_from("<I", data, first)[0]
+    tmp = segment.with_name("cut.rows")
+    tmp.write_bytes(data[:end])
+    assert [x[-1]["input_tokens"] for x in _segment.read_exchanges(tmp)] == [4, 6]
+    tmp.write_bytes(data[:end - 3])  # the second frame lost its last bytes
+    assert len(_segment.read_exchanges(tmp)) == 1
+    tmp.write_bytes(data[:end - 3] + bytes(3) + data[end:])  # ... or the process died while copying it in
+    assert len(_segment.read_exchanges(tmp)) == 1
+    tmp.write_bytes(data[:10] + b"\xff" + data[11:])  # the first frame damaged: nothing after it trusted
+    assert _segment.read_exchanges(tmp) == []
+    tmp.unlink()
+
+
+def test_a_forked_child_records_only_its_own_calls(fake, ledger, no_background):
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+        ask(fake)  # two calls pending in the parent when it forks
+        pid = os.fork()
+        if pid == 0:  # the child: one call of its own, recorded before it ends
+            try:
+                ask(fake)
+                llmcost_nb.Ledger(ledger.path).flush()
+            finally:
+                os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert ledger.count() == 3  # the child's one, and the parent's two (this read records them)
+    assert ledger.calls().input_tokens.tolist() == [4, 4, 4]
+
+
+def test_a_fork_while_another_thread_holds_the_ledger_does_not_leave_the_child_locked_out(fake, ledger):
+    import threading
+
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+    assert ledger.count() == 1
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # as the flusher thread does while it commits
+        with ledger._lock:
+            held.set()
+            release.wait(0.3)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    pid = os.fork()  # waits for the lock: the child must not inherit it held by a thread it lacks
+    if pid == 0:
+        signal.alarm(10)  # a child that deadlocks dies of SIGALRM instead of hanging the test
+        try:
+            with llmcost_nb.track(ledger=ledger):
+                ask(fake)
+            os._exit(0 if llmcost_nb.Ledger(ledger.path).count() == 2 else 3)
+        finally:
+            os._exit(4)
+    release.set()
+    holder.join()
+    assert os.waitpid(pid, 0)[1] == 0
+    assert ledger.count() == 2

@@ -1,0 +1,64 @@
+"""notebooks/ab_comparison.ipynb: committed with its outputs (exact totals, charts as SVG, the explorer with
+its saved widget state and HTML fallback). tests/test_notebook_examples.py runs it again under nbval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "ab_comparison.ipynb"
+SANITIZE = ROOT / "notebooks" / "sanitize.cfg"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def _text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_committed_with_outputs_and_no_errors(notebook):
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "commit the notebook executed, with its outputs"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    checked = {
+        c.source.splitlines()[1]: _text(c) for c in code if c.source.startswith("# NBVAL_CHECK_OUTPUT")
+    }
+    assert len(checked) == 6
+    totals = next(text for text in checked.values() if text.startswith("experiment quiz-ab: 120 calls"))
+    assert "ledger total for experiment=quiz-ab: 0.0045072\ncalls in the ledger: 120\n" in totals
+    assert "experiment quiz-ab: 120 calls (120 ok) · $0.004507 · estimate was ≤ $0.0415" in totals
+    assert (
+        " terse · gpt-4.1-mini     success   55%   total $0.0002064   per success $0.000018763636" in totals
+    )
+    refusal = next(text for text in checked.values() if text.startswith("compare refused"))
+    assert refusal.endswith("raise the budget.\nrequests sent: 0\n")
+    judged = next(text for text in checked.values() if text.startswith("experiment quiz-judged"))
+    assert "candidates: 0.0000804  judge: 0.0001284\nledger, role=judge: 0.0001284\n" in judged
+
+
+def test_charts_are_svg_and_the_explorer_renders_without_a_kernel(notebook):
+    outputs = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type in ("display_data", "execute_result")
+    ]
+    svgs = [o for o in outputs if "image/svg+xml" in o.data]
+    assert len(svgs) == 4
+    explorer = next(o for o in outputs if "llmcost-explorer" in o.data.get("text/html", ""))
+    state = notebook.metadata["widgets"][WIDGET_STATE]["state"]
+    assert explorer.data[WIDGET_VIEW]["model_id"] in state
+    assert "<svg" in explorer.data["text/html"]
+    samples = [
+        m["state"]["value"] for m in state.values() if "llmcost-samples" in str(m["state"].get("value"))
+    ]
+    assert samples and "<th>terse · gpt-4.1-mini</th><th>guided · gpt-4.1-mini</th>" in samples[0]
