@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
 from ..errors import GridOverBudget
+from ..tracking import resolve_ledger
 from .clients import Router
 from .plan import GridEstimate, plan, usd_amount
 from .result import CompareResult
@@ -78,21 +79,9 @@ def estimate_grid(
         repeats=repeats,
         max_tokens=max_tokens,
         judge=judge,
-        ledger=_ledger(ledger),
+        ledger=resolve_ledger(ledger),
         name="(estimate)",
     )[1]
-
-
-def _ledger(ledger: Ledger | str | Path | None) -> Ledger:
-    from ..ledger.sqlite import Ledger
-    from ..tracking.scope import current_scope, get_session
-
-    if isinstance(ledger, Ledger):
-        return ledger
-    if ledger is not None:
-        return Ledger(ledger)
-    scope, _ = current_scope()
-    return scope.ledger if scope is not None else get_session().ledger
 
 
 def _prepare(
@@ -124,7 +113,7 @@ def _prepare(
     )
     limit, scorer = usd_amount(budget, "budget"), resolve_scorer(scorer)
     judge = scorer if isinstance(scorer, LLMJudge) else None
-    target = _ledger(ledger)
+    target = resolve_ledger(ledger)
     cells, estimate = plan(
         variants,
         list(models),
@@ -333,7 +322,7 @@ def experiment(
     """
     from .result import from_ledger
 
-    return from_ledger(name, _ledger(ledger), threshold)
+    return from_ledger(name, resolve_ledger(ledger), threshold)
 
 
 # llmcost_nb.compare.estimate_grid(...), llmcost_nb.compare.GridOverBudget, ...

@@ -23,6 +23,7 @@ from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
 from ..pricing.pricer import warn_unpriced
 from .recorder import record as _record
+from .resolve import resolve_ledger
 from .scope import Scope, current_scope, get_session
 
 __all__ = [
@@ -58,14 +59,6 @@ def disable() -> None:
     from . import capture
 
     capture.uninstall()
-
-
-def _ledger(ledger: Ledger | str | Path | None, scope: Scope | None) -> Ledger:
-    if isinstance(ledger, Ledger):
-        return ledger
-    if ledger is not None:
-        return Ledger(ledger)
-    return scope.ledger if scope is not None else get_session().ledger
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -115,7 +108,7 @@ def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | s
     call.tags = {**base, **{str(k): str(v) for k, v in (tags or {}).items()}}
     call.session_id, call.attribution = session.id, "manual"
     call.scope_id = scope.id if scope is not None else None
-    return _record(call, scope, session, ledger=_ledger(ledger, scope))
+    return _record(call, scope, session, ledger=resolve_ledger(ledger))
 
 
 def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens: Mapping[str, Any]
@@ -169,8 +162,7 @@ def log(*, model: str, input_tokens: int, output_tokens: int, provider: str | No
 def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path | None = None) -> int:
     """Log many calls at once (imports, backfills) in one transaction; each row takes ``log``'s arguments
     plus an optional ``ts`` (ISO 8601 UTC). Returns the number of rows written; a bad row writes none."""
-    scope, _ = current_scope()
-    target = _ledger(ledger, scope)
+    target = resolve_ledger(ledger)
     session_id = get_session().id
     now = datetime.now(UTC)
     now_text = format_ts(now)
@@ -212,7 +204,6 @@ def set_price(model: str, *, input_mtok: Decimal | str | float, output_mtok: Dec
 
     >>> llmcost_nb.set_price("my-finetune", input_mtok="3", output_mtok="12")   # doctest: +SKIP
     """
-    scope, _ = current_scope()
-    _ledger(ledger, scope).set_price(model, input_mtok=input_mtok, output_mtok=output_mtok,
+    resolve_ledger(ledger).set_price(model, input_mtok=input_mtok, output_mtok=output_mtok,
                                      cache_read_mtok=cache_read_mtok, cache_write_mtok=cache_write_mtok,
                                      provider=provider)
