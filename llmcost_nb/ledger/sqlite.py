@@ -30,12 +30,11 @@ from ..core.columns import call_row
 from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
 from ..core.money import parse_usd
-from ..core.times import parse_when
-from ..errors import FilterError
 from ..pricing.pricer import price_call
 from . import journal as _journal
 from . import segment as _segment
 from .connection import SCHEMA_VERSION, LedgerError, open_connection
+from .filters import SQLITE, where
 from .protocol import LedgerReader, backend_for
 
 if TYPE_CHECKING:
@@ -64,19 +63,6 @@ def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
         if len(_SPARSE_INSERTS) < 256:  # a handful of shapes in practice; bounded all the same
             _SPARSE_INSERTS[present] = sql
     return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
-
-
-_FILTERS = {
-    "provider": "provider = ?",
-    "model": "model = ?",
-    "api": "api = ?",
-    "status": "status = ?",
-    "billed": "billed = ?",
-    "session_id": "session_id = ?",
-    "scope_id": "scope_id = ?",
-    "since": "ts >= ?",
-    "until": "ts < ?",
-}
 
 
 Items = tuple[tuple[str, str], ...]  # a tag set as the cache's key: its items, in the order given
@@ -402,22 +388,7 @@ class Ledger(LedgerReader):
 
     # -- reading --------------------------------------------------------------------------------------
     def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        for name, value in filters.items():
-            if value is None:
-                continue
-            if name == "tags":
-                for key, tag_value in value.items():
-                    clauses.append("tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value = ?)")
-                    params += [str(key), str(tag_value)]
-            elif name in _FILTERS:
-                clauses.append(_FILTERS[name])
-                params.append(int(value) if name == "billed"
-                              else parse_when(value) if name in ("since", "until") else value)
-            else:
-                allowed = ", ".join(sorted([*_FILTERS, "tags"]))
-                raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return where(filters, SQLITE)
 
     def calls(self, **filters: Any) -> pd.DataFrame:
         """The calls matching ``filters`` (provider, model, api, status, billed, session_id, scope_id, since,

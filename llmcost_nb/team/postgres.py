@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
 from ..core.frames import CALL_COLUMNS
-from ..core.times import PG_TS_FORMAT, parse_when
-from ..errors import FilterError
+from ..core.times import PG_TS_FORMAT
+from ..ledger.filters import Dialect, where
 from ..ledger.protocol import LedgerReader
 from ..ledger.query import Query, check_column
 from .schema import DEFAULT_SCHEMA, _schema, connect, migrate, redact_dsn
@@ -36,18 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresLedger", "is_postgres_dsn"]
 
-_FILTERS = {
-    "provider": "provider = %s",
-    "model": "model = %s",
-    "api": "api = %s",
-    "status": "status = %s",
-    "billed": "billed = %s",
-    "session_id": "session_id = %s",
-    "scope_id": "scope_id = %s",
-    "ledger_id": "ledger_id = %s",
-    "since": "ts >= %s",
-    "until": "ts < %s",
-}
+def _pg_tags(tags: Mapping[Any, Any]) -> tuple[list[str], list[Any]]:
+    return ["tags @> %s::jsonb"], [json.dumps({str(k): str(v) for k, v in tags.items()})]
+
+
+_DIALECT = Dialect("%s", _pg_tags, bool, more={"ledger_id": "ledger_id = {}"})
 _SELECT = [c for c in CALL_COLUMNS if c not in ("cost_usd", "saved_usd", "ts", "tags", "usage_extra")]
 
 _TS = "(ts AT TIME ZONE 'UTC')"
@@ -107,21 +100,7 @@ class PostgresLedger(LedgerReader):
             self._conn = None
 
     def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        for name, value in filters.items():
-            if value is None:
-                continue
-            if name == "tags":
-                clauses.append("tags @> %s::jsonb")
-                params.append(json.dumps({str(k): str(v) for k, v in value.items()}))
-            elif name in _FILTERS:
-                clauses.append(_FILTERS[name])
-                bound = name in ("since", "until")
-                params.append(bool(value) if name == "billed" else parse_when(value) if bound else value)
-            else:
-                allowed = ", ".join(sorted([*_FILTERS, "tags"]))
-                raise FilterError(f"unknown filter {name!r}, allowed filters: {allowed}")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return where(filters, _DIALECT)
 
     def query(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one read (``%s`` placeholders) and fetch its rows."""
