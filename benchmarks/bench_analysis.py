@@ -48,7 +48,6 @@ def child(code: str) -> dict:
 GENERATE = """
 import json, resource, time, sqlite3, sys
 from llmcost_nb.sample_data import generate
-from llmcost_nb.ledger import _INSERT
 path, rows = sys.argv[1] if len(sys.argv) > 1 else {path!r}, {rows}
 start = time.perf_counter()
 sample = generate(rows=rows, days=90, seed=42, path=path, end="2026-11-20")
