@@ -1,7 +1,7 @@
 """``llmcost check``: is the ledger file sound, and do its stored costs match re-pricing?
 
 Registered on the main group by :func:`register` (``llmcost_nb/cli.py``); a thin shell over
-:func:`llmcost_nb.ledger.check.check`. Exits 0 when the ledger is sound, 1 when a problem was found.
+:func:`llmcost_nb.ledger.check`. Exits 0 when the ledger is sound, 1 when a problem was found.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from .query import DIMENSIONS, DISTINCT_COLUMNS, Query, check_column, dim_name, 
 from .sqlite import SCHEMA_VERSION, Ledger, LedgerError, default_path, open_ledger
 
 if TYPE_CHECKING:
-    from .check import CheckReport
+    from .integrity import CheckReport
 
 SqliteLedger = Ledger
 
@@ -22,14 +22,14 @@ def check(target: Ledger | str | os.PathLike[str], *, reprice: bool = True) -> C
     >>> check("costs.db").problems               # doctest: +SKIP
     ['3 of 120 priced rows differ from re-pricing (ids 4, 7, 9: ...); run Ledger(...).reprice(all=True)']
     """
-    from .check import check_file  # on first use: %load_ext never checks a ledger
+    from .integrity import check_file  # on first use: %load_ext never checks a ledger
 
     return check_file(target, open_ledger=Ledger, reprice=reprice)
 
 
 def __getattr__(name: str) -> Any:
     if name == "CheckReport":
-        from .check import CheckReport
+        from .integrity import CheckReport
 
         return CheckReport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

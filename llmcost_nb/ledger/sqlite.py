@@ -421,9 +421,9 @@ class Ledger(LedgerReader):
     # -- checking -------------------------------------------------------------------------------------
     def check(self, *, reprice: bool = True) -> Any:
         """Schema version, SQLite integrity, plausible rows, stored costs equal to re-pricing: a
-        :class:`~llmcost_nb.ledger.check.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check``
+        :class:`~llmcost_nb.ledger.CheckReport` (``.ok``, ``.problems`` in words). ``llmcost check``
         too."""
-        from .check import check_file
+        from .integrity import check_file
 
         return check_file(self, open_ledger=Ledger, reprice=reprice)
 

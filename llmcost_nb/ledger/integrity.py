@@ -1,4 +1,5 @@
-"""Ledger integrity: is this file a sound llmcost_nb ledger, and do its stored costs still add up?
+"""Ledger integrity (``llmcost_nb.ledger.check``): is this file a sound llmcost_nb ledger, and do its stored
+costs still add up?
 
 >>> report = Ledger("costs.db").check()          # doctest: +SKIP
 >>> report.ok, str(report)                        # doctest: +SKIP
