@@ -107,7 +107,7 @@ def _forecast(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
 
 
 def _anomalies(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.anomalies import anomalies
+    from .analysis.anomaly import anomalies
 
     return anomalies(ledger, *args, **kwargs)
 

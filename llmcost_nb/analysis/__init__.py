@@ -23,10 +23,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # `from .module import name` imports the submodule by its path first (never by asking this function for
-    # an attribute, which `from . import anomalies` would: the function and its module share a name).
+    # No submodule shares a name with what it exports (an imported submodule would replace the attribute).
     if name == "anomalies":
-        from .anomalies import anomalies as value
+        from .anomaly import anomalies as value
     elif name == "chargeback":
         from .reports import chargeback as value
     elif name == "daily_report":

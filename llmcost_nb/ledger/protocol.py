@@ -146,7 +146,7 @@ class LedgerReader(abc.ABC):
 
     def anomalies(self, freq: str = "day", threshold: float = 1.5, window: int = 7, **kwargs: Any
                   ) -> pd.DataFrame:
-        """Cost spikes and runaway cells, each with its reason; see :func:`llmcost_nb.analysis.anomalies`."""
+        """Cost spikes and runaway cells, each with its reason; see :func:`llmcost_nb.analysis.anomaly`."""
         return _report("anomalies")(self, freq, threshold, window, **kwargs)  # type: ignore[no-any-return]
 
     def forecast(self, period: str = "month", as_of: Any = None, **kwargs: Any) -> Any:
