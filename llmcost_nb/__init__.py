@@ -14,6 +14,7 @@ from typing import Any as _Any
 from .core.call import Call
 from .core.version import __version__ as __version__
 from .errors import LedgerError, LlmcostError, LlmcostWarning
+from .ledger.protocol import REPORTS as _REPORT_NAMES
 from .ledger.protocol import register_backend as _register_backend
 from .ledger.protocol import register_reports as _register_reports
 from .ledger.sqlite import Ledger
@@ -76,40 +77,17 @@ def _open_team_ledger(dsn: str, *args: _Any, **kwargs: _Any) -> _Any:
     return PostgresLedger(dsn, *args, **kwargs)
 
 
-def _summary(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.summaries import summary
+def _report(name: str) -> object:
+    """``ledger.<name>(…)`` (summary, daily_report, …): the analysis function of that name, whose module is
+    imported only when it is called."""
 
-    return summary(ledger, *args, **kwargs)
+    def run(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+        from . import analysis
 
+        return getattr(analysis, name)(ledger, *args, **kwargs)
 
-def _latency_histogram(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.summaries import latency_histogram
-
-    return latency_histogram(ledger, *args, **kwargs)
-
-
-def _daily_report(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.reports import daily_report
-
-    return daily_report(ledger, *args, **kwargs)
-
-
-def _chargeback(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.reports import chargeback
-
-    return chargeback(ledger, *args, **kwargs)
-
-
-def _forecast(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.reports import forecast
-
-    return forecast(ledger, *args, **kwargs)
-
-
-def _anomalies(ledger: _Any, *args: _Any, **kwargs: _Any) -> _Any:
-    from .analysis.anomaly import anomalies
-
-    return anomalies(ledger, *args, **kwargs)
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 def _wire() -> None:
@@ -118,8 +96,7 @@ def _wire() -> None:
     from .experiments.views import VIEWS, register_views
 
     _register_backend(("postgresql://", "postgres://"), _open_team_ledger)  # Ledger("postgresql://…")
-    _register_reports(summary=_summary, latency_histogram=_latency_histogram, daily_report=_daily_report,
-                      chargeback=_chargeback, forecast=_forecast, anomalies=_anomalies)  # ledger.summary() …
+    _register_reports(**{name: _report(name) for name in _REPORT_NAMES})  # ledger.summary() …
     register_views(**{name: _compare_view(name) for name in VIEWS})  # CompareResult charts and explore()
     _on_session_start("budgets", _start_budgets)  # stored budgets apply from a session's first tracked call
 
