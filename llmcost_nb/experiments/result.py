@@ -89,10 +89,6 @@ _SHORT_HEADERS = {
 }
 
 
-def _usd(value: Decimal | None) -> str:
-    return format_usd(value)
-
-
 @dataclass
 class CompareResult:
     """What a comparison produced. ``rows``: one per call launched; ``table``: one per variant × model."""
@@ -262,13 +258,13 @@ class CompareResult:
     # -- display --------------------------------------------------------------------------------------
     def summary(self) -> str:
         ok = int((self.rows["status"] == "ok").sum())
-        text = f"experiment {self.name}: {len(self.rows):,} calls ({ok:,} ok) · {_usd(self.total_cost)}" + (
-            f" (judge {_usd(self.judge_cost)})" if self.judge_cost else ""
-        )
+        judge = f" (judge {format_usd(self.judge_cost)})" if self.judge_cost else ""
+        cost = format_usd(self.total_cost)
+        text = f"experiment {self.name}: {len(self.rows):,} calls ({ok:,} ok) · {cost}{judge}"
         if self.stopped:
             text += f" · stopped ({self.stopped}): {len(self.skipped):,} calls skipped"
         if self.estimate is not None and self.estimate.max_cost is not None:
-            text += f" · estimate was ≤ {_usd(self.estimate.max_cost)}"
+            text += f" · estimate was ≤ {format_usd(self.estimate.max_cost)}"
         return text
 
     def _display_table(self) -> pd.DataFrame:
@@ -278,7 +274,7 @@ class CompareResult:
             table = table.drop(columns=["judge_cost"])
         for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
             if column in table:
-                table[column] = [_usd(v) if v is not None else "–" for v in table[column]]
+                table[column] = [format_usd(v) if v is not None else "–" for v in table[column]]
         table["success_rate"] = [f"{v:.0%}" for v in table["success_rate"]]
         table["mean_score"] = [f"{v:.3f}" if v == v else "–" for v in table["mean_score"]]
         for column in ("p50_latency_ms", "p95_latency_ms"):
