@@ -15,6 +15,7 @@ import pytest
 from llmcost_nb import Call, Ledger
 from llmcost_nb.analysis.summaries import AnalysisError, summary, summary_frame
 from llmcost_nb.core.call import from_pusd
+from llmcost_nb.ledger.connection import SCHEMA_VERSION
 from llmcost_nb.ledger.query import Query
 from llmcost_nb.ledger.rollups import bucket_bounds, percentile
 from llmcost_nb.ledger.rollups import plan as plan_query
@@ -218,6 +219,31 @@ def test_rollups_follow_inserts_updates_and_deletes(tmp_path):
     assert led.connection.execute("SELECT COUNT(*) FROM rollup_delta").fetchone()[0] == 0
     query = Query.parse(("day", "model"))
     assert led.aggregate(query) == led.aggregate(query, force_raw=True)
+
+
+def test_summary_counts_unpriced_and_estimated_calls_per_group(tmp_path):
+    led = Ledger(tmp_path / "l.db")
+    at = "2026-11-02T10:00:00.000000Z"
+    stream = Call(provider="openai", model="gpt-4.1", api="chat", input_tokens=12, output_tokens=30,
+                  cost=Decimal("0.000264"), streamed=True, usage_source="estimated", tags={"team": "a"},
+                  ts=at)
+    led.write(stream)
+    led.write(Call(provider="openai", model="gpt-4.1", api="chat", input_tokens=5, output_tokens=5,
+                   cost=Decimal("0.00005"), tags={"team": "a"}, ts=at))
+    led.write(Call(provider="openai", model="mystery-1", api="chat", input_tokens=5, output_tokens=5,
+                   tags={"team": "b"}, ts=at))  # billed, no price known
+    frame = led.summary(by="model")
+    assert frame[["model", "requests", "unpriced", "estimated"]].values.tolist() == [
+        ["gpt-4.1", 2, 0, 1], ["mystery-1", 1, 1, 0]]
+    assert frame["cost_usd"].tolist() == [Decimal("0.000314"), Decimal(0)]
+    # the estimate replaced later by the provider's numbers: the rollups follow the update
+    stream.usage_source = "provider"
+    led.write(stream)
+    assert led.summary(by="tag:team")[["team", "unpriced", "estimated"]].values.tolist() == [
+        ["a", 0, 0], ["b", 1, 0]]
+    query = Query.parse(("day", "model"))
+    assert led.aggregate(query) == led.aggregate(query, force_raw=True)
+    assert led.calls().usage_source.tolist() == ["provider", "provider", "provider"]
 
 
 def test_percentile_estimate_stays_in_the_bucket():
@@ -466,7 +492,7 @@ def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
     conn.close()
     led = Ledger(path)
     conn = led.connection
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchone() is None
     assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn)
     assert dict((r[0], r[1]) for r in scope_rows(conn)) == {"r": 150, **{f"s{k}": 30 for k in range(5)}}

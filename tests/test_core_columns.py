@@ -34,8 +34,10 @@ def test_the_postgresql_ddl_has_exactly_these_columns():
     ddl = " ".join(sql for _, _, sql in PG_MIGRATIONS)
     body = re.search(r"CREATE TABLE \{s\}\.calls \((.*?)PRIMARY KEY \(ledger_id, id\)", ddl, re.S).group(1)
     names = [part.split()[0] for part in body.split(",") if part.strip()]
+    added = re.findall(r"ALTER TABLE \{s\}\.calls ADD COLUMN IF NOT EXISTS (\w+)", ddl)  # later migrations
     # the team ledger adds which ledger a row came from, its tags as JSON and when it arrived
-    assert names == ["ledger_id", *SYNC_COLUMNS, "tags", "synced_at"]
+    assert names == ["ledger_id", *(c for c in SYNC_COLUMNS if c not in added), "tags", "synced_at"]
+    assert added == [c for c in SYNC_COLUMNS if c not in names]  # each added once, in the table's order
     assert [c for c in WRITE_COLUMNS if c not in SYNC_COLUMNS] == ["tagset_id"]
 
 
@@ -47,6 +49,7 @@ def test_call_row_puts_each_attribute_in_its_column():
         latency_ms=10.5, status="error", http_status=429, error="slow down", billed=False, streamed=True,
         request_id="r", host="h", service_tier="flex", session_id="s", scope_id="sc", attribution="context",
         ts="2026-11-22T07:41:22.123456Z", estimated_input_tokens=11, replayed=True, saved=Decimal("0.5"),
+        usage_source="estimated",
     )  # fmt: skip
     row = dict(zip(WRITE_COLUMNS, call_row(call, 77), strict=True))
     converted = {"usage_extra": json.dumps(call.usage_extra), "cost_pusd": to_pusd(call.cost),

@@ -28,7 +28,7 @@ from llmcost_nb.ledger.migrations import migrations
 from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 
 NAMES = ("m001_calls", "m002_sync_outbox", "m003_budgets_and_estimates", "m004_rollups", "m005_replay",
-         "m006_call_content", "m007_scope_rollup")
+         "m006_call_content", "m007_scope_rollup", "m008_usage_source")
 SET_AT = "2026-09-30T12:00:00.000000Z"
 PUSD = 1_000_000  # picodollars in a micro-dollar
 
@@ -121,6 +121,8 @@ def test_a_ledger_of_an_earlier_schema_opens_with_its_rows_migrated(tmp_path, ve
         (1150 if version >= 3 else None, 0, None), (None, 0, None), (None, 0, None),
         (None, 1, 4200 * PUSD) if version >= 5 else (None, 0, None),
     ]
+    # logged by hand (attribution manual) before usage_source existed: manual; the others, the provider's
+    assert calls.usage_source.tolist() == ["provider", "provider", "provider", "manual"]
     assert conn.execute("SELECT call_id, request FROM call_content").fetchall() == (
         [(1, '{"model": "model-x"}')] if version >= 6 else [])
 

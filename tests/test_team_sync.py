@@ -16,6 +16,7 @@ from llmcost_nb import Call, Ledger
 from llmcost_nb.team import SyncError, SyncResult, sync
 from llmcost_nb.team.background import BackgroundSync
 from llmcost_nb.team.postgres import PostgresLedger
+from llmcost_nb.team.schema import PG_MIGRATIONS
 from llmcost_nb.team.sync import connect, migrate
 
 _db_numbers = itertools.count()
@@ -274,9 +275,10 @@ def test_schema_migration_is_safe_when_many_clients_start_at_once(team):
         thread.start()
     for thread in threads:
         thread.join()
-    assert versions == [1] * 6
+    assert versions == [PG_MIGRATIONS[-1][0]] * 6
     with psycopg.connect(team) as conn:
-        assert conn.execute("SELECT version, name FROM llmcost.migrations").fetchall() == [(1, "calls")]
+        assert conn.execute("SELECT version, name FROM llmcost.migrations ORDER BY version").fetchall() == [
+            (version, name) for version, name, _ in PG_MIGRATIONS]
 
 
 def test_unreachable_server_and_bad_input_give_one_line_errors(ledger, unused_port):

@@ -56,12 +56,13 @@ SUMMARY_COLUMNS = (
     "reasoning_tokens",
     "cost_usd",
     "unpriced",
+    "estimated",
     "avg_latency_ms",
     "p95_latency_ms",
 )
 _COUNTS = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-           "reasoning_tokens", "unpriced")
-_HIST_AT = 11  # in an aggregate row, after the group's values: 11 measures, then the 32 bucket counts
+           "reasoning_tokens", "unpriced", "estimated")
+_HIST_AT = 12  # in an aggregate row, after the group's values: 12 measures, then the 32 bucket counts
 
 
 def summary(
@@ -71,8 +72,10 @@ def summary(
     until: Any = None,
     where: Mapping[str, Any] | str | None = None,
 ) -> pd.DataFrame:
-    """Requests, errors, token sums, exact cost (``cost_usd``, Decimal), unpriced calls, average and p95
-    latency, grouped by ``by`` (any of day, week, month, hour, model, provider, status, user, ``tag:<key>``).
+    """Requests, errors, token sums, exact cost (``cost_usd``, Decimal), ``unpriced`` calls (billed, no
+    price known: their cost is not in ``cost_usd``), calls whose tokens were ``estimated`` (a stream that
+    sent no usage, counted with the model's tokenizer), average and p95 latency, grouped by ``by`` (any of
+    day, week, month, hour, model, provider, status, user, ``tag:<key>``).
 
     ``since`` (inclusive) and ``until`` (exclusive) take dates, datetimes, ISO text or ``7d`` / ``24h``;
     ``where`` a dict such as ``{"provider": "openai", "tag:team": ["search", "ops"]}`` or SQL text on the
@@ -92,10 +95,10 @@ def summary_frame(query: Query, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     records = []
     for row in rows:
         keys = row[:k]
-        n, errors, n_in, n_out, n_cr, n_cw, n_r, pusd, unpriced, lat_n, lat_us, *hist = row[k:]
+        n, errors, n_in, n_out, n_cr, n_cw, n_r, pusd, unpriced, estimated, lat_n, lat_us, *hist = row[k:]
         if not n:
             continue
-        records.append((*keys, n, errors, n_in, n_out, n_cr, n_cw, n_r, from_pusd(pusd), unpriced,
+        records.append((*keys, n, errors, n_in, n_out, n_cr, n_cw, n_r, from_pusd(pusd), unpriced, estimated,
                         (lat_us / lat_n / 1000) if lat_n else None,
                         percentile(hist, 0.95) if lat_n else None))  # fmt: skip
     frame = pd.DataFrame.from_records(records, columns=[*query.columns, *SUMMARY_COLUMNS])

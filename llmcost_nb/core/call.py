@@ -70,6 +70,9 @@ class Call:
     estimated_input_tokens: int | None = None  # counted before sending (llmcost_nb.estimate)
     replayed: bool = False  # served from a recording (llmcost_nb.replay): cost $0, not billed
     saved: Decimal | None = None  # what a replayed call would have cost
+    # Where the token counts come from: "provider" (the API reported them), "estimated" (counted by us with
+    # the model's tokenizer: a stream that sent no usage), "manual" (numbers given to log()/record()).
+    usage_source: str = "provider"
     id: int | None = field(default=None, repr=False)  # the ledger row's id: None until it is committed
     _journal: Any = field(default=None, repr=False, compare=False)  # holds the row until it is in SQLite
 

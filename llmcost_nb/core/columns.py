@@ -68,6 +68,7 @@ CALLS_TABLE: tuple[Column, ...] = (
     Column("estimated_input_tokens", "estimated_input_tokens", None),
     Column("replayed", "replayed", "replayed"),
     Column("saved_pusd", "saved", "saved_usd"),
+    Column("usage_source", "usage_source", "usage_source"),  # provider | estimated | manual
 )
 
 WRITE_COLUMNS = tuple(c.name for c in CALLS_TABLE if c.written)  # call_row's order
@@ -93,6 +94,7 @@ def insert_sql(columns: Iterable[str] = WRITE_COLUMNS) -> str:
 LOG_MANY_COLUMNS = subset(WRITE_COLUMNS, (
     "ts", "provider", "api", "model_requested", "model", *TOKEN_FIELDS, "usage_extra", "cost_pusd",
     "price_source", "status", "billed", "streamed", "session_id", "attribution", "tagset_id",
+    "usage_source",
 ))  # fmt: skip
 
 
@@ -130,6 +132,7 @@ def call_row(call: Call, tagset_id: int | None) -> tuple[Any, ...]:
         call.estimated_input_tokens,
         int(call.replayed),
         to_pusd(call.saved),
+        call.usage_source,
     )
 
 

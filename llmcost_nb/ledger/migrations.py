@@ -245,3 +245,30 @@ def m007_scope_rollup(db: Database) -> None:
         """
         + _delta_triggers(cols, if_not_exists=False)
     )
+
+
+@migrations()
+def m008_usage_source(db: Database) -> None:
+    # Where a call's token counts come from: 'provider' (the API reported them), 'estimated' (counted with
+    # the model's tokenizer: a stream that sent no usage) or 'manual' (log()/record()). Calls logged by hand
+    # before this migration (attribution 'manual') become 'manual'; every rollup counts the estimated calls
+    # per group. The update runs with the delta triggers dropped: it changes no measure a rollup holds, and a
+    # big ledger must not log two deltas per manual row.
+    cols = (
+        "ts, provider, model, status, tagset_id, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, reasoning_tokens, cost_pusd, billed, latency_ms, scope_id, usage_source"
+    )
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS calls_rollup_updated;
+        DROP TRIGGER IF EXISTS calls_rollup_deleted;
+        ALTER TABLE calls ADD COLUMN usage_source TEXT NOT NULL DEFAULT 'provider';
+        UPDATE calls SET usage_source = 'manual' WHERE attribution = 'manual';
+        ALTER TABLE rollup_delta ADD COLUMN usage_source TEXT NOT NULL DEFAULT 'provider';
+        ALTER TABLE rollup_day ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_dayt ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_daym ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_hour ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        """
+        + _delta_triggers(cols, if_not_exists=False)
+    )

@@ -82,7 +82,8 @@ class LedgerReader(abc.ABC):
     def aggregate(self, query: Query) -> list[tuple[Any, ...]]:
         """Per group of ``query.by`` (ordered as SQLite orders text: bytes, NULL first): the group's values,
         then requests, errors, five token sums (input, output, cache read, cache write, reasoning),
-        picodollars, unpriced calls, latency count, latency microseconds and the 32 latency bucket counts."""
+        picodollars, unpriced calls, calls with estimated usage, latency count, latency microseconds and
+        the 32 latency bucket counts."""
 
     @abc.abstractmethod
     def runaway_scopes(self, factor: float, min_calls: int) -> tuple[float | None, list[tuple[Any, ...]]]:

@@ -48,6 +48,7 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("reasoning_tokens", "{s} * reasoning_tokens"),
     ("cost_pusd", "{s} * COALESCE(cost_pusd, 0)"),
     ("unpriced", "{s} * (billed = 1 AND cost_pusd IS NULL)"),
+    ("estimated", "{s} * (usage_source = 'estimated')"),
     ("lat_n", "{s} * (latency_ms IS NOT NULL)"),
     ("lat_us", "{s} * COALESCE(CAST(round(latency_ms * 1000) AS INTEGER), 0)"),
 )

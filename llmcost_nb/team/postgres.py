@@ -192,6 +192,7 @@ class PostgresLedger(LedgerReader):
             *(f"COALESCE(sum({c}), 0)" for c in ("input_tokens", "output_tokens", "cache_read_tokens",
                                                  "cache_write_tokens", "reasoning_tokens", "cost_pusd")),
             "count(*) FILTER (WHERE billed AND cost_pusd IS NULL)",
+            "count(*) FILTER (WHERE usage_source = 'estimated')",
             "count(latency_ms)",
             "COALESCE(sum(round((latency_ms * 1000)::numeric)), 0)",
             *(f"count(*) FILTER (WHERE lb = {k})" for k in range(32)),

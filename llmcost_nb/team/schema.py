@@ -51,6 +51,9 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         cell integer, session_id text, started timestamptz NOT NULL, tags jsonb NOT NULL DEFAULT '{{}}'
     );
     """),
+    (2, "usage_source", """
+    ALTER TABLE {s}.calls ADD COLUMN IF NOT EXISTS usage_source text NOT NULL DEFAULT 'provider';
+    """),
 )  # fmt: skip
 
 

@@ -106,7 +106,7 @@ def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | s
     session = get_session()
     base = scope.tags if scope is not None else dict(session.tags)
     call.tags = {**base, **{str(k): str(v) for k, v in (tags or {}).items()}}
-    call.session_id, call.attribution = session.id, "manual"
+    call.session_id, call.attribution, call.usage_source = session.id, "manual", "manual"
     call.scope_id = scope.id if scope is not None else None
     return _record(call, scope, session, ledger=resolve_ledger(ledger))
 
@@ -183,7 +183,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                 ts or now_text, provider, "manual", model, model, *(fields.get(f, 0) for f in TOKEN_FIELDS),
                 json.dumps(extra, sort_keys=True) if extra else None, to_pusd(result.cost), result.source,
                 "ok", 1, 0, session_id, "manual",
-                tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}),
+                tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}), "manual",
             ))
     written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
     for model, (row, more, result) in unpriced.items():  # one warning per model, saying how to price it
