@@ -292,6 +292,10 @@ class CompareResult:
         """Per input × cell heatmap of ``metric`` (score or success), ★ on each input's best cells."""
         return view("wins")(self, metric, max_inputs)
 
+    def race_chart(self) -> alt.LayerChart:
+        """An adaptive comparison's race: how many inputs each cell ran, and why it was stopped."""
+        return view("race")(self)
+
     def explore(self) -> Any:
         """An explorer widget: pick cells and a metric, see charts and table; click a cell for samples."""
         return view("explore")(self)
@@ -398,9 +402,9 @@ def _table(rows: pd.DataFrame, stops: dict[tuple[str, str], str] | None = None) 
                 "stopped": (stops or {}).get((variant, model)),
             }
         )
-    # grid order (variants, then models, as first seen): a race's stopped cells miss the first inputs
-    variants, models = list(dict.fromkeys(rows["variant"])), list(dict.fromkeys(rows["model"]))
-    out.sort(key=lambda r: (variants.index(r["variant"]), models.index(r["model"])))
+    if stops:  # a race's: grid order (variants, then models, as first seen), whatever input each missed
+        variants, models = list(dict.fromkeys(rows["variant"])), list(dict.fromkeys(rows["model"]))
+        out.sort(key=lambda r: (variants.index(r["variant"]), models.index(r["model"])))
     table = pd.DataFrame(out, columns=list(TABLE_COLUMNS))
     for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
         table[column] = pd.Series(list(table[column]), index=table.index, dtype=object)
