@@ -172,7 +172,8 @@ def _prepare(
             if key not in bounds or bounds[key] is not None:
                 bounds[key] = None if worst is None else max(worst, bounds.get(key, worst))  # type: ignore[type-var]
         race = Race(list(bounds), estimate.inputs * estimate.repeats, by=by, confidence=confidence,
-                    min_inputs=min_inputs, cost_bounds={k: None if v is None else float(v) for k, v in bounds.items()})
+                    min_inputs=min_inputs,
+                    cost_bounds={k: None if v is None else float(v) for k, v in bounds.items()})
         tags["race"] = f"{by}@{confidence:g}"
     run = Run(
         name,
@@ -208,7 +209,8 @@ def _result(run: Run, estimate: GridEstimate, elapsed: float) -> CompareResult:
     race = None
     if run.race is not None:
         race = RaceSummary(run.race.by, run.race.confidence, run.race.units,
-                           {stop.cell: stop.message() for stop in run.race.stops.values()})  # type: ignore[misc]
+                           {stop.cell: stop.message() for stop in run.race.stops.values()},  # type: ignore[misc]
+                           tuple(run.race.cells))  # type: ignore[arg-type]
     return CompareResult.build(
         run.name,
         rows,

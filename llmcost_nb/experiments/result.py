@@ -101,6 +101,7 @@ class RaceSummary:
     confidence: float
     units: int
     stops: dict[tuple[str, str], str] = field(default_factory=dict)
+    cells: tuple[tuple[str, str], ...] = ()  # the grid's order for the table (from the ledger: as first seen)
 
     @staticmethod
     def after(message: str) -> int:
@@ -161,7 +162,7 @@ class CompareResult:
         if self.race is None:
             return Decimal(0)
         saved = Decimal(0)
-        for (variant, model), message in self.race.stops.items():
+        for variant, model in self.race.stops:
             rows = self.rows[(self.rows["variant"] == variant) & (self.rows["model"] == model)]
             if len(rows):
                 spent = sum(rows["cost"], Decimal(0)) + sum(rows["judge_cost"], Decimal(0))
@@ -180,7 +181,7 @@ class CompareResult:
         """Per variant × model: n, success rate, mean score, total / mean cost, cost per success (Decimal,
         failures' cost included), judge cost, p50 / p95 latency, tokens, errors."""
         if self._table is None:
-            self._table = _table(self.rows, self.race.stops if self.race is not None else {})
+            self._table = _table(self.rows, self.race)
         return self._table
 
     def cells(self) -> list[tuple[str, str]]:
@@ -373,7 +374,7 @@ def _short_stop(message: str | None) -> str:
     return f"after {match.group(1)}: by {match.group(2)} · {match.group(3)}" if match else message
 
 
-def _table(rows: pd.DataFrame, stops: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+def _table(rows: pd.DataFrame, race: RaceSummary | None = None) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
@@ -399,12 +400,13 @@ def _table(rows: pd.DataFrame, stops: dict[tuple[str, str], str] | None = None) 
                 "input_tokens": int(group["input_tokens"].sum()),
                 "output_tokens": int(group["output_tokens"].sum()),
                 "errors": int((group["status"] != "ok").sum()),
-                "stopped": (stops or {}).get((variant, model)),
+                "stopped": race.stops.get((variant, model)) if race is not None else None,
             }
         )
-    if stops:  # a race's: grid order (variants, then models, as first seen), whatever input each missed
-        variants, models = list(dict.fromkeys(rows["variant"])), list(dict.fromkeys(rows["model"]))
-        out.sort(key=lambda r: (variants.index(r["variant"]), models.index(r["model"])))
+    if race is not None:  # the grid's order, whatever inputs a stopped cell missed
+        order = list(race.cells) or list(dict.fromkeys(zip(rows["variant"], rows["model"], strict=True)))
+        out.sort(key=lambda r: order.index((r["variant"], r["model"])) if (r["variant"], r["model"]) in order
+                 else len(order))
     table = pd.DataFrame(out, columns=list(TABLE_COLUMNS))
     for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
         table[column] = pd.Series(list(table[column]), index=table.index, dtype=object)

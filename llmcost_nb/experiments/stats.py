@@ -11,8 +11,8 @@ Percentile bootstrap: resample the values (for a paired comparison, the inputs: 
 replacement ``n_resamples`` times and take the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the
 resampled means.
 
-Racing (``compare(..., adaptive=True)``) needs bounds that hold at every round, not once: see :class:`MeanBound`
-and :class:`Race` for the bound used and what it assumes.
+Racing (``compare(..., adaptive=True)``) needs bounds that hold at every round, not once: see
+:class:`MeanBound` and :class:`Race` for the bound used and what it assumes.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def paired_bootstrap(
     )
 
 
-# -- racing ---------------------------------------------------------------------------------------------------
-# The metrics a race can be run on, and whether lower is better (as CompareResult.best). total_cost is raced as
-# mean_cost: in the full grid every cell has the same n, so the two rank cells alike.
+# -- racing -------------------------------------------------------------------------------------------------
+# The metrics a race can be run on, and whether lower is better (as CompareResult.best). total_cost is raced
+# as mean_cost: in the full grid every cell has the same n, so the two rank cells alike.
 RACE_METRICS = {
     "cost_per_success": True,
     "mean_cost": True,
@@ -149,19 +149,19 @@ class MeanBound:
     at a time in a uniformly random order (sampling without replacement): at every step ``t`` at once, with
     probability at least ``1 - alpha``, the population mean lies in :meth:`interval`.
 
-    The bound is the betting confidence sequence of Waudby-Smith & Ramdas ("Estimating means of bounded random
-    variables by betting", JRSS-B 2023, sections 4 and 6): for each candidate mean ``m``, two gamblers bet that
-    the next value is above (below) its conditional mean given the values seen, ``(N·m − S_{t−1}) / (N − t + 1)``,
-    with stakes fixed before the value is seen (their predictable plug-in rule, truncated at ``c / mean`` so
-    wealth stays positive). Under ``m`` each gambler's wealth is a nonnegative martingale, so by Ville's
-    inequality their hedged wealth ``max(K⁺/2, K⁻/2)`` passes ``1/alpha`` with probability at most ``alpha``
-    at any time — no correction for looking after every value. ``m`` is rejected once it does, and stays
-    rejected. It adapts to the variance (nearly constant costs give a narrow interval) and reaches the exact mean
-    once the whole population is seen. Assumptions: values in [0, 1]; the order is a uniform random
-    permutation fixed in advance; each value would be the same in any order (it does not depend on what was
-    seen before it). Candidates are a grid: ``k/N`` when ``discrete`` (a population of 0/1 values, whose mean
-    is one of those) else 1/``grid`` steps, the interval widened by one step. Also intersected with what is
-    certain: the unseen values lie in [0, 1].
+    The bound is the betting confidence sequence of Waudby-Smith & Ramdas ("Estimating means of bounded
+    random variables by betting", JRSS-B 2023, sections 4 and 6): for each candidate mean ``m``, two gamblers
+    bet that the next value is above (below) its conditional mean given the values seen,
+    ``(N·m − S_{t−1}) / (N − t + 1)``, with stakes fixed before the value is seen (their predictable plug-in
+    rule, truncated at ``c / mean`` so wealth stays positive). Under ``m`` each gambler's wealth is a
+    nonnegative martingale, so by Ville's inequality their hedged wealth ``max(K⁺/2, K⁻/2)`` passes
+    ``1/alpha`` with probability at most ``alpha`` at any time — no correction for looking after every value.
+    ``m`` is rejected once it does, and stays rejected. It adapts to the variance (nearly constant costs give
+    a narrow interval) and reaches the exact mean once the whole population is seen. Assumptions: values in
+    [0, 1]; the order is a uniform random permutation fixed in advance; each value would be the same in any
+    order (it does not depend on what was seen before it). Candidates are a grid: ``k/N`` when ``discrete``
+    (a population of 0/1 values, whose mean is one of those) else 1/``grid`` steps, the interval widened by
+    one step. Also intersected with what is certain: the unseen values lie in [0, 1].
 
     >>> bound = MeanBound(20, 0.05, discrete=True)
     >>> for value in [1.0] * 10: bound.update(value)
@@ -221,7 +221,7 @@ class MeanBound:
         if alive.size:
             low = max(low, float(self._m[alive[0]]) - self._step)
             high = min(high, float(self._m[alive[-1]]) + self._step)
-        return round(low, 12), round(high, 12)
+        return math.floor(low * 1e12) / 1e12, math.ceil(high * 1e12) / 1e12  # outward: tidy, never narrower
 
 
 @dataclass(frozen=True)
@@ -265,18 +265,19 @@ class Race:
     Feed every cell's outcome for each input with :meth:`observe` (in the shared order), then call
     :meth:`decide` after each round. A cell is stopped when its optimistic bound on ``by`` is worse than the
     pessimistic bound of another live cell (the *dominator*: the live cell with the best pessimistic bound,
-    ties to the cheaper so far), and never before ``min_inputs`` inputs.
+    ties to the cheaper so far), never before ``min_inputs`` inputs, and not after the last input (nothing is
+    left to save: the cells still live then are the ones the data could not separate).
 
     **The bound.** For each cell, the full grid's value of ``by`` is a mean over the ``units`` inputs:
     success rate = mean of 0/1 successes; mean cost = mean candidate cost (≤ ``cost_bounds[cell]``, the plan's
     worst case for one call); mean score = mean score in [0, 1]; cost per success = mean cost / success
-    rate. Each mean gets a :class:`MeanBound` (betting confidence sequence, valid at every round at once); cost
-    per success takes the ratio of the bounds of its two parts, ``[cost_low / success_high, cost_high /
+    rate. Each mean gets a :class:`MeanBound` (betting confidence sequence, valid at every round at once);
+    cost per success takes the ratio of the bounds of its two parts, ``[cost_low / success_high, cost_high /
     success_low]``, each part at half the cell's error. A union (Bonferroni) bound over the cells gives each
-    cell ``(1 - confidence) / len(cells)``. So with probability at least ``confidence`` every interval of every
-    cell holds at every round; then a stopped cell's true value is worse than its dominator's, the full grid's
-    winner is never stopped, and the best of the cells left — which ran every input, so their figures are the
-    full grid's — is the full grid's winner (ties to the cheaper, as ``best()``).
+    cell ``(1 - confidence) / len(cells)``. So with probability at least ``confidence`` every interval of
+    every cell holds at every round; then a stopped cell's true value is worse than its dominator's, the full
+    grid's winner is never stopped, and the best of the cells left — which ran every input, so their figures
+    are the full grid's — is the full grid's winner (ties to the cheaper, as ``best()``).
 
     **Assumptions.** The order of inputs is a uniform random shuffle; each call's outcome (success, cost,
     score) would be the same whatever the order (a fixed potential outcome per input: no drift, no dependence
@@ -287,7 +288,8 @@ class Race:
 
     >>> race = Race([("A", "m"), ("B", "m")], 40, by="success_rate", min_inputs=10)
     >>> for _ in range(20):
-    ...     race.observe(("A", "m"), success=True, cost=0.0); race.observe(("B", "m"), success=False, cost=0.0)
+    ...     race.observe(("A", "m"), success=True, cost=0.0)
+    ...     race.observe(("B", "m"), success=False, cost=0.0)
     >>> [stop.message() for stop in race.decide()]
     ["after input 20 of 40: dominated by ('A', 'm') on success_rate at 95%"]
     """
@@ -325,7 +327,9 @@ class Race:
     def seen(self, cell: Hashable) -> int:
         return self._bounds[cell].success.n
 
-    def observe(self, cell: Hashable, *, success: bool, cost: float | None, score: float | None = None) -> None:
+    def observe(
+        self, cell: Hashable, *, success: bool, cost: float | None, score: float | None = None
+    ) -> None:
         """One input's outcome for ``cell``: success or not, the candidate's cost (USD), its score."""
         b = self._bounds[cell]
         b.success.update(1.0 if success else 0.0)
@@ -375,7 +379,7 @@ class Race:
         if len(seen) != 1:
             raise ValueError(f"the live cells have seen different numbers of inputs: {sorted(seen)}")
         after = seen.pop()
-        if after < self.min_inputs or len(live) < 2:
+        if after < self.min_inputs or after >= self.units or len(live) < 2:  # at the end: nothing to save
             return []
         lower = RACE_METRICS[self.by]
         bounds = {cell: self.interval(cell) for cell in live}
