@@ -239,6 +239,17 @@ def test_an_interrupt_stops_the_race_cleanly(fake, ledger):
     assert ledger.total_cost(tags={"experiment": "int"}) == result.total_cost
 
 
+def test_transient_errors_are_retried_in_a_race(oai, fake, ledger):
+    fake.fail_next(status=429, times=2)  # the first two requests of the first round: retried, then answered
+    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="k", max_retries=0)  # ours, not the SDK's
+    result = compare(VARIANTS, MODELS, QUESTIONS, scorer="exact", client=client, ledger=ledger, max_tokens=4,
+                     concurrency=4, name="race-1", adaptive=True, progress=False, retry_delay=0)
+    assert result.rows["attempts"].sum() == len(result.rows) + 2 and set(result.rows["status"]) == {"ok"}
+    assert result.table["n"].tolist() == [12, 40, 10, 34, 10, 14]  # unbilled retries change nothing
+    calls = ledger.calls(tags={"experiment": "race-1"})
+    assert (calls["status"] == "error").sum() == 2 and result.total_cost == Decimal("0.0014496")
+
+
 def test_acompare_races_too(oai, ledger):
     import asyncio
 
