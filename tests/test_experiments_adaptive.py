@@ -265,6 +265,7 @@ def test_acompare_races_too(oai, ledger):
         ({"confidence": 1.5}, ValueError, "confidence must be between 0 and 1"),
         ({"min_inputs": 0}, ValueError, "min_inputs must be a positive int"),
         ({"adaptive": "yes"}, TypeError, "adaptive must be True or False"),
+        ({"by": "mean_score"}, ValueError, "by='mean_score' needs a scorer"),
     ],
 )
 def test_bad_race_options_fail_before_anything_is_sent(oai, fake, ledger, kwargs, error, message):
@@ -432,6 +433,7 @@ def _simulate(seed: int, by: str, n_inputs: int = 60, concurrency: int = 16) -> 
     return found == _best(full, mean_cost, RACE_METRICS[by]), spent / sum(float(cost[c].sum()) for c in cells)
 
 
+@pytest.mark.slow  # about 15 s
 @pytest.mark.parametrize(("by", "runs"), [("cost_per_success", 200), ("success_rate", 60), ("mean_cost", 60)])
 def test_simulated_races_pick_the_full_grids_winner(by, runs):
     outcomes = [_simulate(seed, by) for seed in range(runs)]

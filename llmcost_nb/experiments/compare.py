@@ -124,6 +124,8 @@ def _prepare(
         raise TypeError(f"adaptive must be True or False, got {adaptive!r}")
     if adaptive:
         check_race(by, confidence, min_inputs)
+        if by == "mean_score" and scorer is None:
+            raise ValueError("by='mean_score' needs a scorer: without one, calls have no score to race on")
     tags = {str(k): str(v) for k, v in (tags or {}).items()}
     name = (
         name or tags.pop("experiment", None) or f"ab-{now_iso()[:16].replace(':', '')}-{uuid.uuid4().hex[:6]}"
@@ -239,7 +241,11 @@ def _tick(bar: Any, run: Run) -> None:
     total = len(run.cells) - len(run.raced_out)
     if bar.n == run.done and bar.total == total:
         return
-    bar.total = total  # a race's stopped cells will not run the rest: the bar ends where the race does
+    if bar.total != total:  # a race's stopped cells will not run the rest: the bar ends where the race does
+        bar.total = total
+        container = getattr(bar, "container", None)  # tqdm.notebook's widget keeps its own maximum
+        if container is not None:
+            container.children[1].max = total
     bar.update(run.done - bar.n)
     text = f"${run.spent:.6f}"
     if run.race is not None:
