@@ -71,10 +71,10 @@ def test_charts_are_svg_and_the_explorer_renders_without_a_kernel(notebook):
     raced = next(o for o in outputs if "quiz-raced: 362 calls" in o.data.get("text/plain", ""))
     assert raced.data["text/html"].count('<tr class="llmcost-stopped" style="color:#999">') == 4
     # the race's progress bar: it ends where the race did (362 calls, not 480), with the live cells and savings
-    bars = [m["state"] for m in notebook.metadata["widgets"][WIDGET_STATE]["state"].values()
-            if m["state"].get("_model_name") == "FloatProgressModel"]
+    models = [m["state"] for m in notebook.metadata["widgets"][WIDGET_STATE]["state"].values()]
+    bars = [m for m in models if m.get("_model_name") == "FloatProgressModel"]
     assert {"value": 362.0, "max": 362.0, "bar_style": "success"}.items() <= bars[-1].items()
-    texts = [str(m["state"].get("value")) for m in notebook.metadata["widgets"][WIDGET_STATE]["state"].values()]
+    texts = [str(m.get("value")) for m in models]
     assert any("live\u20072/6\u2007cells\u2007·\u2007saved\u2007≈$0.006216" in t for t in texts)
     explorer = next(o for o in outputs if "llmcost-explorer" in o.data.get("text/html", ""))
     state = notebook.metadata["widgets"][WIDGET_STATE]["state"]
