@@ -70,7 +70,7 @@ def test_charts_are_svg_and_the_explorer_renders_without_a_kernel(notebook):
     assert "grey: stopped by the race" in svgs[5].data["image/svg+xml"]
     raced = next(o for o in outputs if "quiz-raced: 362 calls" in o.data.get("text/plain", ""))
     assert raced.data["text/html"].count('<tr class="llmcost-stopped" style="color:#999">') == 4
-    # the race's progress bar: it ends where the race did (362 calls, not 480), with the live cells and savings
+    # the race's progress bar ends where the race did (362 calls, not 480), with live cells and savings
     models = [m["state"] for m in notebook.metadata["widgets"][WIDGET_STATE]["state"].values()]
     bars = [m for m in models if m.get("_model_name") == "FloatProgressModel"]
     assert {"value": 362.0, "max": 362.0, "bar_style": "success"}.items() <= bars[-1].items()
