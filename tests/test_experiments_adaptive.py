@@ -250,6 +250,18 @@ def test_transient_errors_are_retried_in_a_race(oai, fake, ledger):
     assert (calls["status"] == "error").sum() == 2 and result.total_cost == Decimal("0.0014496")
 
 
+def test_repeats_are_raced_as_inputs_of_their_own(oai, ledger):
+    two = {"right": VARIANTS["right"], "never": VARIANTS["never"]}
+    result = compare(two, ["gpt-4.1-mini"], QUESTIONS[:10], scorer="exact", client=oai, ledger=ledger,
+                     max_tokens=4, repeats=3, name="repeats", adaptive=True, progress=False)
+    stop = result.table.set_index("variant").loc["never", "stopped"]
+    # the unit is an (input, repeat) pair: "q4 #0" is q4's first repeat
+    assert stop == ("after input 18 of 30 (q4 #0): dominated by ('right', 'gpt-4.1-mini') on "
+                    "cost_per_success at 95%")
+    assert result.race.units == 30 and result.table["n"].tolist() == [30, 18]
+    assert experiment("repeats", ledger=ledger).race.units == 30
+
+
 def test_acompare_races_too(oai, ledger):
     import asyncio
 

@@ -22,7 +22,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RACE_METRICS", "MeanBound", "PairedComparison", "Race", "RaceStop", "bootstrap_ci",
+__all__ = ["RACE_METRICS", "MeanBound", "PairedComparison", "Race", "RaceStop", "bootstrap_ci", "check_race",
            "paired_bootstrap"]
 
 
