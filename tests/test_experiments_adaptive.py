@@ -159,6 +159,11 @@ def test_a_clear_winner_on_success_rate_and_the_charts_grey_the_stopped_cells(oa
         "right · gpt-4.1-mini": True, "maybe · gpt-4.1-mini": False, "never · gpt-4.1-mini": False}
     assert data["never · gpt-4.1-mini"]["label"] == "no success (stopped after 10)"
     assert chart["layer"][0]["encoding"]["color"]["value"] == "#b8b8b8"  # grey unless live
+    latency = result.latency_chart().to_dict()
+    live = {d["cell"]: d["live"] for d in next(iter(latency["datasets"].values()))}
+    assert live == {
+        "right · gpt-4.1-mini": True, "maybe · gpt-4.1-mini": False, "never · gpt-4.1-mini": False}
+    assert latency["layer"][1]["encoding"]["color"]["value"] == "#b8b8b8"
     race = next(iter(result.race_chart().to_dict()["datasets"].values()))
     assert [(d["cell"], d["n"], d["label"]) for d in race] == [
         ("right · gpt-4.1-mini", 40, "40 · ran every input"),

@@ -169,6 +169,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
 
     register_theme()
     rows = result.rows[result.rows["status"] == "ok"]
+    stops = result.race.stops if result.race is not None else {}
     out = []
     for (variant, model), group in rows.groupby(["variant", "model"], sort=False):
         values = group["latency_ms"].dropna().to_numpy()
@@ -178,6 +179,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
                 {
                     "cell": f"{variant} · {model}",
                     "model": model,
+                    "live": (variant, model) not in stops,
                     "p5": p5,
                     "p25": p25,
                     "p50": p50,
@@ -186,8 +188,9 @@ def latency(result: CompareResult) -> alt.LayerChart:
                     "n": int(values.size),
                 }
             )
-    frame = pd.DataFrame(out, columns=["cell", "model", "p5", "p25", "p50", "p75", "p95", "n"])
-    base = alt.Chart(frame, title="Latency per cell (ms): 5–95% whiskers, 25–75% box, median")
+    frame = pd.DataFrame(out, columns=["cell", "model", "live", "p5", "p25", "p50", "p75", "p95", "n"])
+    grey = "; grey: stopped by the race" if not frame["live"].all() else ""
+    base = alt.Chart(frame, title=f"Latency per cell (ms): 5–95% whiskers, 25–75% box, median{grey}")
     y = alt.Y("cell:N", title=None, sort=None)
     tooltip = [
         alt.Tooltip("cell:N"),
@@ -197,9 +200,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
     whisker = base.mark_rule(color="#888").encode(
         y=y, x=alt.X("p5:Q", title="latency (ms)"), x2="p95:Q", tooltip=tooltip
     )
-    box = base.mark_bar(size=14).encode(
-        y=y, x="p25:Q", x2="p75:Q", color=alt.Color("model:N", title="model"), tooltip=tooltip
-    )
+    box = base.mark_bar(size=14).encode(y=y, x="p25:Q", x2="p75:Q", color=_model_color(), tooltip=tooltip)
     median = base.mark_tick(color="black", thickness=2, size=16).encode(y=y, x="p50:Q", tooltip=tooltip)
     return alt.layer(whisker, box, median)
 
