@@ -219,6 +219,7 @@ def test_the_budget_is_checked_against_the_full_grid(oai, fake, ledger):
     result = compare(VARIANTS, MODELS, QUESTIONS, scorer="exact", client=oai, ledger=ledger, max_tokens=4,
                      concurrency=2, budget="0.01", name="over", adaptive=True, progress=False)
     assert result.stopped == "budget" and result.race.stops == {}
+    assert result.race_verdict().endswith("the race did not finish (budget): no verdict")
     assert len(result.rows) + len(result.skipped) == 6 * 40
     assert result.total_cost == ledger.total_cost(tags={"experiment": "over"})
 

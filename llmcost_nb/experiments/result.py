@@ -103,11 +103,6 @@ class RaceSummary:
     stops: dict[tuple[str, str], str] = field(default_factory=dict)
     cells: tuple[tuple[str, str], ...] = ()  # the grid's order for the table (from the ledger: as first seen)
 
-    @staticmethod
-    def after(message: str) -> int:
-        """The number of inputs a stopped cell ran, from its message."""
-        return int(_AFTER.search(message).group(1))  # type: ignore[union-attr]
-
 
 @dataclass
 class CompareResult:
@@ -324,6 +319,8 @@ class CompareResult:
             f"raced on {race.by} at {race.confidence:.0%}: {len(race.stops)} of {len(self.cells())} cells "
             f"stopped, saved ≈ {format_usd(self.saved)}"
         )
+        if self.stopped is not None:  # budget, interrupt: the cells left did not all run every input
+            return f"{head}; the race did not finish ({self.stopped}): no verdict"
         if len(live) == 1:
             return f"{head}; winner: {' · '.join(live[0])}"
         return (
