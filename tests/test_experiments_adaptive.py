@@ -461,3 +461,11 @@ def test_simulated_races_pick_the_full_grids_winner(by, runs):
           f"spending {share:.1%} of the full grid's cost on average")
     assert matched >= 0.95
     assert share < 1
+
+
+def test_a_large_population_uses_the_fine_grid_and_still_covers_its_mean():
+    bound = MeanBound(10_000, 0.05, discrete=True)  # 0/1 values, but too many for a k/N grid
+    for i in range(2000):
+        bound.update(1.0 if i % 5 else 0.0)
+    low, high = bound.interval()
+    assert low <= 0.8 <= high and high - low < 0.1

@@ -160,8 +160,8 @@ class MeanBound:
     a narrow interval) and reaches the exact mean once the whole population is seen. Assumptions: values in
     [0, 1]; the order is a uniform random permutation fixed in advance; each value would be the same in any
     order (it does not depend on what was seen before it). Candidates are a grid: ``k/N`` when ``discrete``
-    (a population of 0/1 values, whose mean is one of those) else 1/``grid`` steps, the interval widened by
-    one step. Also intersected with what is certain: the unseen values lie in [0, 1].
+    (a population of 0/1 values, whose mean is one of those; up to ``4 × grid`` values) else 1/``grid`` steps,
+    the interval widened by one step. Also intersected with what is certain: the unseen values lie in [0, 1].
 
     >>> bound = MeanBound(20, 0.05, discrete=True)
     >>> for value in [1.0] * 10: bound.update(value)
@@ -179,6 +179,7 @@ class MeanBound:
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
         self.population, self.alpha = population, alpha
+        discrete = discrete and population <= 4 * grid  # past that, the 1/grid steps: finer than needed
         self._m = np.arange(population + 1) / population if discrete else np.linspace(0.0, 1.0, grid + 1)
         self._step = 0.0 if discrete else 1.0 / grid
         self._up = np.zeros(len(self._m))  # log wealth of the gambler betting on values above m
