@@ -418,10 +418,12 @@ def _best(values: dict, mean_cost: dict, lower: bool):
     return min(cells, key=lambda c: (values[c] if lower else -values[c], mean_cost[c])) if cells else None
 
 
-def _simulate(seed: int, by: str, n_inputs: int = 60, concurrency: int = 16) -> tuple[bool, float]:
+def _simulate(seed: int, by: str, n_inputs: int = 60, concurrency: int = 16, naive: bool = False
+              ) -> tuple[bool, float]:
     """One synthetic grid (3 variants x 2 models, success rates from a small set so ties happen, costs from
     the input's length plus a random output, inputs either shared in difficulty across cells or not),
-    its full grid's winner, and a race over it as the runner runs one: same rounds, same rule."""
+    its full grid's winner, and a race over it as the runner runs one: same rounds, same rule. ``naive``:
+    stop instead every cell whose figure so far is worse than the best one's (no bound)."""
     rng = np.random.default_rng(seed)
     prices = {"small": 1.0, "big": float(rng.choice([2.0, 5.0]))}
     cells = [(v, m) for v in ("v0", "v1", "v2") for m in prices]
@@ -446,7 +448,14 @@ def _simulate(seed: int, by: str, n_inputs: int = 60, concurrency: int = 16) -> 
                 race.observe(c, success=bool(success[c][i]), cost=float(cost[c][i]))
                 spent += float(cost[c][i])
         position += len(chunk)
-        race.decide()
+        if not naive:
+            race.decide()
+        elif race.min_inputs <= position < n_inputs:  # (cost per success only)
+            seen = order[:position]
+            so_far = {c: float(cost[c][seen].sum()) / max(1, int(success[c][seen].sum())) for c in race.live}
+            so_far.update({c: math.inf for c in race.live if not success[c][seen].any()})
+            leader = min(race.live, key=so_far.get)
+            race.stops.update({c: None for c in race.live if so_far[c] > so_far[leader]})
     found = _best({c: full[c] for c in race.live}, mean_cost, RACE_METRICS[by])
     return found == _best(full, mean_cost, RACE_METRICS[by]), spent / sum(float(cost[c].sum()) for c in cells)
 
@@ -461,6 +470,12 @@ def test_simulated_races_pick_the_full_grids_winner(by, runs):
           f"spending {share:.1%} of the full grid's cost on average")
     assert matched >= 0.95
     assert share < 1
+    if by == "cost_per_success":  # the check has teeth: stopping on the figures so far (no bound) fails
+        naive = [_simulate(seed, by, naive=True) for seed in range(runs)]
+        naive_matched = sum(same for same, _ in naive) / runs
+        print(f"without a bound (stop whatever is behind so far): {naive_matched:.1%} of the grids, "
+              f"{sum(share for _, share in naive) / runs:.1%} of the cost")
+        assert naive_matched < 0.95
 
 
 def test_a_large_population_uses_the_fine_grid_and_still_covers_its_mean():
