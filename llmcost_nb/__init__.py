@@ -62,7 +62,7 @@ def _compare_view(name: str) -> object:
 
         views = {"cost_quality": compare_charts.cost_quality, "latency": compare_charts.latency,
                  "cost_per_success": compare_charts.cost_per_success, "wins": compare_charts.wins,
-                 "explore": explorer.Explorer}
+                 "race": compare_charts.race, "explore": explorer.Explorer}
         return views[name](result, *args, **kwargs)
 
     show.__name__ = show.__qualname__ = name

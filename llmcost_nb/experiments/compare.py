@@ -19,6 +19,14 @@ calls in flight (a call already answered in a worker thread is kept) and returns
 Every call is captured into the ledger tagged ``experiment``, ``variant``, ``model``, ``input_id`` and
 ``repeat`` (judge calls also ``role=judge``); once scored, the candidate's row gets a ``score`` tag, so
 :func:`experiment` rebuilds the result from the ledger alone (without the output texts, which are not stored).
+
+``adaptive=True`` races the cells instead of running the full grid: the inputs run in rounds, in one shuffled
+order shared by every cell (paired), and after each round a cell whose confidence bound on ``by`` shows it
+cannot beat another live cell is stopped (see :class:`~llmcost_nb.experiments.stats.Race` for the bound and
+its assumptions). Every cell stays in ``result.table`` with its ``n`` and a ``stopped`` reason;
+``result.saved`` estimates what the inputs not run would have cost. Its calls are also tagged
+``race=<by>@<confidence>``, and a stopped cell's last calls ``stopped=<reason>``, so :func:`experiment`
+rebuilds the race too. The budget is checked against the full grid (a race's worst case: nothing stopped).
 """
 
 from __future__ import annotations
@@ -38,9 +46,10 @@ from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
 from .clients import Router
 from .plan import GridEstimate, plan, usd_amount
-from .result import CompareResult
+from .result import CompareResult, RaceSummary
 from .run import Run
 from .scorers import LLMJudge, resolve_scorer
+from .stats import Race, check_race
 
 if TYPE_CHECKING:
     from ..ledger.sqlite import Ledger
@@ -101,12 +110,22 @@ def _prepare(
     retries: int,
     retry_delay: float,
     ledger: Ledger | str | Path | None,
+    adaptive: bool = False,
+    confidence: float = 0.95,
+    by: str = "cost_per_success",
+    min_inputs: int = 10,
     loop_local: bool = False,
 ) -> tuple[Run, GridEstimate]:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
     if isinstance(models, str):
         raise ValueError(f"models must be a non-empty list of model names, got the string {models!r}")
+    if not isinstance(adaptive, bool):
+        raise TypeError(f"adaptive must be True or False, got {adaptive!r}")
+    if adaptive:
+        check_race(by, confidence, min_inputs)
+        if by == "mean_score" and scorer is None:
+            raise ValueError("by='mean_score' needs a scorer: without one, calls have no score to race on")
     tags = {str(k): str(v) for k, v in (tags or {}).items()}
     name = (
         name or tags.pop("experiment", None) or f"ab-{now_iso()[:16].replace(':', '')}-{uuid.uuid4().hex[:6]}"
@@ -138,14 +157,26 @@ def _prepare(
                 "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...) or drop budget=."
             )
         if estimate.max_cost > limit:
+            worst = " (an adaptive grid's worst case: the full grid, no cell stopped)" if adaptive else ""
             raise GridOverBudget(
-                f"compare refused: the grid could cost up to ${estimate.max_cost:.6f} "
+                f"compare refused: the grid could cost up to ${estimate.max_cost:.6f}{worst} "
                 f"({estimate.describe()}), more than the budget of ${limit}. Nothing was sent. "
                 "Lower max_tokens, use fewer inputs, variants or models, or raise the budget."
             )
     from ..tracking.manual import enable
 
     enable()  # the grid opens scopes of its own, and a scope does not switch capture on
+    race = None
+    if adaptive:
+        bounds: dict[tuple[str, str], Decimal | None] = {}  # each cell's worst cost of one call
+        for cell in cells:
+            key, worst = (cell.variant, cell.model), cell.candidate_max_cost
+            if key not in bounds or bounds[key] is not None:
+                bounds[key] = None if worst is None else max(worst, bounds.get(key, worst))  # type: ignore[type-var]
+        race = Race(list(bounds), estimate.inputs * estimate.repeats, by=by, confidence=confidence,
+                    min_inputs=min_inputs,
+                    cost_bounds={k: None if v is None else float(v) for k, v in bounds.items()})
+        tags["race"] = f"{by}@{confidence:g}"
     run = Run(
         name,
         cells,
@@ -159,6 +190,7 @@ def _prepare(
         retry_delay=retry_delay,
         ledger=target,
         tags=tags,
+        race=race,
     )
     return run, estimate
 
@@ -176,6 +208,11 @@ def _result(run: Run, estimate: GridEstimate, elapsed: float) -> CompareResult:
         for c in run.skipped
     ]
     scorer = getattr(run.scorer, "__name__", type(run.scorer).__name__) if run.scorer is not None else None
+    race = None
+    if run.race is not None:
+        race = RaceSummary(run.race.by, run.race.confidence, run.race.units,
+                           {stop.cell: stop.message() for stop in run.race.stops.values()},  # type: ignore[misc]
+                           tuple(run.race.cells))  # type: ignore[arg-type]
     return CompareResult.build(
         run.name,
         rows,
@@ -186,6 +223,7 @@ def _result(run: Run, estimate: GridEstimate, elapsed: float) -> CompareResult:
         scorer=scorer,
         elapsed_s=elapsed,
         ledger=run.ledger,
+        race=race,
     )
 
 
@@ -198,9 +236,21 @@ def _progress_bar(total: int, name: str, enabled: bool) -> Any:
 
 
 def _tick(bar: Any, run: Run) -> None:
-    if bar is not None and bar.n != run.done:
-        bar.update(run.done - bar.n)
-        bar.set_postfix_str(f"${run.spent:.6f}", refresh=True)
+    if bar is None:
+        return
+    total = len(run.cells) - len(run.raced_out)
+    if bar.n == run.done and bar.total == total:
+        return
+    if bar.total != total:  # a race's stopped cells will not run the rest: the bar ends where the race does
+        bar.total = total
+        container = getattr(bar, "container", None)  # tqdm.notebook's widget keeps its own maximum
+        if container is not None:
+            container.children[1].max = total
+    bar.update(run.done - bar.n)
+    text = f"${run.spent:.6f}"
+    if run.race is not None:
+        text += f" · live {len(run.race.live)}/{len(run.race.cells)} cells · saved ≈${run.saved:.6f}"
+    bar.set_postfix_str(text, refresh=True)
 
 
 def compare(
@@ -221,9 +271,17 @@ def compare(
     retry_delay: float = 0.5,
     progress: bool = True,
     ledger: Ledger | str | Path | None = None,
+    adaptive: bool = False,
+    confidence: float = 0.95,
+    by: str = "cost_per_success",
+    min_inputs: int = 10,
 ) -> CompareResult:
     """Run every variant on every model for every input (``repeats`` times) and return a
     :class:`CompareResult`; see the module docstring. Blocks until done, interrupted or out of budget.
+
+    ``adaptive=True``: race the cells instead, stopping each one whose bound on ``by`` (a metric
+    ``best()`` takes, latency percentiles aside) shows at ``confidence`` that it cannot win, never before
+    ``min_inputs`` inputs; ``adaptive=False`` (the default) runs the full grid.
 
     >>> compare({"A": "Q: {q}"}, ["gpt-4.1-mini"], [{"q": "2+2?", "expected": "4"}], scorer="exact",
     ...         client=openai.OpenAI(), budget="0.01").table                          # doctest: +SKIP
@@ -244,6 +302,10 @@ def compare(
         retries=retries,
         retry_delay=retry_delay,
         ledger=ledger,
+        adaptive=adaptive,
+        confidence=confidence,
+        by=by,
+        min_inputs=min_inputs,
         loop_local=True,
     )
     context, outcome, finished = contextvars.copy_context(), {}, threading.Event()
@@ -310,6 +372,10 @@ _DEFAULTS: dict[str, Any] = {
     "retries": 2,
     "retry_delay": 0.5,
     "ledger": None,
+    "adaptive": False,
+    "confidence": 0.95,
+    "by": "cost_per_success",
+    "min_inputs": 10,
 }
 
 

@@ -64,8 +64,9 @@ class Cell:
     item: dict[str, Any]
     request: dict[str, Any]
     input_tokens: int = 0
-    max_cost: Decimal | None = None
+    max_cost: Decimal | None = None  # the call's worst case, its judge's included
     tags: dict[str, str] = field(default_factory=dict)
+    candidate_max_cost: Decimal | None = None  # the call's worst case alone (what a race bounds its cost by)
 
 
 def _items(inputs: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -131,7 +132,7 @@ def plan(
                 request = build_request(template, item, max_tokens=max_tokens, name=str(variant))
                 for model in models:
                     tokens = count_message_tokens(request["messages"], model=model).tokens
-                    cost = worst(model, tokens, int(request.get("max_tokens") or max_tokens))
+                    cost = candidate = worst(model, tokens, int(request.get("max_tokens") or max_tokens))
                     if judge is not None and cost is not None:
                         judged = judge.request(" ".join(["x"] * max_tokens), item)
                         judge_cost = worst(
@@ -159,6 +160,7 @@ def plan(
                             tokens,
                             cost,
                             tags,
+                            candidate,
                         )
                     )
     total = None if unpriced else sum((c.max_cost for c in cells), Decimal(0))  # type: ignore[misc]

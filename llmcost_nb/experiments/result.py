@@ -8,6 +8,7 @@ paired comparisons, charts and an explorer. Also rebuilt from the ledger alone b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from html import escape
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .plan import GridEstimate
     from .stats import PairedComparison
 
-__all__ = ["CompareResult", "from_ledger"]
+__all__ = ["CompareResult", "RaceSummary", "from_ledger"]
 
 ROW_COLUMNS = (
     "experiment",
@@ -63,6 +64,7 @@ TABLE_COLUMNS = (
     "input_tokens",
     "output_tokens",
     "errors",
+    "stopped",
 )
 # best(by=...): the metric and whether lower is better
 BEST_BY = {
@@ -87,6 +89,19 @@ _SHORT_HEADERS = {
     "input_tokens": "in tok",
     "output_tokens": "out tok",
 }
+_AFTER = re.compile(r"after input (\d+) of (\d+)")
+
+
+@dataclass(frozen=True)
+class RaceSummary:
+    """How an adaptive comparison raced: on ``by`` at ``confidence``, over ``units`` inputs (× repeats), and
+    why each stopped cell was stopped (``stops``: (variant, model) -> message)."""
+
+    by: str
+    confidence: float
+    units: int
+    stops: dict[tuple[str, str], str] = field(default_factory=dict)
+    cells: tuple[tuple[str, str], ...] = ()  # the grid's order for the table (from the ledger: as first seen)
 
 
 @dataclass
@@ -102,6 +117,7 @@ class CompareResult:
     scorer: str | None = None
     elapsed_s: float | None = None
     ledger: Ledger | None = None
+    race: RaceSummary | None = None  # an adaptive comparison's race, None for a full grid
     _table: pd.DataFrame | None = field(default=None, repr=False)
 
     @classmethod
@@ -134,13 +150,33 @@ class CompareResult:
         """Everything the experiment spent: equals the ledger's total for ``tags={"experiment": name}``."""
         return self.candidate_cost + self.judge_cost
 
+    @property
+    def saved(self) -> Decimal:
+        """What racing saved, estimated: for each stopped cell, its mean cost per input so far (judge
+        included) × the inputs it did not run. 0 for a full grid."""
+        if self.race is None:
+            return Decimal(0)
+        saved = Decimal(0)
+        for variant, model in self.race.stops:
+            rows = self.rows[(self.rows["variant"] == variant) & (self.rows["model"] == model)]
+            if len(rows):
+                spent = sum(rows["cost"], Decimal(0)) + sum(rows["judge_cost"], Decimal(0))
+                saved += (spent * (self.race.units - len(rows)) / len(rows)).quantize(PICO)
+        return saved
+
+    @property
+    def live_cells(self) -> list[tuple[str, str]]:
+        """The cells a race did not stop (every cell for a full grid)."""
+        stops = self.race.stops if self.race is not None else {}
+        return [cell for cell in self.cells() if cell not in stops]
+
     # -- per cell -------------------------------------------------------------------------------------
     @property
     def table(self) -> pd.DataFrame:
         """Per variant × model: n, success rate, mean score, total / mean cost, cost per success (Decimal,
         failures' cost included), judge cost, p50 / p95 latency, tokens, errors."""
         if self._table is None:
-            self._table = _table(self.rows)
+            self._table = _table(self.rows, self.race)
         return self._table
 
     def cells(self) -> list[tuple[str, str]]:
@@ -156,10 +192,11 @@ class CompareResult:
 
     def best(self, by: str = "cost_per_success") -> pd.Series:
         """The best cell by ``by`` (cost and latency: lowest; success rate and score: highest); ties go to
-        the cheaper cell. Cells with no value (e.g. no success) are left out."""
+        the cheaper cell. Cells with no value (e.g. no success) are left out, and so are the cells a race
+        stopped (their figures cover fewer inputs)."""
         if by not in BEST_BY:
             raise ValueError(f"unknown metric {by!r}, allowed values: {', '.join(BEST_BY)}")
-        table = self.table[self.table[by].notna()]
+        table = self.table[self.table[by].notna() & self.table["stopped"].isna()]
         if table.empty:
             raise ValueError(f"no cell has a {by} (no successful call?)")
         keyed = sorted(
@@ -251,6 +288,10 @@ class CompareResult:
         """Per input × cell heatmap of ``metric`` (score or success), ★ on each input's best cells."""
         return view("wins")(self, metric, max_inputs)
 
+    def race_chart(self) -> alt.LayerChart:
+        """An adaptive comparison's race: how many inputs each cell ran, and why it was stopped."""
+        return view("race")(self)
+
     def explore(self) -> Any:
         """An explorer widget: pick cells and a metric, see charts and table; click a cell for samples."""
         return view("explore")(self)
@@ -265,13 +306,37 @@ class CompareResult:
             text += f" · stopped ({self.stopped}): {len(self.skipped):,} calls skipped"
         if self.estimate is not None and self.estimate.max_cost is not None:
             text += f" · estimate was ≤ {format_usd(self.estimate.max_cost)}"
+        if self.race is not None:
+            text += "\n" + self.race_verdict()
         return text
+
+    def race_verdict(self) -> str:
+        """One line on an adaptive comparison: the winner at the race's confidence, or that there is none."""
+        if self.race is None:
+            return "a full grid: no race"
+        race, live = self.race, self.live_cells
+        head = (
+            f"raced on {race.by} at {race.confidence:.0%}: {len(race.stops)} of {len(self.cells())} cells "
+            f"stopped, saved ≈ {format_usd(self.saved)}"
+        )
+        if self.stopped is not None:  # budget, interrupt: the cells left did not all run every input
+            return f"{head}; the race did not finish ({self.stopped}): no verdict"
+        if len(live) == 1:
+            return f"{head}; winner: {' · '.join(live[0])}"
+        return (
+            f"{head}; no clear winner at {race.confidence:.0%}: {len(live)} cells still in the race "
+            f"({', '.join(' · '.join(c) for c in live)}), best() picks among them on their figures"
+        )
 
     def _display_table(self) -> pd.DataFrame:
         """The table for people: money as dollars, rates as percents, short headers."""
         table = self.table.copy()
         if not any(table["judge_cost"]):
             table = table.drop(columns=["judge_cost"])
+        if self.race is None:
+            table = table.drop(columns=["stopped"])
+        else:
+            table["stopped"] = [_short_stop(v) for v in table["stopped"]]
         for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
             if column in table:
                 table[column] = [format_usd(v) if v is not None else "–" for v in table[column]]
@@ -286,10 +351,27 @@ class CompareResult:
 
     def _repr_html_(self) -> str:
         table = self._display_table().to_html(index=False, classes="llmcost-compare", border=0)
-        return f"<div><b>{escape(self.summary())}</b></div>{table}"
+        if self.race is not None:  # the stopped cells' rows greyed
+            head, _, body = table.partition("<tbody>")
+            first, *rows = body.split("<tr>")
+            grey = '<tr class="llmcost-stopped" style="color:#999">'
+            table = head + "<tbody>" + first + "".join(
+                (grey if stopped is not None else "<tr>") + row
+                for row, stopped in zip(rows, self.table["stopped"], strict=True)
+            )
+        summary = "<br>".join(escape(line) for line in self.summary().splitlines())
+        return f"<div><b>{summary}</b></div>{table}"
 
 
-def _table(rows: pd.DataFrame) -> pd.DataFrame:
+def _short_stop(message: str | None) -> str:
+    """"after input 12 of 80 (q7): dominated by ('a', 'm') on …" -> "after 12: by a · m" for the table."""
+    if message is None:
+        return "–"
+    match = re.search(r"after input (\d+) of \d+.*dominated by \('(.*)', '(.*)'\) on", message)
+    return f"after {match.group(1)}: by {match.group(2)} · {match.group(3)}" if match else message
+
+
+def _table(rows: pd.DataFrame, race: RaceSummary | None = None) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
@@ -315,11 +397,18 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
                 "input_tokens": int(group["input_tokens"].sum()),
                 "output_tokens": int(group["output_tokens"].sum()),
                 "errors": int((group["status"] != "ok").sum()),
+                "stopped": race.stops.get((variant, model)) if race is not None else None,
             }
         )
+    if race is not None:  # the grid's order, whatever inputs a stopped cell missed
+        order = list(race.cells) or list(dict.fromkeys(zip(rows["variant"], rows["model"], strict=True)))
+        out.sort(key=lambda r: order.index((r["variant"], r["model"])) if (r["variant"], r["model"]) in order
+                 else len(order))
     table = pd.DataFrame(out, columns=list(TABLE_COLUMNS))
     for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
         table[column] = pd.Series(list(table[column]), index=table.index, dtype=object)
+    # object, so a cell not stopped holds None (pandas would make a text column's missing values NaN)
+    table["stopped"] = pd.Series([row["stopped"] for row in out], index=table.index, dtype=object)
     return table
 
 
@@ -329,9 +418,12 @@ def from_ledger(name: str, ledger: Ledger, threshold: float = 0.5) -> CompareRes
     if calls.empty:
         raise KeyError(f"no calls tagged experiment={name!r} in {ledger.path}")
     cells: dict[tuple[str, str, str, int], dict[str, Any]] = {}
-    scored = False
+    scored, race_tag, stops = False, None, {}
     for call in calls.itertuples(index=False):
         tags = call.tags
+        race_tag = race_tag or tags.get("race")
+        if "stopped" in tags:
+            stops[tags.get("variant"), tags.get("model")] = tags["stopped"]
         key = (tags.get("variant"), tags.get("model"), tags.get("input_id"), int(tags.get("repeat", 0)))
         cell = cells.setdefault(key, {"candidate": [], "judge": []})
         cell["judge" if tags.get("role") == "judge" else "candidate"].append(call)
@@ -369,6 +461,20 @@ def from_ledger(name: str, ledger: Ledger, threshold: float = 0.5) -> CompareRes
                 "call_ids": [int(c.id) for c in candidate + cell["judge"]],
             }
         )
+    race = None
+    if race_tag is not None:
+        by, _, confidence = race_tag.rpartition("@")
+        units = max(
+            [len({(r["input_id"], r["repeat"]) for r in rows})]
+            + [int(_AFTER.search(m).group(2)) for m in stops.values() if _AFTER.search(m)]
+        )
+        race = RaceSummary(by, float(confidence), units, stops)
     return CompareResult.build(
-        name, rows, skipped=[], threshold=threshold, scorer="(from ledger)" if scored else None, ledger=ledger
+        name,
+        rows,
+        skipped=[],
+        threshold=threshold,
+        scorer="(from ledger)" if scored else None,
+        ledger=ledger,
+        race=race,
     )

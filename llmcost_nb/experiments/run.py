@@ -1,6 +1,11 @@
 """The grid runner behind :func:`llmcost_nb.compare`: one run on one event loop, launching calls under the
 concurrency and budget limits, each inside its own tagged scope, retrying transient errors, scoring, and
-writing the score back onto the candidate's ledger row."""
+writing the score back onto the candidate's ledger row.
+
+An adaptive run (a :class:`~llmcost_nb.experiments.stats.Race`) runs the inputs in rounds, in one shuffled
+order shared by every cell, and after each round stops feeding the cells the race rules out: their calls of
+the later inputs are never launched (``raced_out``), and the calls of the last input each ran are tagged
+``stopped`` with the reason, for :func:`~llmcost_nb.experiments.result.from_ledger`."""
 
 from __future__ import annotations
 
@@ -8,14 +13,16 @@ import asyncio
 import contextlib
 import contextvars
 import gc
+import random
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import Call
+from ..core.call import PICO, Call
 from ..tracking.scope import Scope
 from .clients import Answer, Router, is_transient, provider_of
 from .plan import Cell
@@ -23,6 +30,7 @@ from .scorers import LLMJudge
 
 if TYPE_CHECKING:
     from ..ledger.sqlite import Ledger
+    from .stats import Race, RaceStop
 
 __all__ = ["Run"]
 
@@ -64,6 +72,7 @@ class Run:
         retry_delay: float,
         ledger: Ledger,
         tags: dict[str, str],
+        race: Race | None = None,
     ) -> None:
         self.name, self.cells, self.router, self.judge_router, self.scorer = (
             name,
@@ -85,6 +94,10 @@ class Run:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._scores: list[tuple[Call, dict[str, str]]] = []  # score tags not yet written to the ledger
         self._cell_of: dict[asyncio.Task[None], Cell] = {}
+        self.race = race
+        self.raced_out: list[Cell] = []  # calls a race ruled out: never launched
+        self.saved = Decimal(0)  # their estimated cost: each stopped cell's mean cost so far × inputs left
+        self.order: list[tuple[str, int]] = []  # an adaptive run's (input_id, repeat) order, once shuffled
 
     def stop(self, reason: str) -> None:
         """Stop launching and cancel the calls in flight; safe from any thread."""
@@ -154,7 +167,69 @@ class Run:
         return self.budget is not None and self.spent + self.reserved + (cell.max_cost or 0) > self.budget
 
     async def _launch_all(self) -> None:
-        for position, cell in enumerate(self.cells):
+        if self.race is None:
+            await self._launch(self.cells)
+        else:
+            await self._race(self.race)
+        self.skipped.sort(key=lambda c: c.index)
+
+    async def _race(self, race: Race) -> None:
+        """Paired rounds: every live cell runs the round's inputs; then the race stops the cells that cannot
+        win. The order is a shuffle seeded by the experiment's name, so a run can be repeated exactly."""
+        by_unit: dict[tuple[str, int], list[Cell]] = {}
+        for cell in self.cells:
+            by_unit.setdefault((cell.input_id, cell.repeat), []).append(cell)
+        self.order = list(by_unit)
+        random.Random(zlib.crc32(self.name.encode())).shuffle(self.order)
+        repeats = len({repeat for _, repeat in self.order})
+        position = 0
+        while position < len(self.order):
+            chunk = self.order[position : position + race.round_size(self.concurrency)]
+            live = set(race.live)
+            if not await self._launch([c for u in chunk for c in by_unit[u] if (c.variant, c.model) in live]):
+                later = self.order[position + len(chunk) :]
+                self.skipped.extend(c for u in later for c in by_unit[u] if (c.variant, c.model) in live)
+                return
+            for unit in chunk:
+                for cell in by_unit[unit]:
+                    if (cell.variant, cell.model) in live:
+                        row = self.rows[cell.index]
+                        race.observe((cell.variant, cell.model), success=row["success"], cost=row["cost"],
+                                     score=row["score"])
+            position += len(chunk)
+            input_id, repeat = chunk[-1]
+            stops = race.decide(input_id if repeats == 1 else f"{input_id} #{repeat}")
+            if stops:
+                self._stopped(stops, [by_unit[u] for u in self.order[:position]],
+                              [by_unit[u] for u in self.order[position:]])
+
+    def _stopped(self, stops: list[RaceStop], ran: list[list[Cell]], left: list[list[Cell]]) -> None:
+        """Note what each stopped cell will not run and what that saves, and tag its last calls."""
+        self._write_scores()  # first: a pending score tag set would overwrite the stop's
+        retag = []
+        for stop in stops:
+            mine = [c for cells in ran for c in cells if (c.variant, c.model) == stop.cell]
+            rows = [self.rows[c.index] for c in mine]
+            spent = sum((r["cost"] + r["judge_cost"] for r in rows), Decimal(0))
+            not_run = [c for cells in left for c in cells if (c.variant, c.model) == stop.cell]
+            self.raced_out.extend(not_run)
+            self.saved += (spent * len(not_run) / len(rows)).quantize(PICO)
+            retag += [(call, {**call.tags, "stopped": stop.message()}) for call in rows[-1]["call_ids"]
+                      if call.recorded]
+        if self.on_progress is not None:
+            self.on_progress()
+        try:
+            self.ledger.retag(retag)
+        except Exception as exc:  # the race goes on: its result holds the stops
+            from ..core.warn import warn_once
+
+            warn_once(f"compare-stops:{type(exc).__name__}",
+                      f"could not write a race's stops to the ledger ({exc}); experiment() will not see them")
+
+    async def _launch(self, cells: list[Cell]) -> bool:
+        """Launch ``cells`` under the limits and wait for them; False when the run was stopped meanwhile
+        (budget, interrupt) and the rest of ``cells`` skipped."""
+        for position, cell in enumerate(cells):
             await self._slots.acquire()
             while self.stop_reason is None and self._over_budget(cell) and self._in_flight:
                 self._finished.clear()  # wait for a call in flight: its actual cost frees its reservation
@@ -163,7 +238,7 @@ class Run:
                 self.stop_reason = "budget"
             if self.stop_reason is not None:
                 self._slots.release()
-                self.skipped.extend(self.cells[position:])
+                self.skipped.extend(cells[position:])
                 break
             self.reserved += cell.max_cost or 0
             task = asyncio.create_task(self._one(cell))
@@ -172,7 +247,7 @@ class Run:
             task.add_done_callback(self._task_done)
         if self._in_flight:
             await asyncio.wait(self._in_flight)
-        self.skipped.sort(key=lambda c: c.index)
+        return self.stop_reason is None
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["VIEWS", "register_views", "view"]
 
-VIEWS = ("cost_quality", "cost_per_success", "latency", "wins", "explore")
+VIEWS = ("cost_quality", "cost_per_success", "latency", "wins", "race", "explore")
 _views: dict[str, Callable[..., Any]] = {}
 
 

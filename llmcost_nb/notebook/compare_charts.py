@@ -1,6 +1,7 @@
 """Charts of a :class:`~llmcost_nb.experiments.result.CompareResult`, in the dashboard's ``llmcost`` theme,
 each built from a small per-cell (or per input × cell) frame. Display with :func:`llmcost_nb.charts.show`
-for an SVG that every viewer shows.
+for an SVG that every viewer shows. The cells an adaptive comparison stopped are drawn grey (their figures
+cover fewer inputs); :func:`race` shows when each was stopped.
 
 >>> from llmcost_nb.charts import show
 >>> show(cost_quality(result))        # doctest: +SKIP
@@ -18,14 +19,27 @@ if TYPE_CHECKING:
 
     from ..experiments.result import CompareResult
 
-__all__ = ["cost_per_success", "cost_quality", "latency", "pareto_front", "wins"]
+__all__ = ["cost_per_success", "cost_quality", "latency", "pareto_front", "race", "wins"]
 
 _USD_SMALL = "$,.6f"  # experiment costs are often fractions of a cent
+STOPPED_GREY = "#b8b8b8"  # a cell a race stopped
 _QUALITY = {"mean_score": ("score", "mean score"), "success_rate": ("success", "success rate")}
 
 
 def _label(frame: pd.DataFrame) -> list[str]:
     return [f"{v} · {m}" for v, m in zip(frame["variant"], frame["model"], strict=True)]
+
+
+def _stopped(result: CompareResult, frame: pd.DataFrame) -> list[bool]:
+    stops = result.race.stops if result.race is not None else {}
+    return [(v, m) in stops for v, m in zip(frame["variant"], frame["model"], strict=True)]
+
+
+def _model_color(title: str = "model") -> alt.Color | alt.ValueChannelMixin:
+    """The model's color, grey for a cell a race stopped (a ``live`` field in the chart's data)."""
+    import altair as alt
+
+    return alt.condition(alt.datum.live, alt.Color("model:N", title=title), alt.value(STOPPED_GREY))
 
 
 def pareto_front(cost: list[float], quality: list[float]) -> list[bool]:
@@ -67,9 +81,11 @@ def cost_quality(
         quality_ci["low"],
         quality_ci["high"],
     )
+    frame["live"] = [not s for s in _stopped(result, frame)]
     frame = frame.dropna(subset=["cost", "quality"])
     frame["pareto"] = pareto_front(list(frame["cost"]), list(frame["quality"]))
-    base = alt.Chart(frame, title=f"Cost vs {title} ({level:.0%} bootstrap CIs; line: Pareto frontier)")
+    grey = ", grey: stopped by the race" if not frame["live"].all() else ""
+    base = alt.Chart(frame, title=f"Cost vs {title} ({level:.0%} bootstrap CIs; line: Pareto frontier{grey})")
     x = alt.X(
         "cost:Q",
         title="mean cost per call (USD, log)",
@@ -86,13 +102,14 @@ def cost_quality(
     points = base.mark_point(filled=True, size=120).encode(
         x=x,
         y=alt.Y("quality:Q", title=title, scale=alt.Scale(zero=False, padding=12)),
-        color=alt.Color("model:N", title="model"),
+        color=_model_color(),
         shape=alt.Shape("variant:N", title="variant"),
         tooltip=tooltip,
     )
-    y_bars = base.mark_rule(strokeWidth=1.5).encode(x=x, y="q_low:Q", y2="q_high:Q", color="model:N")
+    y_bars = base.mark_rule(strokeWidth=1.5).encode(x=x, y="q_low:Q", y2="q_high:Q", color=_model_color())
     x_bars = base.mark_rule(strokeWidth=1.5).encode(
-        x=alt.X("cost_low:Q", scale=alt.Scale(type="log")), x2="cost_high:Q", y="quality:Q", color="model:N"
+        x=alt.X("cost_low:Q", scale=alt.Scale(type="log")), x2="cost_high:Q", y="quality:Q",
+        color=_model_color()
     )
     front = (
         base.transform_filter(alt.datum.pareto)
@@ -114,18 +131,24 @@ def cost_per_success(result: CompareResult) -> alt.LayerChart:
     table = result.table.copy()
     table["cell"] = _label(table)
     table["value"] = [float(v) if v is not None else None for v in table["cost_per_success"]]
-    table["label"] = [f"${v:.6f}" if v is not None else "no success" for v in table["value"]]
+    table["label"] = [f"${v:.6f}" if v == v and v is not None else "no success" for v in table["value"]]
     table["plot"] = table["value"].fillna(0.0)  # a cell with no success: no bar, its note at 0
     table["success_rate"] = table["success_rate"].astype(float)
-    table = table[["cell", "model", "value", "plot", "label", "success_rate", "n"]]
+    table["live"] = [not s for s in _stopped(result, table)]
+    table["label"] = [
+        label if live else f"{label} (stopped after {n})"
+        for label, live, n in zip(table["label"], table["live"], table["n"], strict=True)
+    ]
+    table = table[["cell", "model", "value", "plot", "label", "success_rate", "n", "live"]]
+    grey = "; grey: stopped by the race, figures so far" if not table["live"].all() else ""
     bars = (
-        alt.Chart(table, title="Cost per success (failures' cost included)")
+        alt.Chart(table, title=f"Cost per success (failures' cost included{grey})")
         .mark_bar()
         .encode(
             y=alt.Y("cell:N", sort=alt.EncodingSortField("plot", order="ascending"), title=None),
             x=alt.X("plot:Q", title="cost per success (USD)",
                     axis=alt.Axis(format=usd_formats(float(table["plot"].max()) if len(table) else 0.0)[0])),
-            color=alt.Color("model:N", title="model"),
+            color=_model_color(),
             tooltip=[
                 alt.Tooltip("cell:N"),
                 alt.Tooltip("value:Q", title="cost per success", format=_USD_SMALL),
@@ -146,6 +169,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
 
     register_theme()
     rows = result.rows[result.rows["status"] == "ok"]
+    stops = result.race.stops if result.race is not None else {}
     out = []
     for (variant, model), group in rows.groupby(["variant", "model"], sort=False):
         values = group["latency_ms"].dropna().to_numpy()
@@ -155,6 +179,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
                 {
                     "cell": f"{variant} · {model}",
                     "model": model,
+                    "live": (variant, model) not in stops,
                     "p5": p5,
                     "p25": p25,
                     "p50": p50,
@@ -163,8 +188,9 @@ def latency(result: CompareResult) -> alt.LayerChart:
                     "n": int(values.size),
                 }
             )
-    frame = pd.DataFrame(out, columns=["cell", "model", "p5", "p25", "p50", "p75", "p95", "n"])
-    base = alt.Chart(frame, title="Latency per cell (ms): 5–95% whiskers, 25–75% box, median")
+    frame = pd.DataFrame(out, columns=["cell", "model", "live", "p5", "p25", "p50", "p75", "p95", "n"])
+    grey = "; grey: stopped by the race" if not frame["live"].all() else ""
+    base = alt.Chart(frame, title=f"Latency per cell (ms): 5–95% whiskers, 25–75% box, median{grey}")
     y = alt.Y("cell:N", title=None, sort=None)
     tooltip = [
         alt.Tooltip("cell:N"),
@@ -174,9 +200,7 @@ def latency(result: CompareResult) -> alt.LayerChart:
     whisker = base.mark_rule(color="#888").encode(
         y=y, x=alt.X("p5:Q", title="latency (ms)"), x2="p95:Q", tooltip=tooltip
     )
-    box = base.mark_bar(size=14).encode(
-        y=y, x="p25:Q", x2="p75:Q", color=alt.Color("model:N", title="model"), tooltip=tooltip
-    )
+    box = base.mark_bar(size=14).encode(y=y, x="p25:Q", x2="p75:Q", color=_model_color(), tooltip=tooltip)
     median = base.mark_tick(color="black", thickness=2, size=16).encode(y=y, x="p50:Q", tooltip=tooltip)
     return alt.layer(whisker, box, median)
 
@@ -219,3 +243,44 @@ def wins(result: CompareResult, metric: str = "score", max_inputs: int = 60) -> 
     stars = base.mark_text(fontSize=12, color="#f58518").encode(text="win:N")
     cells = frame["cell"].nunique()
     return alt.layer(heat, stars).properties(width=max(320, 56 * cells), height=16 * len(inputs))
+
+
+def race(result: CompareResult) -> alt.LayerChart:
+    """When each cell of an adaptive comparison was stopped: a bar per cell to the number of inputs it ran
+    (grey: stopped, with the reason), against the full grid's inputs (the dashed line)."""
+    import altair as alt
+
+    if result.race is None:
+        raise ValueError("a full grid has no race: run compare(..., adaptive=True)")
+    register_theme()
+    table = result.table.copy()
+    table["cell"] = _label(table)
+    table["live"] = [not s for s in _stopped(result, table)]
+    table["n"] = table["n"].astype(int)
+    table["reason"] = [
+        "ran every input" if stop is None else stop.split(": ", 1)[1] for stop in table["stopped"]
+    ]
+    table["label"] = [
+        f"{n} · " + (("ran every input" if n == result.race.units else "in the race") if live else
+                     "stopped: " + reason.split(" on ")[0])  # "dominated by ('a', 'm')"
+        for n, live, reason in zip(table["n"], table["live"], table["reason"], strict=True)
+    ]
+    table = table[["cell", "model", "n", "live", "reason", "label"]]
+    units = result.race.units
+    title = (
+        f"When each cell was stopped (racing on {result.race.by} at {result.race.confidence:.0%}; "
+        f"{units} inputs in the full grid)"
+    )
+    base = alt.Chart(table, title=title)
+    y = alt.Y("cell:N", title=None, sort=None)
+    bars = base.mark_bar().encode(
+        y=y,
+        x=alt.X("n:Q", title="inputs run", scale=alt.Scale(domain=[0, units])),
+        color=_model_color(),
+        tooltip=[alt.Tooltip("cell:N"), alt.Tooltip("n:Q", title="inputs run"), alt.Tooltip("reason:N")],
+    )
+    text = base.mark_text(align="left", dx=4, fontSize=10, color="#333").encode(y=y, x="n:Q", text="label:N")
+    full = alt.Chart(alt.Data(values=[{"units": units}])).mark_rule(color="#555", strokeDash=[4, 3]).encode(
+        x="units:Q"
+    )
+    return alt.layer(bars, text, full)

@@ -1,6 +1,9 @@
 """``result.explore()``: pick variants, models, a chart and a quality metric and see the chart and the table
 update; click cells to see their outputs side by side with what each cost.
 
+The cells an adaptive comparison stopped are greyed (table rows, chart marks, their buttons), and its
+explorer offers the race chart: when each cell was stopped.
+
 The display also carries ``text/html`` (the table and the cost-vs-quality chart as SVG) and ``text/plain``,
 so a notebook saved with its outputs still shows the comparison without a kernel.
 
@@ -23,6 +26,7 @@ CHARTS = {
     "cost per success": "cost_per_success",
     "latency": "latency",
     "per-input wins": "wins",
+    "race": "race",  # adaptive comparisons only
 }
 QUALITY = {"mean score": ("mean_score", "score"), "success rate": ("success_rate", "success")}
 MAX_PICKED = 3
@@ -44,6 +48,7 @@ class Explorer:
         self.chart_name = "cost vs quality"
         self.quality = "mean score"
         self.picked: list[tuple[str, str]] = []
+        self.charts = [c for c in CHARTS if c != "race" or result.race is not None]
         self._widget: Any = None
 
     # -- state, usable without widgets ----------------------------------------------------------------
@@ -59,8 +64,8 @@ class Explorer:
         chart: str | None = None,
         quality: str | None = None,
     ) -> None:
-        if chart is not None and chart not in CHARTS:
-            raise ValueError(f"unknown chart {chart!r}, allowed values: {', '.join(CHARTS)}")
+        if chart is not None and chart not in self.charts:
+            raise ValueError(f"unknown chart {chart!r}, allowed values: {', '.join(self.charts)}")
         if quality is not None and quality not in QUALITY:
             raise ValueError(f"unknown quality {quality!r}, allowed values: {', '.join(QUALITY)}")
         self.variants = list(variants) if variants is not None else self.variants
@@ -150,7 +155,7 @@ class Explorer:
             description="models",
             rows=min(4, len(self.all_models)),
         )
-        chart = w.Dropdown(options=list(CHARTS), value=self.chart_name, description="chart")
+        chart = w.Dropdown(options=self.charts, value=self.chart_name, description="chart")
         quality = w.Dropdown(options=list(QUALITY), value=self.quality, description="quality")
         self._chart_box, self._table_box, self._samples_box = w.HTML(), w.HTML(), w.HTML()
         self._buttons = w.HBox(layout=w.Layout(flex_flow="row wrap"))
@@ -190,9 +195,14 @@ class Explorer:
         view = self.view()
         self._table_box.value = view._repr_html_()
         buttons = []
+        stops = self.result.race.stops if self.result.race is not None else {}
         for cell in view.cells():
             button = w.ToggleButton(
-                value=cell in self.picked, description=_cell_label(cell), layout=w.Layout(width="auto")
+                value=cell in self.picked,
+                description=_cell_label(cell) + (" (stopped)" if cell in stops else ""),
+                tooltip=stops.get(cell, ""),
+                layout=w.Layout(width="auto"),
+                style={"text_color": "#999999"} if cell in stops else {},
             )
             button.observe(lambda _, cell=cell: self.pick(cell), names="value")
             buttons.append(button)
