@@ -139,10 +139,10 @@ def check_variant(name: str, text: str, known: Sequence[str]) -> VariantCheck:
             try:
                 fields += _template_fields(part)
             except ValueError as exc:
-                message = str(exc)
-                if "positional field" not in message:
-                    message = f"{message} (write literal braces as {{{{ }}}})"
-                raise ValueError(message) from None
+                if "positional field" in str(exc):
+                    raise
+                raise ValueError("a brace { or } is not part of a {field}: write literal braces as {{ }} "
+                                 f"({exc})") from None
     except ValueError as exc:
         return VariantCheck(name, text, text, (), (), str(exc))
     used = tuple(dict.fromkeys(fields))
