@@ -394,6 +394,8 @@ class RunComparison:
         right = self.b.result.table[columns]
         merged = left.merge(right, on=["variant", "model"], how="outer",
                             suffixes=(f"_run{self.a.run}", f"_run{self.b.run}"))
+        for run in (self.a.run, self.b.run):  # a cell missing from one run: no count (not NaN as a float)
+            merged[f"n_run{run}"] = merged[f"n_run{run}"].astype("Int64")
         return merged
 
     @property
