@@ -159,6 +159,7 @@ def test_add_duplicate_and_remove_variants(wb):
     wb.widget()
     assert wb.duplicate_variant("terse") == "terse 2"
     assert wb.variants == {"terse": "Q: {question}", "terse 2": "Q: {question}"}
+    assert wb.estimate == 2 * Decimal("0.001152") and wb.quote.estimate.calls == 24  # the copy runs too
     wb._new_name.value = "guided"
     wb._add_variant()  # the "add variant" button
     assert wb.variants["guided"] == "{question}" and list(wb._rows) == ["terse", "terse 2", "guided"]

@@ -12,8 +12,9 @@ Decimal('0.0415')
 
 A variant is a template over the inputs' fields (``"Q: {question}"``, the user message) or chat messages as
 JSON (``[{"role": "system", "content": "…"}, {"role": "user", "content": "{question}"}]``). The estimate is
-:func:`~llmcost_nb.experiments.plan.plan`'s, with token counts cached per filled request: after an edit only
-the edited variant's requests are tokenized again. Each run is one experiment in the ledger, named
+:func:`~llmcost_nb.experiments.plan.plan`'s, planned per variant and kept while the variant and the grid stay
+as they are, with token counts cached per filled request: after an edit only the edited variant is planned
+and tokenized again. Each run is one experiment in the ledger, named
 ``<workbench>/run-<n>`` and tagged ``workbench=<name>``, ``run=<n>``; the inputs are a sample of the given
 size drawn from one fixed shuffle (same seed every run, so a larger sample keeps the smaller one's inputs).
 """
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
 from ..core.money import format_usd
+from ..pricing.tokens import count_message_tokens, encoding_name
 from ..tracking import resolve_ledger
 from .plan import GridEstimate, _items, plan, usd_amount
 from .scorers import LLMJudge, resolve_scorer
@@ -189,8 +191,6 @@ class TokenCounter:
         self._lock = threading.Lock()
 
     def __call__(self, messages: list[dict[str, Any]], model: str) -> int:
-        from ..pricing.tokens import count_message_tokens, encoding_name
-
         encoding = self._encodings.get(model)
         if encoding is None:
             encoding = self._encodings[model] = encoding_name(model)[0]
@@ -243,6 +243,26 @@ class Quote:
         if self.over_budget:
             text += f" · over the budget of {format_usd(self.budget)}"
         return text
+
+
+def _combined(parts: list[GridEstimate]) -> GridEstimate:
+    """The grid's estimate from each variant's share: a cell's worst case depends on its variant only, so
+    after an edit only the edited variant is planned again (the same total as planning them together)."""
+    unpriced = sorted({m for p in parts for m in p.unpriced_models})
+    costs = [p.max_cost for p in parts]
+    first = parts[0]
+    return GridEstimate(
+        calls=sum(p.calls for p in parts),
+        judge_calls=sum(p.judge_calls for p in parts),
+        variants=len(parts),
+        models=first.models,
+        inputs=first.inputs,
+        repeats=first.repeats,
+        input_tokens=sum(p.input_tokens for p in parts),
+        max_output_tokens=first.max_output_tokens,
+        max_cost=None if unpriced or None in costs else sum(costs, Decimal(0)),  # type: ignore[arg-type]
+        unpriced_models=unpriced,
+    )
 
 
 # -- runs and their history ----------------------------------------------------------------------------------
@@ -462,6 +482,7 @@ class Bench:
         self._texts: dict[str, str] = {}
         self._checks: dict[str, VariantCheck] = {}
         self.counter = TokenCounter()
+        self._parts: dict[tuple[Any, ...], GridEstimate] = {}  # (variant, text, grid) -> its share
         self.runs: list[RunRecord] = []
         for variant, template in (variants or {}).items():
             self.set_variant(variant, template)
@@ -555,14 +576,23 @@ class Bench:
         problem = self.problem()
         if problem is not None:
             return Quote(None, self.budget, problem)
-        variants = {name: check.template for name, check in self._checks.items()}
-        try:
-            _, estimate = plan(variants, list(self.grid.models), self.sample(), repeats=self.grid.repeats,
-                               max_tokens=self.grid.max_tokens, judge=self.judge, ledger=self.ledger,
-                               name=self.name, count=self.counter)
-        except (KeyError, TypeError, ValueError) as exc:
-            return Quote(None, self.budget, str(exc).strip("'\""))
-        return Quote(estimate, self.budget)
+        grid, ledger = self.grid, self.ledger
+        scope = (grid.models, grid.inputs, grid.repeats, grid.max_tokens, id(self.judge), id(ledger))
+        parts, sample = {}, None
+        for name, check in self._checks.items():
+            key = (name, check.text, scope)
+            if key not in self._parts:
+                sample = sample if sample is not None else self.sample()
+                try:
+                    _, self._parts[key] = plan({name: check.template}, list(grid.models), sample,
+                                               repeats=grid.repeats, max_tokens=grid.max_tokens,
+                                               judge=self.judge, ledger=ledger, name=self.name,
+                                               count=self.counter)
+                except (KeyError, TypeError, ValueError) as exc:
+                    return Quote(None, self.budget, str(exc).strip("'\""))
+            parts[key] = self._parts[key]
+        self._parts = parts  # only the variants as they are now
+        return Quote(_combined(list(parts.values())), self.budget)
 
     @property
     def estimate(self) -> Decimal | None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.money import format_usd
@@ -74,6 +75,8 @@ class Workbench:
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
         self._busy = False
+        self._results_html: str | None = None  # the last run's table and chart, rendered once
+        self.timings: dict[str, float] = {}  # the last run's seconds: "run" (compare and history), "results"
         self._display_id = f"llmcost-workbench-{uuid.uuid4().hex}"
         self._displayed = False
 
@@ -166,8 +169,10 @@ class Workbench:
         return self._stop
 
     def _run_grid(self, progress: Any, stop: threading.Event) -> CompareResult:
+        started = perf_counter()
         try:
             result = self.bench.run(progress=progress, stop=stop)
+            self.timings["run"] = perf_counter() - started
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             raise
@@ -175,8 +180,10 @@ class Workbench:
             self._busy = False
             self._set_running(False)
             self._show_status()
-        self.result = result
+        self.result, self._results_html = result, None
+        started = perf_counter()
         self._show_results()
+        self.timings["results"] = perf_counter() - started
         return result
 
     def stop(self) -> None:
@@ -405,8 +412,11 @@ class Workbench:
             self._history.value = history_html(self.bench.runs)
             if self.result is not None:
                 headline = escape(self.bench.runs[-1].headline())
-                self._results.children = [w.HTML(f'<b class="{NO_MATH}">{headline}</b>'),
-                                          Explorer(self.result).widget()]
+                explorer = Explorer(self.result)
+                self._results.children = [w.HTML(f'<b class="{NO_MATH}">{headline}</b>'), explorer.widget()]
+                # the fallback shows the same table and chart: rendered once (a chart takes ~0.3 s)
+                self._results_html = (f'<div class="llmcost-explorer">{explorer._table_box.value}'
+                                      f"{explorer._chart_box.value}</div>")
             options = [(f"run {r.run}", r.run) for r in self.bench.runs]
             self._syncing = True
             try:
@@ -446,8 +456,10 @@ class Workbench:
                            for n, t in self.variants.items())
         results = ""
         if self.result is not None:
+            if self._results_html is None:
+                self._results_html = Explorer(self.result)._repr_html_()
             results = (f"<h4>Last run</h4><div><b>{escape(self.bench.runs[-1].headline())}</b></div>"
-                       f"{Explorer(self.result)._repr_html_()}")
+                       f"{self._results_html}")
         return (f'<div class="llmcost-workbench {NO_MATH}">{self._header_html()}<h4>Variants</h4>{variants}'
                 f"<div>grid: {escape(self.bench.grid.describe())}</div>"
                 f"<div>estimate: {escape(self.quote.label())}</div>{results}"
