@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .result import CompareResult
 
 __all__ = ["Bench", "Grid", "Quote", "RunComparison", "RunRecord", "TokenCounter", "VariantCheck",
-           "check_variant", "parse_variant", "sample_order"]
+           "check_variant", "messages_text", "parse_variant", "sample_order"]
 
 NO_MATH = "mathjax_ignore tex2jax_ignore"  # Jupyter must not typeset "$0.04 … $0.05" as LaTeX
 HISTORY_COLUMNS = ("run", "experiment", "started", "variants", "changes", "models", "inputs", "repeats",
@@ -110,6 +110,18 @@ def parse_variant(text: str) -> Any:
     ):
         raise ValueError('chat messages must be a JSON list of {"role": …, "content": "…"} objects')
     return messages
+
+
+def messages_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Chat messages as the editor shows them: JSON, one message a line.
+
+    >>> print(messages_text([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "{q}"}]))
+    [
+      {"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "{q}"}
+    ]
+    """
+    return "[\n" + ",\n".join(f"  {json.dumps(dict(m), ensure_ascii=False)}" for m in messages) + "\n]"
 
 
 def _template_fields(template: str) -> list[str]:
@@ -499,7 +511,7 @@ class Bench:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a variant's name must be a non-empty string, got {name!r}")
         if isinstance(text, list | tuple):
-            text = json.dumps(list(text), indent=1, ensure_ascii=False)
+            text = messages_text(text)
         if not isinstance(text, str):
             raise TypeError(f"variant {name!r} must be a template string or a list of chat messages, got "
                             f"{type(text).__name__}")

@@ -268,8 +268,9 @@ class Workbench:
     def _editor(self, name: str) -> tuple[Any, Any, Any]:
         import ipywidgets as w
 
-        text = w.Textarea(value=self.bench.variants[name], continuous_update=True,
-                          layout=w.Layout(width="98%", height="70px"))
+        value = self.bench.variants[name]
+        text = w.Textarea(value=value, continuous_update=True, rows=min(12, max(3, value.count("\n") + 2)),
+                          layout=w.Layout(width="98%"))
         flag = w.HTML()
         duplicate = w.Button(description="duplicate", icon="copy", layout=w.Layout(width="auto"))
         remove = w.Button(description="remove", icon="trash", layout=w.Layout(width="auto"))
