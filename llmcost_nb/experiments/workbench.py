@@ -399,7 +399,8 @@ def history_html(runs: Sequence[RunRecord]) -> str:
                         f"{escape(t)}</pre></details>" for n, t in r.variants.items())
         body.append(
             f"<tr><td>{r.run}</td><td>{texts}</td><td>{escape(r.grid.describe())}</td>"
-            f"<td>{format_usd(r.cost)}{stopped}</td><td>≤ {format_usd(r.estimate)}</td>"
+            f'<td style="white-space:nowrap">{format_usd(r.cost)}{stopped}</td>'
+            f'<td style="white-space:nowrap">≤ {format_usd(r.estimate)}</td>'
             f"<td>{escape(' · '.join(winner)) if winner else '–'}</td>"
             f"<td>{f'{rate:.0%}' if rate is not None else '–'}</td><td>{r.calls:,}</td>"
             f"<td>{changes}</td></tr>")
