@@ -281,14 +281,21 @@ def test_a_notebook_run_again_numbers_its_runs_after_those_in_the_ledger(client)
 
 def test_adaptive_is_passed_to_compare(client):
     """Passes once compare() takes adaptive=True (issue 18); until then compare() raises TypeError."""
-    wb = workbench(QUESTIONS * 1, models=MODELS, client=client, scorer="exact", budget="0.50",
+    questions = [{"id": f"q{n}", "question": f"what is {n} plus {n}", "expected": str(2 * n)}
+                 for n in range(1, 41)]
+    wb = workbench(questions, models=MODELS, client=client, scorer="exact", budget="0.50",
                    variants={"terse": "Q: {question}"}, name="race", max_tokens=16)
-    wb.set_grid(adaptive=True)
     wb.widget()
-    assert wb._adaptive.value is True
+    wb._adaptive.value = True  # the checkbox
+    assert wb.bench.grid.adaptive
     result = wb.run(progress=False)
-    assert "stopped" in result.table.columns  # the adaptive result says after which input a cell stopped
-    assert bool(wb.history.loc[0, "adaptive"]) and wb.bench.runs[0].grid.adaptive
+    # gpt-4.1-mini is half right at a fifth of the price: gpt-4.1 is raced out before the 40th input
+    table = result.table.set_index(["variant", "model"])
+    assert "dominated by ('terse', 'gpt-4.1-mini')" in table.loc[("terse", "gpt-4.1"), "stopped"]
+    assert table.loc[("terse", "gpt-4.1"), "n"] < 40 and table.loc[("terse", "gpt-4.1-mini"), "n"] == 40
+    history = wb.history
+    assert bool(history.loc[0, "adaptive"]) and history.loc[0, "winner"] == "terse · gpt-4.1-mini"
+    assert history.loc[0, "calls"] == len(result.rows) < 80
     assert result.total_cost == ledger().total_cost(tags={"workbench": "race", "run": "1"})
 
 
