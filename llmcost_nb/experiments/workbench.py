@@ -22,6 +22,7 @@ size drawn from one fixed shuffle (same seed every run, so a larger sample keeps
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import random
 import string
@@ -454,6 +455,18 @@ class RunComparison:
                 f"{table.to_html(index=False, border=0, na_rep='–')}{diff}</div>")
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The widget edits from the kernel's thread while its debounce timer quotes from another: one at a
+    time."""
+
+    @functools.wraps(method)
+    def locked(self: Bench, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 # -- the workbench itself ---------------------------------------------------------------------------------
 class Bench:
     """Variants, a grid, its estimate and the runs so far (see the module docstring)."""
@@ -479,6 +492,7 @@ class Bench:
     ) -> None:
         if isinstance(models, str) or not models or not all(isinstance(m, str) and m for m in models):
             raise ValueError(f"models must be a non-empty list of model names, got {models!r}")
+        self._lock = threading.RLock()
         self.items = _items(inputs)
         self.fields = [f for f in self.items[0][1] if all(f in item for _, item in self.items)]
         self.models = list(dict.fromkeys(models))  # the candidates (the grid's models are some of them)
@@ -506,6 +520,7 @@ class Bench:
         """Each variant's text, by name (a copy)."""
         return dict(self._texts)
 
+    @_locked
     def set_variant(self, name: str, text: Any) -> VariantCheck:
         """Add or replace a variant: a template string, or chat messages (a list, or its JSON text).
         Returns its check: ``.unknown`` lists fields the inputs lack, ``.error`` what else is wrong."""
@@ -521,6 +536,7 @@ class Bench:
             self._checks[name] = check_variant(name, text, self.fields)
         return self._checks[name]
 
+    @_locked
     def remove_variant(self, name: str) -> None:
         if name not in self._texts:
             raise KeyError(f"no variant {name!r}; variants: {', '.join(self._texts) or '(none)'}")
@@ -544,6 +560,7 @@ class Bench:
         return self._checks[name]
 
     # -- grid -------------------------------------------------------------------------------------------
+    @_locked
     def set_grid(self, *, models: Sequence[str] | None = None, inputs: int | None = None,
                  repeats: int | None = None, max_tokens: int | None = None,
                  adaptive: bool | None = None) -> Grid:
@@ -584,6 +601,7 @@ class Bench:
         problems = [p for c in self._checks.values() if (p := c.problem(self.fields)) is not None]
         return "; ".join(problems) or None
 
+    @_locked
     def quote(self) -> Quote:
         """The grid's worst-case estimate (no request sent; cached tiktoken counts) and what it means."""
         problem = self.problem()
