@@ -289,8 +289,8 @@ def test_jupyterlab_workbench_flags_a_field_as_you_type_and_runs_from_its_button
         area.click()
         area.press("End")
         area.press_sequentially(" {qestion}", delay=30)  # typed: the flag and the estimate follow
-        bench.get_by_text("unknown field {qestion}: the inputs have id, question, expected").wait_for(
-            timeout=30_000)
+        bench.get_by_text("⚠ unknown field {qestion}: the inputs have id, question, expected").wait_for(
+            timeout=30_000)  # the flag under the text area (the estimate line says it too, once debounced)
         estimate.filter(has_text="cannot run").wait_for(timeout=30_000)
         assert run.is_disabled()
         for _ in range(len(" {qestion}")):
