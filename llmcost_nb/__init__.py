@@ -51,6 +51,7 @@ __all__ = [
     "sync",
     "track",
     "unload_ipython_extension",
+    "workbench",
 ]
 
 
@@ -159,6 +160,10 @@ def __getattr__(name: str) -> object:  # names built or imported on first use, t
         from .experiments.compare import compare
 
         return compare
+    if name == "workbench":  # llmcost_nb.workbench(inputs, models, client=…): the prompt workbench widget
+        from .notebook.workbench import workbench
+
+        return workbench
     if name == "experiment":  # an A/B comparison rebuilt from the ledger
         from .experiments.compare import experiment
 

@@ -498,6 +498,34 @@ def test_an_interrupt_stops_cleanly_and_leaves_no_half_written_state(fake, ledge
     assert rebuilt["status"].equals(live["status"]) and rebuilt["cost"].equals(live["cost"])
 
 
+def test_a_stop_event_set_from_another_thread_stops_like_an_interrupt(fake, ledger):
+    fake.latency = 0.05
+    stop, seen, lock, count = threading.Event(), [], threading.Lock(), [0]
+
+    def answer(body, model):
+        with lock:
+            count[0] += 1
+            if count[0] == 5:
+                stop.set()  # another thread (the workbench's Stop button) asks the grid to stop
+        return reply(body, model)
+
+    fake.reply = answer
+    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="k")
+    questions = [
+        {"id": f"q{n}", "question": f"what is {n} plus {n}", "expected": str(2 * n)} for n in range(40)
+    ]
+    result = compare({"terse": "Q: {question}"}, ["gpt-4.1"], questions, scorer="exact", client=client,
+                     concurrency=4, name="stopped", ledger=ledger, stop=stop,
+                     progress=lambda done, total, spent: seen.append((done, total, spent)))
+    assert result.stopped == "interrupted"
+    assert 5 <= len(result.rows) < 40 and len(result.rows) + len(result.skipped) == 40
+    assert ledger.total_cost(tags={"experiment": "stopped"}) == result.total_cost
+    # progress=callable: (done, total, spent) as calls finish, the last one the result's
+    assert seen[-1] == (len(result.rows), 40, result.total_cost)
+    assert [d for d, _, _ in seen] == sorted({d for d, _, _ in seen})
+    assert all(t == 40 for _, t, _ in seen)
+
+
 def test_compare_works_inside_a_running_event_loop_and_acompare_on_it(oai, ledger):
     async def in_jupyter():
         loop = asyncio.get_running_loop()

@@ -245,3 +245,68 @@ def test_install_script_is_idempotent_and_needs_no_playwright_download():
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout == ""  # chromium is there: nothing to do
     assert shutil.which("chromium") == CHROMIUM
+
+
+WORKBENCH_CELL = """\
+import openai, llmcost_nb
+from llmcost_nb.testing import FakeProvider
+fake = FakeProvider()
+fake.reply = lambda body, model: "4"
+client = openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-fake")
+llmcost_nb.set_price("gpt-4.1", input_mtok="2", output_mtok="8")  # the test's prices, not the catalog's
+llmcost_nb.set_price("gpt-4.1-mini", input_mtok="0.4", output_mtok="1.6")
+questions = [{"id": f"q{n}", "question": f"what is {n} plus {n}", "expected": "4"} for n in range(1, 7)]
+wb = llmcost_nb.workbench(questions, models=["gpt-4.1", "gpt-4.1-mini"], client=client, scorer="exact",
+                          budget="0.05", variants={"terse": "Q: {question}"}, name="lab", max_tokens=16)
+wb"""
+
+
+def test_jupyterlab_workbench_flags_a_field_as_you_type_and_runs_from_its_button(browser, lab, kernel_env):
+    base, token = lab
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WORKBENCH_CELL)], metadata=kernel)
+    nbformat.write(notebook, kernel_env / "root" / "workbench.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{base}/lab/tree/workbench.ipynb?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while True:
+        kernels = api(base, "/api/kernels", token)
+        if len(kernels) == 1 and kernels[0]["execution_state"] == "idle":
+            break
+        assert time.monotonic() < deadline, kernels
+        time.sleep(0.5)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    bench = page.locator(".jp-OutputArea-output .jupyter-widgets", has_text="Workbench lab").first
+    try:
+        bench.wait_for(timeout=120_000)
+        estimate = bench.locator(".llmcost-estimate")
+        estimate.filter(has_text="≤ $0.001152 · 12 calls · 192 input tokens").wait_for(timeout=30_000)
+        run = bench.locator("button", has_text="Run")
+        assert run.is_enabled()
+        area = bench.locator("textarea").first
+        area.click()
+        area.press("End")
+        area.press_sequentially(" {qestion}", delay=30)  # typed: the flag and the estimate follow
+        bench.get_by_text("⚠ unknown field {qestion}: the inputs have id, question, expected").wait_for(
+            timeout=30_000)  # the flag under the text area (the estimate line says it too, once debounced)
+        estimate.filter(has_text="cannot run").wait_for(timeout=30_000)
+        assert run.is_disabled()
+        for _ in range(len(" {qestion}")):
+            area.press("Backspace")
+        estimate.filter(has_text="≤ $0.001152").wait_for(timeout=30_000)
+        run.click()  # runs in the background: the kernel stays free, the results pane fills in
+        bench.get_by_text("run 1: terse · gpt-4.1-mini won at 100%").wait_for(timeout=120_000)
+        assert "12 / 12 calls" in bench.inner_text()
+        bench.locator(".lm-TabBar-tab", has_text="History").click()
+        bench.locator(".llmcost-history td", has_text="first run").wait_for(timeout=30_000)
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "jupyterlab-workbench-failure.png", full_page=True)
+        raise
+    bench.scroll_into_view_if_needed()
+    check_screenshot(page.screenshot(), "jupyterlab-workbench.png")
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").filter(
+        has_text="Traceback").count() == 0
+    page.close()

@@ -35,7 +35,7 @@ import asyncio
 import contextvars
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from time import perf_counter
@@ -253,6 +253,33 @@ def _tick(bar: Any, run: Run) -> None:
     bar.set_postfix_str(text, refresh=True)
 
 
+class _Report:
+    """``progress=callable``: ``callable(done, total, spent)`` each time calls finish (and once at the end),
+    in the thread that called :func:`compare`: for a caller that draws its own progress bar."""
+
+    def __init__(self, report: Callable[[int, int, Decimal], None]) -> None:
+        self.report, self.n = report, -1
+
+    def update(self, run: Run) -> None:
+        if run.done != self.n:
+            self.n = run.done
+            self.report(run.done, len(run.cells) - len(run.raced_out), run.spent)
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, name: str, progress: bool | Callable[[int, int, Decimal], None]) -> Any:
+    return _Report(progress) if callable(progress) else _progress_bar(total, name, bool(progress))
+
+
+def _advance(bar: Any, run: Run) -> None:
+    if isinstance(bar, _Report):
+        bar.update(run)
+    else:
+        _tick(bar, run)
+
+
 def compare(
     variants: Mapping[str, Any],
     models: Sequence[str],
@@ -269,12 +296,13 @@ def compare(
     threshold: float = 0.5,
     retries: int = 2,
     retry_delay: float = 0.5,
-    progress: bool = True,
+    progress: bool | Callable[[int, int, Decimal], None] = True,
     ledger: Ledger | str | Path | None = None,
     adaptive: bool = False,
     confidence: float = 0.95,
     by: str = "cost_per_success",
     min_inputs: int = 10,
+    stop: threading.Event | None = None,
 ) -> CompareResult:
     """Run every variant on every model for every input (``repeats`` times) and return a
     :class:`CompareResult`; see the module docstring. Blocks until done, interrupted or out of budget.
@@ -282,6 +310,10 @@ def compare(
     ``adaptive=True``: race the cells instead, stopping each one whose bound on ``by`` (a metric
     ``best()`` takes, latency percentiles aside) shows at ``confidence`` that it cannot win, never before
     ``min_inputs`` inputs; ``adaptive=False`` (the default) runs the full grid.
+    ``progress``: a progress bar with the running cost (True), none (False), or a function
+    ``progress(done, total, spent)`` called as calls finish. ``stop``: an event another thread may set to stop
+    the grid as an interrupt does (no new call launched, calls in flight cancelled, what finished returned,
+    ``.stopped == "interrupted"``).
 
     >>> compare({"A": "Q: {q}"}, ["gpt-4.1-mini"], [{"q": "2+2?", "expected": "4"}], scorer="exact",
     ...         client=openai.OpenAI(), budget="0.01").table                          # doctest: +SKIP
@@ -322,7 +354,7 @@ def compare(
 
     started = perf_counter()
     worker = threading.Thread(target=work, name=f"llmcost-compare-{run.name}", daemon=True)
-    bar = _progress_bar(len(run.cells), run.name, progress)
+    bar = _bar(len(run.cells), run.name, progress)
     worker.start()
     try:
         # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread marked
@@ -330,12 +362,14 @@ def compare(
         while not finished.is_set():
             try:
                 finished.wait(0.1)
-                _tick(bar, run)
+                if stop is not None and stop.is_set():
+                    run.stop("interrupted")
+                _advance(bar, run)
             except KeyboardInterrupt:
                 run.stop("interrupted")
     finally:
         if bar is not None:
-            _tick(bar, run)
+            _advance(bar, run)
             bar.close()
     if "error" in outcome:
         raise outcome["error"]

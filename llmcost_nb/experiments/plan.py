@@ -3,7 +3,7 @@ request, tiktoken input count and worst-case cost, and the :class:`GridEstimate`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html import escape
@@ -103,9 +103,17 @@ def plan(
     judge: LLMJudge | None,
     ledger: Ledger,
     name: str,
+    count: Callable[[list[dict[str, Any]], str], int] | None = None,
 ) -> tuple[list[Cell], GridEstimate]:
-    """Every cell of the grid with its request and worst-case cost, and the grid's estimate."""
-    from ..pricing.tokens import count_message_tokens
+    """Every cell of the grid with its request and worst-case cost, and the grid's estimate.
+
+    ``count(messages, model)``: the input tokens of a request's messages (default: tiktoken, with OpenAI's
+    chat framing); the workbench passes a cached one so that an edit re-tokenizes only what changed."""
+    if count is None:
+        from ..pricing.tokens import count_message_tokens
+
+        def count(messages: list[dict[str, Any]], model: str) -> int:
+            return count_message_tokens(messages, model=model).tokens
 
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty dict: name -> template, chat messages or callable")
@@ -131,13 +139,13 @@ def plan(
             for variant, template in variants.items():
                 request = build_request(template, item, max_tokens=max_tokens, name=str(variant))
                 for model in models:
-                    tokens = count_message_tokens(request["messages"], model=model).tokens
+                    tokens = count(request["messages"], model)
                     cost = candidate = worst(model, tokens, int(request.get("max_tokens") or max_tokens))
                     if judge is not None and cost is not None:
                         judged = judge.request(" ".join(["x"] * max_tokens), item)
                         judge_cost = worst(
                             judge.model,
-                            count_message_tokens(judged["messages"], model=judge.model).tokens,
+                            count(judged["messages"], judge.model),
                             judge.max_tokens,
                         )
                         cost = None if judge_cost is None else cost + judge_cost
