@@ -48,7 +48,8 @@ def test_a_sound_ledger_is_ok(filled):
     )
     assert report.notes == [
         "1 billed row has a model without a known price: my-local-llama (1); set one with "
-        "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...)"
+        "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...), declare your own server free with "
+        "llmcost_nb.self_hosted(base_url), or name a gateway's provider as a prefix ('openai/gpt-4o-mini')"
     ]
 
 

@@ -199,11 +199,11 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
     with ledger._lock:
         rows = ledger.connection.execute(
             f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
-            f"price_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 ORDER BY id"
+            f"price_source, host, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 ORDER BY id"
         ).fetchall()
     differ: list[tuple[int, Any, Any, Any]] = []
     priceable, unknown = [], Counter[str]()
-    for call_id, ts, provider, model, requested, tier, extra, stored, source, *tokens in rows:
+    for call_id, ts, provider, model, requested, tier, extra, stored, source, host, *tokens in rows:
         call = Call(
             provider=provider,
             model=model,
@@ -211,6 +211,7 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
             service_tier=tier,
             ts=ts,
             usage_extra=json.loads(extra) if extra else None,
+            host=host,
         )
         for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
             setattr(call, name, value)
@@ -244,7 +245,9 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
         models = ", ".join(f"{m} ({n:,})" for m, n in unknown.most_common(_SHOWN))
         report.notes.append(
             f"{_rows_word(sum(unknown.values()))} a model without a known price: {models}; "
-            "set one with llmcost_nb.set_price(model, input_mtok=..., output_mtok=...)"
+            "set one with llmcost_nb.set_price(model, input_mtok=..., output_mtok=...), declare your own "
+            "server free with llmcost_nb.self_hosted(base_url), or name a gateway's provider as a prefix "
+            "('openai/gpt-4o-mini')"
         )
 
 

@@ -27,7 +27,8 @@ from .resolve import resolve_ledger
 from .scope import Scope, current_scope, get_session
 
 __all__ = [
-    "disable", "enable", "log", "log_many", "record", "record_manual", "set_price", "token_call", "track",
+    "disable", "enable", "log", "log_many", "record", "record_manual", "self_hosted", "set_price",
+    "token_call", "track",
 ]
 
 _OBJECT_TO_API = {
@@ -207,3 +208,15 @@ def set_price(model: str, *, input_mtok: Decimal | str | float, output_mtok: Dec
     resolve_ledger(ledger).set_price(model, input_mtok=input_mtok, output_mtok=output_mtok,
                                      cache_read_mtok=cache_read_mtok, cache_write_mtok=cache_write_mtok,
                                      provider=provider)
+
+
+def self_hosted(base_url: str, *, ledger: Ledger | str | Path | None = None) -> str:
+    """Declare a server your own (a vLLM, Ollama or llama.cpp server on your machines): calls to its host
+    cost $0, with ``price_source`` ``"self-hosted"``, instead of being left unpriced. Stored in the ledger,
+    like :func:`set_price`, so it holds in every later session and for ``Ledger().reprice()`` and
+    ``llmcost check``. The host is what counts, not the port or path. Returns the host.
+
+    >>> llmcost_nb.self_hosted("http://127.0.0.1:8000/v1")   # doctest: +SKIP
+    '127.0.0.1'
+    """
+    return resolve_ledger(ledger).self_hosted(base_url)
