@@ -34,6 +34,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..core.tags import clean_tags
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
 from .clients import Router
@@ -107,7 +108,7 @@ def _prepare(
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
     if isinstance(models, str):
         raise ValueError(f"models must be a non-empty list of model names, got the string {models!r}")
-    tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    tags = clean_tags(tags)
     name = (
         name or tags.pop("experiment", None) or f"ab-{now_iso()[:16].replace(':', '')}-{uuid.uuid4().hex[:6]}"
     )

@@ -83,7 +83,9 @@ def default_path() -> Path:
 
 
 class Ledger(LedgerReader):
-    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`), making
+    its folder on first use; ``Ledger(PATH)`` needs PATH's folder to exist, and refuses a SQLite file of another
+    application (:class:`LedgerError`, nothing changed).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
     backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
 
@@ -94,6 +96,7 @@ class Ledger(LedgerReader):
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
+        self._default = path is None or self.path == default_path()  # only its folder is made when missing
         self._key = os.path.realpath(self.path)
         self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
         self._conn: sqlite3.Connection | None = None
@@ -123,7 +126,7 @@ class Ledger(LedgerReader):
         if self._conn is None or self._pid != os.getpid():
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():
-                    conn = open_connection(self.path)
+                    conn = open_connection(self.path, make_folder=self._default)
                     try:
                         self._replay_orphans(conn)
                     except Exception as exc:  # they stay where they are, for the next open

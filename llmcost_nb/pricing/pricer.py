@@ -26,9 +26,13 @@ from .providers import PREFIX_ALIASES, WIRE_PROVIDER, host_of
 if TYPE_CHECKING:
     from ..core.call import Call
 
-__all__ = ["SELF_HOSTED", "Price", "PriceResult", "Pricer", "UnknownModel", "price_call", "price_captured",
-           "unpriced_advice", "warm", "warn_unpriced"]
+__all__ = ["MAX_PRICE_MTOK", "SELF_HOSTED", "Price", "PriceResult", "Pricer", "UnknownModel", "price_call",
+           "price_captured", "unpriced_advice", "warm", "warn_unpriced"]
 
+# The highest price a user may set, USD per million tokens (any unit): 16 times the dearest model genai-prices
+# lists ($600 per Mtok). With it, one call of up to 900 million tokens costs at most ~$9.2M, what a ledger row
+# holds in integer picodollars (a 64-bit integer): a typo such as "1e400" is refused, never stored.
+MAX_PRICE_MTOK = Decimal(10_000)
 SELF_HOSTED = "self-hosted"  # the price_source of a call to a self-hosted server: it costs $0
 _PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
@@ -51,6 +55,9 @@ class Price:
                     value = Decimal(str(value))
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"Price.{name} must be a finite non-negative Decimal, got {value!r}")
+            if value > MAX_PRICE_MTOK:
+                raise ValueError(f"{name} must be at most {MAX_PRICE_MTOK:,} USD per million tokens, got "
+                                 f"{value!r}: is it per token instead of per million?")
             object.__setattr__(self, name, value)
 
     def cost(self, usage: Mapping[str, int]) -> Decimal:
