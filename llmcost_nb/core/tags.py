@@ -26,10 +26,11 @@ MAX_TAG_CHARS = 1_000  # per key and per value: a label, not a payload (a prompt
 _EXAMPLE = '{"team": "search"}'
 
 
-def clean_tags(tags: Any, what: str = "tags") -> dict[str, str]:
+def clean_tags(tags: Any, what: str = "tags", *, limit: bool = True) -> dict[str, str]:
     """``tags`` as stored: ``{str: str}``, in the order given; ``None`` is no tags. Raises ``TypeError`` for
     anything but a mapping of ``str`` keys to ``str`` or number values, ``ValueError`` for an empty key or
-    a key or value longer than :data:`MAX_TAG_CHARS` characters."""
+    (with ``limit``: tags being written, not a filter over older rows) a key or value longer than
+    :data:`MAX_TAG_CHARS` characters."""
     if tags is None:
         return {}
     if not isinstance(tags, Mapping):
@@ -49,7 +50,7 @@ def clean_tags(tags: Any, what: str = "tags") -> dict[str, str]:
             raise TypeError(f"{what}: the value of tag {_short(key)} must be a str or a number, got "
                             f"{type(value).__name__} {_short(value)}")
         for item, name in ((key, f"tag key {_short(key)}"), (text, f"the value of tag {_short(key)}")):
-            if len(item) > MAX_TAG_CHARS:
+            if limit and len(item) > MAX_TAG_CHARS:
                 raise ValueError(f"{what}: {name} is {len(item):,} characters; at most {MAX_TAG_CHARS:,} "
                                  "are allowed")
         cleaned[key] = text

@@ -65,7 +65,7 @@ def where(filters: Mapping[str, Any], dialect: Dialect) -> tuple[str, list[Any]]
             continue
         if name == "tags":
             try:
-                value = clean_tags(value, "the tags filter")
+                value = clean_tags(value, "the tags filter", limit=False)
             except TypeError as exc:
                 raise FilterError(str(exc)) from None
             more_clauses, more_params = dialect.tags(value)
