@@ -93,7 +93,8 @@ def test_a_misspelt_token_count_is_an_error_naming_the_allowed_keys(ledger, befo
     assert stored(ledger) == before
 
 
-@pytest.mark.parametrize("more", [{"cache_read_tokens": 11}, {"cache_read_tokens": 6, "cache_write_tokens": 5}])
+@pytest.mark.parametrize("more", [{"cache_read_tokens": 11},
+                                  {"cache_read_tokens": 6, "cache_write_tokens": 5}])
 def test_cached_tokens_cannot_exceed_input_tokens(ledger, before, more):
     with pytest.raises(ValueError, match=r"cache_read_tokens \+ cache_write_tokens \(11\) cannot exceed "
                                          r"input_tokens \(10\)"):
@@ -144,9 +145,9 @@ def test_bad_tags_are_refused_by_every_way_in(ledger, before, tags, error, messa
         lambda: llmcost_nb.record({"object": "chat.completion", "model": "gpt-4.1",
                                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}}, tags=tags,
                                   ledger=ledger),
-        lambda: llmcost_nb.log_many([{"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1},
-                                     {"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1, "tags": tags}],
-                                    ledger=ledger),
+        lambda: llmcost_nb.log_many([
+            {"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1},
+            {"model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1, "tags": tags}], ledger=ledger),
         lambda: llmcost_nb.track(tags=tags, ledger=ledger),
     ]
     for attempt in attempts:

@@ -83,9 +83,9 @@ def default_path() -> Path:
 
 
 class Ledger(LedgerReader):
-    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`), making
-    its folder on first use; ``Ledger(PATH)`` needs PATH's folder to exist, and refuses a SQLite file of another
-    application (:class:`LedgerError`, nothing changed).
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`),
+    making its folder on first use; ``Ledger(PATH)`` needs PATH's folder to exist, and refuses a SQLite file
+    of another application (:class:`LedgerError`, nothing changed).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
     backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
 
