@@ -25,7 +25,7 @@ from ..core.money import MAX_PUSD
 from ..core.tags import clean_tags
 from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
-from ..pricing.pricer import price_call, warn_unpriced
+from ..pricing.pricer import MAX_PRICE_MTOK, price_call, warn_unpriced
 from ..pricing.usage import MAX_COUNT, usage_keys
 from .recorder import record as _record
 from .resolve import resolve_ledger
@@ -118,9 +118,14 @@ def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | s
     call.tags = {**base, **own}
     call.session_id, call.attribution, call.usage_source = session.id, "manual", "manual"
     call.scope_id = scope.id if scope is not None else None
-    if isinstance(target, Ledger):
+    if isinstance(target, Ledger) and sum(call.usage.values()) > _ALWAYS_FITS:  # else it cannot overflow
         _check_cost_fits(call, price_call(target.pricer, call).cost)
     return _record(call, scope, session, ledger=target)
+
+
+# Up to this many tokens (and other units) a call's cost fits a ledger row at any price one may set
+# (MAX_PRICE_MTOK), so only a larger call is priced before it is recorded, to refuse an overflow first.
+_ALWAYS_FITS = MAX_PUSD // (int(MAX_PRICE_MTOK) * 1_000_000)
 
 
 def _check_cost_fits(call: Call, cost: Decimal | None) -> None:
