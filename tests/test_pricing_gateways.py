@@ -142,3 +142,14 @@ def test_self_hosted_refuses_what_is_no_url_and_writes_nothing(ledger, value, er
         ledger.self_hosted(value)
     stored = ledger.connection.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'self-hosted:%'").fetchone()
     assert stored == (0,)
+
+
+def test_a_hard_budget_lets_a_self_hosted_server_through_without_a_warning(fake):
+    from llmcost_nb.budget import set_budget
+
+    llmcost_nb.self_hosted(fake.openai_base_url)
+    set_budget("0.000001", scope="session", hard=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LlmcostWarning)  # neither "no price known" nor a budget warning
+        rows = [chat(fake, "Qwen/Qwen2.5-7B-Instruct") for _ in range(3)]
+    assert [(r.cost_usd, r.price_source) for r in rows] == [(Decimal(0), "self-hosted")] * 3

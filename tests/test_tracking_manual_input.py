@@ -225,3 +225,14 @@ def test_daily_budget_that_is_no_number_is_one_actionable_line(ledger, before):
     result = CliRunner().invoke(main, ["daily", "--budget", "abc", "--db", str(ledger.path)])
     assert result.exit_code == 1
     assert result.output == "Error: a budget must be a positive amount of USD, got 'abc'\n"
+
+
+def test_magic_tags_go_through_the_same_check():
+    from IPython.core.error import UsageError
+
+    from llmcost_nb.notebook.magics import parse_cell_line
+
+    assert parse_cell_line(f"--tag team=search --tag note={'a' * MAX_TAG_CHARS}").tags == {
+        "team": "search", "note": "a" * MAX_TAG_CHARS}
+    with pytest.raises(UsageError, match="the value of tag 'note' is 1,001 characters; at most 1,000"):
+        parse_cell_line(f"--tag note={'a' * 1001}")
