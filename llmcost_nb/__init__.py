@@ -18,7 +18,7 @@ from .ledger.protocol import REPORTS as _REPORT_NAMES
 from .ledger.protocol import register_backend as _register_backend
 from .ledger.protocol import register_reports as _register_reports
 from .ledger.sqlite import Ledger
-from .tracking.manual import disable, enable, log, log_many, record, set_price, track
+from .tracking.manual import disable, enable, log, log_many, record, self_hosted, set_price, track
 from .tracking.scope import Scope, Session, get_session
 from .tracking.scope import on_session_start as _on_session_start
 
@@ -46,6 +46,7 @@ __all__ = [
     "reconcile",
     "record",
     "replay",
+    "self_hosted",
     "set_price",
     "share",
     "sync",

@@ -291,6 +291,7 @@ def test_relative_since(tmp_path):
 
 
 def _small_ledger(tmp_path):
+    tmp_path.mkdir(exist_ok=True)  # Ledger(PATH) makes no folder
     led = Ledger(tmp_path / "day.db")
     for model, n, cost in (("gpt-4.1", 50, "0.049"), ("gpt-4.1-mini", 200, "0.004")):
         led.write_many(

@@ -48,7 +48,8 @@ def test_a_sound_ledger_is_ok(filled):
     )
     assert report.notes == [
         "1 billed row has a model without a known price: my-local-llama (1); set one with "
-        "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...)"
+        "llmcost_nb.set_price(model, input_mtok=..., output_mtok=...), declare your own server free with "
+        "llmcost_nb.self_hosted(base_url), or name a gateway's provider as a prefix ('openai/gpt-4o-mini')"
     ]
 
 
@@ -223,3 +224,26 @@ def test_cli_default_ledger_from_env(tmp_path, monkeypatch):
     llmcost_nb.log(model="gpt-4.1", input_tokens=1, output_tokens=1)
     result = CliRunner().invoke(main, ["check", "--no-reprice"])
     assert result.exit_code == 0 and result.output.startswith(f"{tmp_path / 'env.db'}: ok")
+
+
+def test_ok_rows_without_tokens_are_a_note(ledger):
+    """A billed success with 0 input and 0 output tokens (a stream recorded without usage) is flagged as a
+    note naming its ids; an embedding (0 output), a failed call and one with other priced units are not."""
+    for call in (
+        llmcost_nb.Call(provider="openai", api="chat", model="gpt-4.1", streamed=True),  # ok, billed, 0 / 0
+        llmcost_nb.Call(provider="openai", api="embeddings", model="text-embedding-3-small", input_tokens=8),
+        llmcost_nb.Call(provider="openai", api="chat", model="gpt-4.1", status="error", billed=False),
+        llmcost_nb.Call(provider="openai", api="chat", model="gpt-4.1", usage_extra={"web_searches": 1}),
+        llmcost_nb.Call(provider="openai", api="chat", model="gpt-4.1", streamed=True),
+    ):
+        ledger.write(ledger.price(call))
+    report = ledger.check()
+    assert report.ok, str(report)
+    assert [n for n in report.notes if "0 input and 0 output" in n] == [
+        "2 billed rows say ok with 0 input and 0 output tokens (id 1, 5): the provider billed them, but the "
+        "tokens, and so the cost, are not known (most often a stream recorded without usage by an llmcost_nb "
+        "older than stream estimates); their cost counts as $0 or empty in totals"
+    ]
+    ledger.connection.execute("DELETE FROM calls WHERE id = 5")
+    assert "1 billed row says ok with 0 input and 0 output tokens (id 1): the provider billed it" in str(
+        ledger.check())

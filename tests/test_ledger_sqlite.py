@@ -153,9 +153,7 @@ def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_on
     monkeypatch.setattr(llmcost_nb.ledger.connection, "BUSY_TIMEOUT_MS", 1000)
     path = tmp_path / "busy.db"
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")
-    holder.execute("INSERT INTO t VALUES (1)")
+    holder.execute("BEGIN EXCLUSIVE")  # an empty new file: a ledger once set up (another app's is refused)
     locked = r"^the ledger at .*busy.db stayed locked by another process for 1 s\. Nothing was changed"
     with pytest.raises(LedgerError, match=locked):
         Ledger(path)
@@ -167,7 +165,7 @@ def test_a_ledger_that_cannot_be_set_up_is_a_clear_error_and_stays_as_it_was(tmp
     """A new file needs its set-up lock file beside it; where that cannot be made (here a folder is in its
     way; a read-only folder does the same), say so in one line and leave the file as it was."""
     path = tmp_path / "plain.db"
-    sqlite3.connect(path).execute("CREATE TABLE t (x)")
+    path.touch()  # a new, empty file (another application's database is refused before this step)
     before = path.read_bytes()
     (tmp_path / "plain.db-migrate.lock").mkdir()
     with pytest.raises(LedgerError, match=r"^cannot set up the ledger at .*plain.db: .*Nothing was changed"):

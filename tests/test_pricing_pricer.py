@@ -14,12 +14,14 @@ import genai_prices
 import pytest
 from _prices import SOURCE, M, at, unit_prices
 from genai_prices import Usage
+from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmcost_nb.core.warn import LlmcostWarning
 from llmcost_nb.pricing import pricer as pricing
 from llmcost_nb.pricing.pricer import Price, Pricer, PriceResult, UnknownModel, warm
+from llmcost_nb.pricing.providers import PREFIX_ALIASES
 from llmcost_nb.pricing.usage import UsageError, extract_usage
 
 TS = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -44,15 +46,28 @@ def pricer():
     return Pricer()
 
 
-def genai_cost(provider, model, usage, ts, tier=None):
-    """genai_prices.calc_price's total, with the same fallback to a model-name lookup as Pricer."""
+def genai_cost(provider, model, usage, ts, tier=None, *, prefixes=True, fallback=True):
+    """genai_prices.calc_price's total, with the same fallbacks as Pricer: a gateway's provider prefix
+    (``x-ai/grok-4`` is ``grok-4`` at the provider genai-prices or PREFIX_ALIASES reads ``x-ai`` as), then a
+    model-name lookup."""
     context = {"service_tier": tier} if tier else None
     try:
         calc = genai_prices.calc_price(Usage(**usage), model, provider_id=provider,
                                        genai_request_timestamp=ts, price_context=context)
         return calc.total_price
     except LookupError:
-        return "unknown" if provider is None else genai_cost(None, model, usage, ts, tier)
+        rest = model
+        while prefixes and "/" in rest:  # prefix after prefix: openrouter/openai/gpt-4o
+            prefix, rest = rest.split("/", 1)
+            named = find_provider_by_id(get_snapshot().providers, PREFIX_ALIASES.get(prefix.lower(), prefix))
+            if named is None or not rest:
+                break
+            if (found := genai_cost(named.id, rest, usage, ts, tier, prefixes=False, fallback=False)
+                    ) != "unknown":
+                return found
+        if not fallback:
+            return "unknown"
+        return "unknown" if provider is None else genai_cost(None, model, usage, ts, tier, prefixes=False)
     except ValueError:
         return "invalid"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -67,24 +68,25 @@ def test_shape_of_the_sample(sample):
     assert min(per_dow[d] for d in "12345") > 2.5 * max(per_dow[d] for d in "06")
 
 
-def test_costs_follow_the_price_table_and_the_price_cut(sample):
+def test_costs_are_the_ledgers_own_pricing_of_its_price_table(sample):
+    """The price table is stored as the ledger's overrides, and every billed row costs exactly what the
+    ledger's pricer gives for it: check() re-prices all of them to the same picodollar."""
     conn = sample.ledger.connection
-    cut = sample.price_change_day.isoformat()
-    for when, factor in (("<", 1), (">=", Decimal("0.2"))):
-        row = conn.execute(
-            f"SELECT input_tokens, output_tokens, cache_read_tokens, cost_pusd FROM calls "
-            f"WHERE model = 'o3' AND status = 'ok' AND ts {when} ? LIMIT 1",
-            (cut,),
-        ).fetchone()
-        inp, out, cached, pusd = row
-        full = (inp - cached) * 10_000_000 + out * 40_000_000 + cached * 2_500_000
-        assert pusd == (full if factor == 1 else full // 5)
-    assert (
-        sample.ledger.connection.execute(
-            "SELECT COUNT(*) FROM calls WHERE price_source = 'sample'"
-        ).fetchone()[0]
-        > 0
-    )
+    rows = conn.execute(
+        "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok FROM prices")
+    stored = {(provider, model): tuple(map(Decimal, prices)) for provider, model, *prices in rows}
+    table = {(spec[0], model): tuple(Decimal(str(p)) for p in spec[7]) for model, spec in MODELS.items()}
+    assert stored == table
+    inp, out, cached, pusd = conn.execute(
+        "SELECT input_tokens, output_tokens, cache_read_tokens, cost_pusd FROM calls "
+        "WHERE model = 'o3' AND status = 'ok' AND cache_read_tokens > 0 LIMIT 1").fetchone()
+    assert pusd == (inp - cached) * 10_000_000 + out * 40_000_000 + cached * 2_500_000
+    report = sample.ledger.check()
+    assert report.ok and report.problems == [], str(report)
+    billed = conn.execute("SELECT COUNT(*) FROM calls WHERE billed = 1").fetchone()[0]
+    assert report.repriced == billed > 6_000
+    assert {r[0] for r in conn.execute("SELECT DISTINCT price_source FROM calls WHERE billed = 1")} == {
+        "override"}
 
 
 def test_planted_events(sample):
@@ -117,7 +119,7 @@ def test_refuses_to_mix_into_a_used_ledger(sample, tmp_path):
 
 def planted_shape(ledger: Ledger, rows: int, days: int, end: date, seed: int) -> None:
     """What generate(rows, days, seed, end) promises whatever numpy's random draws are: the rows and planted
-    events it was asked for, its days, and every cost from its price table (o3 a fifth from the cut on)."""
+    events it was asked for, its days, and every cost from its price table."""
     conn = ledger.connection
     start = end - timedelta(days=days - 1)
     spike, runaway = _planted_days(start, days)
@@ -133,14 +135,13 @@ def planted_shape(ledger: Ledger, rows: int, days: int, end: date, seed: int) ->
         "cell", "agent loop", f"sample-{seed}")
     opus = "SELECT COUNT(*) FROM calls WHERE model = 'claude-opus-4-20250514' AND ts LIKE ?"
     assert conn.execute(opus, (spike.isoformat() + "%",)).fetchone()[0] >= batch
-    cut = (start + timedelta(days * 3 // 5)).isoformat()
     prices = {model: [round(p * 1_000_000) for p in spec[7]] for model, spec in MODELS.items()}
-    for model, ts, inp, out, read, write, pusd, source in conn.execute(
-            "SELECT model, ts, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+    for model, inp, out, read, write, pusd, source in conn.execute(
+            "SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
             "cost_pusd, price_source FROM calls WHERE status != 'error'"):
         p_in, p_out, p_read, p_write = prices[model]
         full = (inp - read - write) * p_in + out * p_out + read * p_read + write * p_write
-        assert (pusd, source) == (full // 5 if model == "o3" and ts >= cut else full, "sample")
+        assert (pusd, source) == (full, "override")
 
 
 def test_generated_sample_has_its_arguments_shape(sample):
@@ -154,3 +155,58 @@ def test_committed_sample_is_the_documented_one(tmp_path):
     assert isinstance(copy, Ledger) and copy.path.parent == tmp_path
     args = SAMPLE_ARGS
     planted_shape(copy, args["rows"], args["days"], date.fromisoformat(args["end"]), args["seed"])
+
+
+def test_the_committed_sample_passes_its_own_check():
+    """``llmcost check sample_data/ledger.db`` exits 0: the shipped file, checked where it lies (read-only
+    but for re-pricing, which writes nothing)."""
+    from click.testing import CliRunner
+
+    from llmcost_nb.cli.app import main
+
+    committed = Path(__file__).resolve().parents[1] / "sample_data" / "ledger.db"
+    before = hashlib.sha256(committed.read_bytes()).hexdigest()
+    result = CliRunner().invoke(main, ["check", str(committed)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{committed}: ok — schema version ")
+    assert "priced rows match re-pricing" in result.output and "problem" not in result.output
+    assert hashlib.sha256(committed.read_bytes()).hexdigest() == before
+
+
+def utc_today():
+    return datetime.now(UTC).date()
+
+
+@pytest.mark.parametrize("as_of", ["2027-03-04", date(2026, 11, 1), "today"])
+def test_as_of_shifts_the_sample_to_end_that_day(tmp_path, as_of):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "shifted").mkdir()
+    plain = sample_ledger(tmp_path / "plain")
+    shifted = sample_ledger(tmp_path / "shifted", as_of=as_of)
+    last = {"today": utc_today()}.get(as_of) if isinstance(as_of, str) else as_of
+    last = date.fromisoformat(as_of) if last is None else last
+    end = date.fromisoformat(SAMPLE_ARGS["end"])
+    moved = last - end
+    (first, final), (first0, final0) = shifted.time_span(), plain.time_span()
+    assert final[:10] == last.isoformat() and final0[:10] == SAMPLE_ARGS["end"]
+    assert first[:10] == (date.fromisoformat(first0[:10]) + moved).isoformat()
+    assert first[10:] == first0[10:] and final[10:] == final0[10:]  # times of day kept to the microsecond
+    assert (shifted.count(), shifted.total_cost()) == (plain.count(), plain.total_cost())
+    week = shifted.summary(by=(), since=(last - timedelta(days=6)).isoformat())
+    plain_week = plain.summary(by=(), since=(end - timedelta(days=6)).isoformat())
+    assert week["requests"].tolist() == plain_week["requests"].tolist() != [0]
+    assert week["cost_usd"].tolist() == plain_week["cost_usd"].tolist()
+    starts = "SELECT MIN(started), MAX(started) FROM scopes"
+    s_first, s_last = shifted.connection.execute(starts).fetchone()
+    p_first, p_last = plain.connection.execute(starts).fetchone()
+    assert (s_first[:10], s_last[:10]) == tuple(
+        (date.fromisoformat(t[:10]) + moved).isoformat() for t in (p_first, p_last))
+    assert shifted.check().ok
+
+
+def test_the_readme_since_7d_example_shows_the_samples_last_week(tmp_path):
+    ledger = sample_ledger(tmp_path, as_of="today")
+    frame = ledger.summary(by=("day", "model"), since="7d")
+    days = sorted(set(frame["day"].astype(str).str[:10]))
+    assert days[-1] == utc_today().isoformat() and len(days) >= 7
+    assert frame["requests"].sum() > 0

@@ -113,6 +113,7 @@ def test_fault(case: Case, fake, tmp_path, unused_port):
         session.listeners.clear()
         session.preflight.clear()
         env.tracked, env.state = True, {}
+        (tmp_path / "tracked").mkdir(exist_ok=True)  # Ledger(PATH) makes no folder
         env.ledger = llmcost_nb.Ledger(tmp_path / "tracked" / "ledger.db")
         tracked, tracked_warned, scope = _run(case, env)
 

@@ -410,6 +410,8 @@ def max_request_cost(pending: Any, ledger: Ledger) -> tuple[Decimal | None, int]
             endpoint.api, info.body or {}, info.model).tokens
     output = 0 if endpoint.api == "embeddings" else (
         info.max_output_tokens if info.max_output_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS)
+    if endpoint.host in ledger.pricer.self_hosted:  # the user's own server: it costs nothing
+        return Decimal(0), input_tokens
     if not info.model:
         return None, input_tokens
     try:

@@ -183,7 +183,7 @@ def sample(out: str, rows: int, days: int, seed: int, end: str | None) -> None:
     result.ledger.close()
     click.echo(
         f"wrote {result.rows:,} calls ({result.start} to {result.end}) to {out}; planted: spike on "
-        f"{result.spike_day}, runaway loop on {result.runaway_day}, o3 price cut on {result.price_change_day}"
+        f"{result.spike_day}, runaway loop on {result.runaway_day}"
     )
 
 

@@ -14,17 +14,22 @@ _DB_HELP = "The ledger file (default: $LLMCOST_DB, else ~/.local/share/llmcost_n
 
 
 @click.command("check")
+@click.argument("path", type=click.Path(dir_okay=False), required=False)
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help=_DB_HELP)
 @click.option("--no-reprice", is_flag=True, help="Skip comparing stored costs with re-pricing (faster).")
 @click.pass_context
-def check_command(ctx: click.Context, db: str | None, no_reprice: bool) -> None:
+def check_command(ctx: click.Context, path: str | None, db: str | None, no_reprice: bool) -> None:
     """Check the ledger: schema version, SQLite integrity, plausible rows, costs equal to re-pricing.
 
-    Opens the file read-only (nothing is repaired or migrated) and reports problems in words.
+    PATH (or --db) is the ledger file. Opens the file read-only (nothing is repaired or migrated) and
+    reports problems in words.
     """
     from ..ledger import check
     from ..ledger.sqlite import default_path
 
+    if path is not None and db is not None and path != db:
+        raise click.UsageError("give the ledger once: PATH or --db")
+    db = path or db
     if db is None and isinstance(ctx.obj, dict):
         db = ctx.obj.get("db")
     report = check(db if db is not None else default_path(), reprice=not no_reprice)

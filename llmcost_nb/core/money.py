@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-__all__ = ["CENT", "PICO", "format_usd", "from_pusd", "parse_usd", "to_pusd"]
+__all__ = ["CENT", "MAX_PUSD", "PICO", "format_usd", "from_pusd", "parse_usd", "to_pusd"]
 
 PICO = Decimal("1e-12")
 CENT = Decimal("0.01")
 _PICO_PER_USD = 10**12
+MAX_PUSD = 2**63 - 1  # the most a ledger row holds: SQLite's (and PostgreSQL's bigint) 64-bit integer, ~$9.2M
 _SUB_CENT_4DP = Decimal("0.0001")  # with fixed places, sub-cent amounts from here up show 4 decimals
 
 

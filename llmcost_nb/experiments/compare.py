@@ -42,6 +42,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..core.tags import clean_tags
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
 from .clients import Router
@@ -126,7 +127,7 @@ def _prepare(
         check_race(by, confidence, min_inputs)
         if by == "mean_score" and scorer is None:
             raise ValueError("by='mean_score' needs a scorer: without one, calls have no score to race on")
-    tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    tags = clean_tags(tags)
     name = (
         name or tags.pop("experiment", None) or f"ab-{now_iso()[:16].replace(':', '')}-{uuid.uuid4().hex[:6]}"
     )

@@ -19,10 +19,23 @@ BUSY_TIMEOUT_MS = 10_000
 SCHEMA_VERSION = 8
 
 
-def open_connection(path: Path) -> sqlite3.Connection:
-    """A connection to the ledger at ``path`` (created if missing), in WAL mode at the current schema."""
+def open_connection(path: Path, *, make_folder: bool = False) -> sqlite3.Connection:
+    """A connection to the ledger at ``path`` (created if missing), in WAL mode at the current schema.
+
+    Its folder must exist, unless ``make_folder`` (the default ledger's location, made on first use). A
+    SQLite file of another application (tables, none of them ``calls``) is refused untouched."""
+    if not path.parent.is_dir():
+        if not make_folder:
+            raise LedgerError(
+                f"cannot open the ledger at {path}: the folder {path.parent} does not exist. Nothing was "
+                "created: make the folder first, or choose another path (LLMCOST_DB, Ledger(PATH))."
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot make the ledger's folder {path.parent}: {exc}. Choose another path "
+                              "with LLMCOST_DB, %llmcost db PATH or Ledger(PATH).") from None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
     except (OSError, sqlite3.Error) as exc:
         raise LedgerError(
@@ -32,6 +45,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not _is_ready(conn):
+            _refuse_foreign(path, conn)
             _set_up_once(path, conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.OperationalError as exc:
@@ -53,6 +67,20 @@ def open_connection(path: Path) -> sqlite3.Connection:
             "once, or point LLMCOST_DB at another path."
         ) from None
     return conn
+
+
+def _refuse_foreign(path: Path, conn: sqlite3.Connection) -> None:
+    """Raise LedgerError if ``path`` holds another application's tables: an llmcost_nb ledger has a
+    ``calls`` table from its first migration on; a new (empty) file has no table at all."""
+    tables = sorted(row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    if tables and "calls" not in tables:
+        conn.close()
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise LedgerError(
+            f"{path} is not an llmcost_nb ledger: it is a SQLite database of another application (tables "
+            f"{shown}). Nothing was changed: choose another path for the ledger (LLMCOST_DB, Ledger(PATH))."
+        )
 
 
 def _unusable(path: Path, exc: Exception) -> str:

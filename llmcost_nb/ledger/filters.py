@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.tags import clean_tags
 from ..core.times import parse_when
 from ..errors import FilterError
 
@@ -40,11 +41,11 @@ class Dialect:
     more: Mapping[str, str] | None = None
 
 
-def _sqlite_tags(tags: Mapping[Any, Any]) -> tuple[list[str], list[Any]]:
+def _sqlite_tags(tags: Mapping[str, str]) -> tuple[list[str], list[Any]]:
     clauses, params = [], []
     for key, value in tags.items():
         clauses.append("tagset_id IN (SELECT tagset_id FROM tags WHERE key = ? AND value = ?)")
-        params += [str(key), str(value)]
+        params += [key, value]
     return clauses, params
 
 
@@ -54,7 +55,8 @@ SQLITE = Dialect("?", _sqlite_tags, int)
 def where(filters: Mapping[str, Any], dialect: Dialect) -> tuple[str, list[Any]]:
     """`` WHERE …`` (or ``""``) and its parameters; a filter whose value is None is left out. An unknown
     name is a :class:`~llmcost_nb.errors.FilterError` naming the allowed ones; ``since`` / ``until`` take
-    what :func:`~llmcost_nb.core.times.parse_when` takes (``"7d"``, a date, ISO text)."""
+    what :func:`~llmcost_nb.core.times.parse_when` takes (``"7d"``, a date, ISO text); ``tags`` a mapping
+    (:func:`~llmcost_nb.core.tags.clean_tags`; anything else is a FilterError, a TypeError)."""
     known = {**FILTERS, **(dialect.more or {})}
     clauses: list[str] = []
     params: list[Any] = []
@@ -62,6 +64,10 @@ def where(filters: Mapping[str, Any], dialect: Dialect) -> tuple[str, list[Any]]
         if value is None:
             continue
         if name == "tags":
+            try:
+                value = clean_tags(value, "the tags filter", limit=False)
+            except TypeError as exc:
+                raise FilterError(str(exc)) from None
             more_clauses, more_params = dialect.tags(value)
             clauses += more_clauses
             params += more_params

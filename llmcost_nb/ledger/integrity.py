@@ -12,6 +12,8 @@ costs still add up?
 - the schema version is the one this llmcost_nb writes, and the tables and columns it needs are there;
 - rows are plausible: no negative token counts or costs, no cost on an unbilled row, known statuses, every
   tag set a call names exists;
+- a billed row that says ok with 0 input and 0 output tokens (and no other priced unit) is a note: its
+  usage is missing, so its cost is not known;
 - every priced, billed row's ``cost_pusd`` equals re-pricing its tokens now (same price period, the ledger's
   overrides first); billed rows without a cost that could be priced now are a note (``Ledger().reprice()``).
 
@@ -40,6 +42,10 @@ __all__ = ["CheckReport", "check_file"]
 _TABLES = ("calls", "tagsets", "tags", "prices", "scopes", "meta")
 _STATUSES = ("ok", "error", "unfinished")
 _SHOWN = 5  # ids quoted per problem
+# A billed success without a single token or other priced unit: the provider bills it, so its usage is
+# missing, not zero. A note, not a problem: the row is what was seen (a server may report zero usage).
+_EMPTY_OK = ("status = 'ok' AND billed = 1 AND input_tokens = 0 AND output_tokens = 0 "
+             "AND usage_extra IS NULL")
 
 
 @dataclass
@@ -192,6 +198,14 @@ def _rows(conn: sqlite3.Connection, report: CheckReport) -> None:
     ).fetchone()[0]
     if orphans:
         report.problems.append(f"{orphans:,} tag{'s' * (orphans != 1)} belong to no tag set")
+    count, ids = _ids(conn, _EMPTY_OK)
+    if count:
+        report.notes.append(
+            f"{count:,} billed row{'s' * (count != 1)} say{'s' * (count == 1)} ok with 0 input and 0 output "
+            f"tokens (id {ids}): the provider billed {'them' if count != 1 else 'it'}, but the tokens, and "
+            "so the cost, are not known (most often a stream recorded without usage by an llmcost_nb older "
+            "than stream estimates); their cost counts as $0 or empty in totals"
+        )
 
 
 def _costs(ledger: Ledger, report: CheckReport) -> None:
@@ -199,11 +213,11 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
     with ledger._lock:
         rows = ledger.connection.execute(
             f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
-            f"price_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 ORDER BY id"
+            f"price_source, host, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 ORDER BY id"
         ).fetchall()
     differ: list[tuple[int, Any, Any, Any]] = []
     priceable, unknown = [], Counter[str]()
-    for call_id, ts, provider, model, requested, tier, extra, stored, source, *tokens in rows:
+    for call_id, ts, provider, model, requested, tier, extra, stored, source, host, *tokens in rows:
         call = Call(
             provider=provider,
             model=model,
@@ -211,6 +225,7 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
             service_tier=tier,
             ts=ts,
             usage_extra=json.loads(extra) if extra else None,
+            host=host,
         )
         for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
             setattr(call, name, value)
@@ -244,7 +259,9 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
         models = ", ".join(f"{m} ({n:,})" for m, n in unknown.most_common(_SHOWN))
         report.notes.append(
             f"{_rows_word(sum(unknown.values()))} a model without a known price: {models}; "
-            "set one with llmcost_nb.set_price(model, input_mtok=..., output_mtok=...)"
+            "set one with llmcost_nb.set_price(model, input_mtok=..., output_mtok=...), declare your own "
+            "server free with llmcost_nb.self_hosted(base_url), or name a gateway's provider as a prefix "
+            "('openai/gpt-4o-mini')"
         )
 
 

@@ -65,6 +65,7 @@ def _insert(conn: sqlite3.Connection, params: tuple[Any, ...]) -> int:
     return conn.execute(sql, tuple(compress(params, present))).lastrowid  # type: ignore[return-value]
 
 
+_SELF_HOSTED = "self-hosted:"  # meta key prefix of a host declared self-hosted (Ledger.self_hosted)
 Items = tuple[tuple[str, str], ...]  # a tag set as the cache's key: its items, in the order given
 
 
@@ -82,7 +83,9 @@ def default_path() -> Path:
 
 
 class Ledger(LedgerReader):
-    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`).
+    """A cost ledger in a SQLite file; ``Ledger()`` opens the default one (see :func:`default_path`),
+    making its folder on first use; ``Ledger(PATH)`` needs PATH's folder to exist, and refuses a SQLite file
+    of another application (:class:`LedgerError`, nothing changed).
     ``Ledger("postgresql://…")`` opens the team ledger instead (a read-only ``PostgresLedger``, through the
     backend registered for that URL: :func:`~llmcost_nb.ledger.protocol.register_backend`)."""
 
@@ -93,6 +96,7 @@ class Ledger(LedgerReader):
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
+        self._default = path is None or self.path == default_path()  # only its folder is made when missing
         self._key = os.path.realpath(self.path)
         self._lock = _journal.lock_for(self._key)  # shared by every Ledger on this file in this process
         self._conn: sqlite3.Connection | None = None
@@ -122,7 +126,7 @@ class Ledger(LedgerReader):
         if self._conn is None or self._pid != os.getpid():
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():
-                    conn = open_connection(self.path)
+                    conn = open_connection(self.path, make_folder=self._default)
                     try:
                         self._replay_orphans(conn)
                     except Exception as exc:  # they stay where they are, for the next open
@@ -325,8 +329,24 @@ class Ledger(LedgerReader):
                 (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
                 for provider, model, *prices in rows
             }
-            self._pricer = Pricer(overrides)
+            hosts = [key[len(_SELF_HOSTED):] for (key,) in self.connection.execute(
+                "SELECT key FROM meta WHERE key LIKE ?", (_SELF_HOSTED + "%",))]
+            self._pricer = Pricer(overrides, hosts)
         return self._pricer
+
+    def self_hosted(self, base_url: str) -> str:
+        """Declare ``base_url``'s host (``"http://127.0.0.1:8000/v1"``, ``"gpu-box"``; the port is not
+        part of it) your own server, from now on in this ledger: calls to it cost $0, ``price_source``
+        ``"self-hosted"``, instead of being left unpriced. Returns the host. ``Ledger().reprice()`` prices
+        the earlier ones."""
+        from ..pricing.providers import host_of
+
+        host = host_of(base_url)  # a TypeError / ValueError before anything is written
+        with self._lock:
+            self.connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                    (_SELF_HOSTED + host, now_iso()))
+            self.pricer.set_self_hosted(host)
+        return host
 
     def price(self, call: Call, when: datetime | None = None) -> Call:
         """Fill ``call.cost`` and ``call.price_source`` (left empty for an unknown model) with this ledger's
@@ -347,6 +367,13 @@ class Ledger(LedgerReader):
     ) -> None:
         """Store a price override (USD per million tokens) that wins over genai-prices from now on."""
         from ..pricing.pricer import Price
+
+        if not isinstance(model, str):
+            raise TypeError(f"model must be the model's name as a str, got {type(model).__name__} {model!r}")
+        if not model.strip():
+            raise ValueError("model must be a non-empty name, got ''")
+        if provider is not None and not isinstance(provider, str):
+            raise TypeError(f"provider must be a genai-prices provider id (str) or None, got {provider!r}")
 
         def dec(value: Decimal | str | float | None) -> Decimal | None:
             if value is None:
@@ -369,14 +396,14 @@ class Ledger(LedgerReader):
         conn = self.connection
         where = "billed = 1" + ("" if all else " AND cost_pusd IS NULL")
         rows = conn.execute(
-            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
+            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, host, "
             f"{', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
         ).fetchall()
         updates = []
         for row in rows:
-            call_id, ts, provider, model, requested, tier, extra, old, *tokens = row
+            call_id, ts, provider, model, requested, tier, extra, old, host, *tokens = row
             call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
-                        usage_extra=json.loads(extra) if extra else None)
+                        usage_extra=json.loads(extra) if extra else None, host=host)
             for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
                 setattr(call, name, value)
             self.price(call)

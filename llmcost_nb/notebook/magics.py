@@ -19,6 +19,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Int, List, Unicode, observe
 
+from ..core.tags import clean_tags
+
 if TYPE_CHECKING:
     from ..budget import Budget
 
@@ -43,7 +45,11 @@ def _tag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"a tag is KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
+    try:
+        ((key, value),) = clean_tags({key.strip(): value.strip()}, "--tag").items()
+    except ValueError as exc:  # longer than a tag may be
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return key, value
 
 
 def _usd(text: str) -> Decimal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,14 +21,19 @@ from ..core.call import parse_iso
 from ..core.warn import warn_once
 from ..errors import UnknownModel
 from .genai import import_genai_prices
-from .providers import WIRE_PROVIDER
+from .providers import PREFIX_ALIASES, WIRE_PROVIDER, host_of
 
 if TYPE_CHECKING:
     from ..core.call import Call
 
-__all__ = ["Price", "PriceResult", "Pricer", "UnknownModel", "price_call", "price_captured", "warm",
-           "warn_unpriced"]
+__all__ = ["MAX_PRICE_MTOK", "SELF_HOSTED", "Price", "PriceResult", "Pricer", "UnknownModel", "price_call",
+           "price_captured", "unpriced_advice", "warm", "warn_unpriced"]
 
+# The highest price a user may set, USD per million tokens (any unit): 16 times the dearest model genai-prices
+# lists ($600 per Mtok). With it, one call of up to 900 million tokens costs at most ~$9.2M, what a ledger row
+# holds in integer picodollars (a 64-bit integer): a typo such as "1e400" is refused, never stored.
+MAX_PRICE_MTOK = Decimal(10_000)
+SELF_HOSTED = "self-hosted"  # the price_source of a call to a self-hosted server: it costs $0
 _PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
 
@@ -50,6 +55,9 @@ class Price:
                     value = Decimal(str(value))
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ValueError(f"Price.{name} must be a finite non-negative Decimal, got {value!r}")
+            if value > MAX_PRICE_MTOK:
+                raise ValueError(f"{name} must be at most {MAX_PRICE_MTOK:,} USD per million tokens, got "
+                                 f"{value!r}: is it per token instead of per million?")
             object.__setattr__(self, name, value)
 
     def cost(self, usage: Mapping[str, int]) -> Decimal:
@@ -85,12 +93,23 @@ class Pricer:
     PriceResult(cost=Decimal('0.003600'), source='genai-prices 0.2.3', provider='openai', ...)
     """
 
-    def __init__(self, overrides: Mapping[tuple[str, str], Price] | None = None) -> None:
+    def __init__(self, overrides: Mapping[tuple[str, str], Price] | None = None,
+                 self_hosted: Iterable[str] = ()) -> None:
         # (provider or "", lower-cased model) -> (model as given, price); replaced whole, never mutated
         self._overrides: dict[tuple[str, str], tuple[str, Price]] = {}
         self._lock = threading.Lock()
         for (provider, model), price in (overrides or {}).items():
             self.set_override(model, price, provider)
+        # hosts whose calls cost nothing: the user's own servers (see llmcost_nb.self_hosted)
+        self.self_hosted: frozenset[str] = frozenset(host_of(h) for h in self_hosted)
+
+    def set_self_hosted(self, base_url: str) -> str:
+        """Price every call to ``base_url``'s host at $0 (``price_source`` ``"self-hosted"``); returns the
+        host."""
+        host = host_of(base_url)
+        with self._lock:
+            self.self_hosted = self.self_hosted | {host}
+        return host
 
     def set_override(self, model: str, price: Price, provider: str | None = None) -> None:
         """Price ``model`` (its exact name, any case) at ``price``, for ``provider`` only or for any."""
@@ -166,7 +185,38 @@ class _Catalog:
         if self.snapshot.from_auto_update:
             self.source += f" (prices updated {self.snapshot.timestamp:%Y-%m-%d})"
         self.entries: dict[tuple[str | None, str], _Entry] = {}
+        self.prefixes: dict[str, str | None] = {}  # model-name prefix -> provider id
         self.lock = threading.RLock()
+
+    def candidates(self, provider: str | None, model: str) -> list[tuple[str | None, str]]:
+        """Where to look ``model`` up, in order: under ``provider`` as named (OpenRouter and Groq list
+        ``openai/gpt-oss-120b`` themselves); then, for a gateway's ``prefix/name`` (``openai/gpt-4o-mini``,
+        ``openrouter/anthropic/claude-sonnet-4``), the name under the provider the prefix names, prefix after
+        prefix; last, by the model name alone (genai-prices' model patterns)."""
+        found: list[tuple[str | None, str]] = [(provider, model)] if provider else []
+        name = model
+        while "/" in name:
+            prefix, name = name.split("/", 1)
+            if not name or (prefixed := self.prefix_provider(prefix)) is None:
+                break
+            found.append((prefixed, name))
+        found.append((None, model))
+        return found
+
+    def prefix_provider(self, prefix: str) -> str | None:
+        """The genai-prices provider id a model-name prefix names: its id, one its ``provider_match`` takes
+        (``xai``, ``mistralai``, ``vertex_ai``, ``bedrock``, ``together_ai``, ...) or a gateway alias
+        (:data:`~llmcost_nb.pricing.providers.PREFIX_ALIASES`); None for an organisation genai-prices has
+        no provider for (``Qwen/...``)."""
+        key = prefix.lower().strip()
+        if (known := self.prefixes.get(key, False)) is not False:
+            return known
+        from genai_prices.data_snapshot import find_provider_by_id
+
+        alias = PREFIX_ALIASES.get(key, key)
+        match = find_provider_by_id(self.snapshot.providers, alias) if alias else None
+        self.prefixes[key] = found = match.id if match is not None else None
+        return found
 
     def resolve(self, provider: str | None, model: str) -> _Entry:
         with self.lock:
@@ -194,11 +244,10 @@ class _Entry:
 
     def __init__(self, catalog: _Catalog, provider: str | None, model: str) -> None:
         self.catalog, self.unknown, self.fixed, self.evaluators = catalog, None, None, {}
-        # a provider serving a model it does not list, or one genai-prices lacks: then ask by model name
         find = catalog.snapshot.find_provider_model
-        for provider_id in (provider, None) if provider else (None,):
+        for provider_id, name in catalog.candidates(provider, model):
             with suppress(LookupError):
-                self.provider, self.info = find(model, None, provider_id, None)
+                self.provider, self.info = find(name, None, provider_id, None)
                 break
         else:
             self.unknown = PriceResult(None, None, provider, None, str(UnknownModel(model, provider)))
@@ -441,6 +490,8 @@ def price_call(pricer: Pricer, call: Call, when: datetime | None = None) -> Pric
     - Not billed (an error, a refusal): costs 0.
     - Replayed (served from a recording): priced once as the real call would have been, then that cost is
       what it ``saved`` and it costs 0, not billed (a replayed error saved nothing).
+    - A call to a host declared self-hosted (:meth:`Pricer.set_self_hosted`, ``llmcost_nb.self_hosted``)
+      costs 0, ``price_source`` ``"self-hosted"``: priced, not unknown.
     - On an unknown host (a proxy, a local server) the model is looked up under the wire format's own
       provider first (:data:`~llmcost_nb.pricing.providers.WIRE_PROVIDER`); a call without a provider gets
       the one that priced it.
@@ -453,6 +504,12 @@ def price_call(pricer: Pricer, call: Call, when: datetime | None = None) -> Pric
     if not call.billed and not call.replayed:
         call.cost, call.price_source = Decimal(0), None
         return PriceResult(Decimal(0), None, call.provider, None)
+    if call.host is not None and call.host in pricer.self_hosted:
+        result = PriceResult(Decimal(0), SELF_HOSTED, call.provider, call.model or call.model_requested)
+        call.cost, call.price_source = result.cost, result.source
+        if call.replayed:
+            call.saved, call.billed = Decimal(0), False
+        return result
     result = pricer.price(
         call.provider or WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
         when or parse_iso(call.ts), service_tier=call.service_tier,
@@ -485,6 +542,15 @@ def warn_unpriced(call: Call, result: PriceResult) -> None:
                   f"{result.error}; the call's tokens are recorded with an empty cost")
         return
     warn_once(f"unknown-model:{call.provider}:{call.model}",
-              f"no price known for model {call.model!r} (provider {call.provider or 'unknown'}): its "
-              f"tokens are recorded with an empty cost. Set a price with llmcost_nb.set_price("
-              f"{call.model!r}, input_mtok=..., output_mtok=...), then Ledger().reprice().")
+              unpriced_advice(call.model, call.provider, call.host))
+
+
+def unpriced_advice(model: str, provider: str | None, host: str | None = None) -> str:
+    """Why a model has no cost, and the three ways to give it one."""
+    where = f"provider {provider or 'unknown'}" + (f", host {host}" if host else "")
+    server = f"http://{host}" if host else "http://your-server:8000"
+    return (f"no price known for model {model!r} ({where}): its tokens are recorded with an empty cost. "
+            f"If a gateway serves it, name the provider as a prefix (e.g. 'openai/gpt-4o-mini'); if it runs "
+            f"on your own server, declare that free with llmcost_nb.self_hosted({server!r}); or set a price "
+            f"with llmcost_nb.set_price({model!r}, input_mtok=..., output_mtok=...). "
+            "Then Ledger().reprice().")

@@ -15,7 +15,9 @@ path ends with                api          wire format
 ============================  ===========  ===================================
 
 The provider (a genai-prices provider id) comes from the host; on an unknown host (a proxy, a local server)
-it is left empty and pricing finds the provider from the model name.
+it is left empty and pricing finds the provider from the model name: a gateway's provider prefix
+(``openai/gpt-4o-mini``, ``anthropic/claude-sonnet-4``, ``meta-llama/...``) names it, read as genai-prices
+reads a provider id (its ids and ``provider_match`` rules) plus :data:`PREFIX_ALIASES`.
 """
 
 from __future__ import annotations
@@ -24,12 +26,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WIRE_PROVIDER", "Endpoint", "RequestInfo", "classify", "provider_for_host", "request_info"]
+__all__ = ["PREFIX_ALIASES", "WIRE_PROVIDER", "Endpoint", "RequestInfo", "classify", "host_of",
+           "provider_for_host", "request_info"]
 
 # The provider whose wire format each API flavor is: where pricing looks a model up first when the host is
 # unknown (a proxy, a local server, the fake provider); the pricer falls back to any provider listing it.
 WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
                  "messages": "anthropic", "gemini": "google"}
+
+# Model-name prefixes gateways write (OpenRouter's organisation names, LiteLLM's provider names) that are
+# neither a genai-prices provider id nor taken by its ``provider_match`` rules, and the provider they mean.
+# The others (``openai``, ``anthropic``, ``google``, ``mistralai``, ``x-ai``/``xai``, ``deepseek``,
+# ``moonshotai``, ``vertex_ai``, ``bedrock``, ``together_ai``, ``groq``, ``openrouter``, ...) genai-prices
+# resolves itself.
+PREFIX_ALIASES = {
+    "meta-llama": "meta",
+    "deepseek-ai": "deepseek",
+    "fireworks_ai": "fireworks",
+    "fireworks-ai": "fireworks",
+    "z-ai": "zai",
+    "azure_ai": "azure",
+}
 
 _HOSTS = {
     "api.openai.com": "openai",
@@ -78,6 +95,25 @@ class RequestInfo:
     include_usage: bool = False
     service_tier: str | None = None
     body: dict[str, Any] | None = None
+
+
+def host_of(base_url: str) -> str:
+    """The host a base URL (``http://127.0.0.1:8000/v1``) or a bare host (``gpu-box``, ``gpu-box:8000``)
+    names, lower-cased and without port: what capture records as a call's ``host``.
+
+    >>> host_of("http://127.0.0.1:8000/v1"), host_of("GPU-Box:8000")
+    ('127.0.0.1', 'gpu-box')
+    """
+    from urllib.parse import urlsplit
+
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise TypeError(f"expected a base URL such as 'http://127.0.0.1:8000/v1' or a host name, got "
+                        f"{base_url!r}")
+    text = base_url.strip()
+    host = urlsplit(text if "://" in text else f"//{text}").hostname
+    if not host:
+        raise ValueError(f"no host in {base_url!r}: expected a base URL such as 'http://127.0.0.1:8000/v1'")
+    return host.lower()
 
 
 def provider_for_host(host: str) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import UsageError
 from .genai import import_genai_prices
 
-__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage"]
+__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "usage_keys"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini")
 MAX_COUNT = 10**12
@@ -221,3 +221,11 @@ def warm_extractors() -> None:
     """Compile every wire format's extractor now (imports genai-prices; used by ``pricing.warm``)."""
     for api in API_FLAVORS:
         _compile(api)
+
+
+def usage_keys() -> frozenset[str]:
+    """Every usage key genai-prices prices (``input_tokens``, ``cache_read_tokens``, ``web_searches``...)."""
+    import_genai_prices()
+    from genai_prices.units import _get_registry
+
+    return frozenset(_get_registry()._reported_usage_keys)

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresLedger", "is_postgres_dsn"]
 
-def _pg_tags(tags: Mapping[Any, Any]) -> tuple[list[str], list[Any]]:
-    return ["tags @> %s::jsonb"], [json.dumps({str(k): str(v) for k, v in tags.items()})]
+def _pg_tags(tags: Mapping[str, str]) -> tuple[list[str], list[Any]]:  # checked by filters.where
+    return ["tags @> %s::jsonb"], [json.dumps(dict(tags))]
 
 
 _DIALECT = Dialect("%s", _pg_tags, bool, more={"ledger_id": "ledger_id = {}"})

@@ -6,9 +6,13 @@
 Three providers and their real model names; teams, projects, users and environments as tags; a weekday
 rhythm and a gentle growth trend; streamed calls, failed attempts (unbilled) and a few unfinished streams.
 Planted for the anomaly detector: a *spike* day (a batch job on an expensive model) and a *runaway* day (a
-notebook cell calling a model in a loop); and a price change (``o3`` gets 80% cheaper mid-period). Costs are
-computed from the sample's own price table (``price_source = "sample"``), exact in picodollars.
-Command line: ``llmcost sample OUT.db --rows N``.
+notebook cell calling a model in a loop). The sample's price table (:data:`MODELS`) is stored in the ledger as
+its price overrides (``Ledger.set_price``), and every cost is what the ledger's own pricer gives for the row
+(``price_source = "override"``), exact in picodollars: ``llmcost check`` re-prices the sample to the same
+numbers, whatever genai-prices release is installed. Command line: ``llmcost sample OUT.db --rows N``.
+
+:func:`sample_ledger` gives a private copy of the committed sample, optionally shifted to end on a chosen day
+(``as_of``), so ``since="7d"`` shows the sample's last week.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..ledger.sqlite import Ledger
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MODELS", "SampleLedger", "generate", "sample_ledger"]
+__all__ = ["MODELS", "SampleLedger", "generate", "sample_ledger", "shift_to"]
 
 # model: provider, api, share, input median, output median, reasoning share of output, ms per output token,
 # USD per Mtok (input, output, cache read, cache write)
@@ -44,7 +48,6 @@ MODELS: dict[str, tuple[Any, ...]] = {
     "gemini-2.5-flash": ("google", "gemini", 0.12, 1500, 400, 0.2, 5, (0.3, 2.5, 0.075, 0)),
     "gemini-2.5-pro": ("google", "gemini", 0.04, 3000, 800, 0.4, 14, (1.25, 10, 0.31, 0)),
 }
-PRICE_CUT = "o3"  # costs a fifth of its old price from the price-change day on (see _cost_pusd)
 TEAMS = {  # team: projects, users, model preference multipliers
     "search": (("ranker", "query-rewrite"), ("ana", "ben", "chen", "svc-search"),
                {"text-embedding-3-small": 3}),
@@ -74,7 +77,6 @@ class SampleLedger:
     spike_day: date  # a batch job on claude-opus-4 (team research, env prod)
     runaway_day: date  # one notebook cell calling gpt-4.1 in a loop
     runaway_scope: str  # that cell's scope id
-    price_change_day: date  # o3 80% cheaper from this day on
 
     @property
     def path(self) -> Path:
@@ -156,19 +158,44 @@ def _usage(rng: np.random.Generator, model: np.ndarray, scale_in: np.ndarray | N
     return {"input": inp, "output": out, "reasoning": reasoning, "cache_read": cached, "cache_write": write}
 
 
-def _cost_pusd(model: np.ndarray, u: dict[str, Any], cut: np.ndarray) -> np.ndarray:
+def _store_prices(ledger: Ledger) -> None:
+    """The sample's price table as the ledger's overrides (each for its model's provider)."""
+    for model, spec in MODELS.items():
+        read, write = (str(p) for p in spec[7][2:])
+        ledger.set_price(model, provider=spec[0], input_mtok=str(spec[7][0]), output_mtok=str(spec[7][1]),
+                         cache_read_mtok=read, cache_write_mtok=write)
+
+
+_UNITS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+
+
+def _unit_pusd(pricer: Any) -> np.ndarray:
+    """Picodollars per token (input, output, cache read, cache write) of each model, as ``pricer`` (the
+    ledger's, with the sample's overrides) states them: USD per Mtok is 1e6 picodollars per token, and the
+    sample's prices have at most 6 decimals, so every row's cost below is exactly what ``Pricer.price`` gives
+    for it (``Ledger.check()`` re-prices every row to prove it)."""
     import numpy as np
 
-    # USD per Mtok == 1e6 picodollars per token: integer arithmetic, exact
-    prices = np.array([[round(p * 1_000_000) for p in s[7]] for s in MODELS.values()], dtype=np.int64)[model]
+    table = []
+    for model, spec in MODELS.items():
+        units = pricer.unit_prices(spec[0], model)
+        row = [units[k] * 1_000_000 for k in _UNITS]
+        if any(v != v.to_integral_value() for v in row):
+            raise ValueError(f"{model}: a sample price with more than 6 decimals cannot be exact per token")
+        table.append([int(v) for v in row])
+    return np.array(table, dtype=np.int64)
+
+
+def _cost_pusd(model: np.ndarray, u: dict[str, Any], unit: np.ndarray) -> np.ndarray:
+    # integer arithmetic, exact: uncached input, output, cache reads, cache writes at their prices
+    prices = unit[model]
     uncached = u["input"] - u["cache_read"] - u["cache_write"]
-    cost = (
+    return (
         uncached * prices[:, 0]
         + u["output"] * prices[:, 1]
         + u["cache_read"] * prices[:, 2]
         + u["cache_write"] * prices[:, 3]
     )
-    return np.where(cut, cost // 5, cost)
 
 
 def generate(
@@ -196,15 +223,16 @@ def generate(
         raise ValueError(f"{ledger.path} already holds {existing} calls: sample data goes into a new file")
     last = _day(end)
     start = last - timedelta(days - 1)
+    _store_prices(ledger)
+    unit = _unit_pusd(ledger.pricer)
     rng = np.random.default_rng(seed)
     tagsets = _tagsets(rng)
     tag_ids = np.array([ledger.tagset_id(t) for t in tagsets])
     names = list(MODELS)
-    cut_day = days * 3 // 5
     spike, runaway = _planted_days(start, days)
     normal = _normal_rows(rng, rows, days, start, tagsets)
     usage = _usage(rng, normal["model"])
-    cost_base = _cost_pusd(normal["model"], usage, np.zeros(rows, bool))
+    cost_base = _cost_pusd(normal["model"], usage, unit)
     daily = int(cost_base.sum()) / days
 
     # planted events, sized against the average day so they stand out at any scale
@@ -217,7 +245,7 @@ def generate(
         (runaway, "gpt-4.1", loop_tag, max(200, rows // 60), 2.5, (14, 16)),
     ):
         idx = np.full(count, names.index(model))
-        one = _cost_pusd(idx, _usage(np.random.default_rng(seed + 1), idx), np.zeros(count, bool)).mean()
+        one = _cost_pusd(idx, _usage(np.random.default_rng(seed + 1), idx), unit).mean()
         ev_usage = _usage(rng, idx, scale_in=factor * daily / (one * count))
         d = np.full(count, (day - start).days)
         ts = np.sort(_timestamps(rng, start, d, rng.integers(*hours, size=count)))
@@ -228,8 +256,7 @@ def generate(
     total = len(cols["ts"])
     is_loop = np.concatenate([np.full(len(p[0]["ts"]), p[2] == "gpt-4.1") for p in parts])
     is_batch = np.concatenate([np.full(len(p[0]["ts"]), p[2] == "claude-opus-4-20250514") for p in parts])
-    cut = (cols["model"] == names.index(PRICE_CUT)) & (cols["day"] >= cut_day)
-    cost = _cost_pusd(cols["model"], use, cut)
+    cost = _cost_pusd(cols["model"], use, unit)
     spec = list(MODELS.values())
     provider = np.array([s[0] for s in spec])[cols["model"]]
     api = np.array([s[1] for s in spec])[cols["model"]]
@@ -271,7 +298,7 @@ def generate(
         "input_tokens": use["input"], "output_tokens": use["output"], "cache_read_tokens": use["cache_read"],
         "cache_write_tokens": use["cache_write"], "reasoning_tokens": use["reasoning"],
         "input_audio_tokens": np.zeros(total, np.int64), "output_audio_tokens": np.zeros(total, np.int64),
-        "usage_extra": None, "cost_pusd": cost, "price_source": np.where(failed, None, "sample"),
+        "usage_extra": None, "cost_pusd": cost, "price_source": np.where(failed, None, "override"),
         "latency_ms": latency, "status": status, "http_status": http, "error": error,
         "billed": (~failed).astype(np.int64), "streamed": streamed.astype(np.int64), "request_id": None,
         "host": np.array([_HOSTS[spec[0]] for spec in MODELS.values()])[cols["model"]],
@@ -301,7 +328,7 @@ def generate(
                 )
         finally:
             conn.execute(f"PRAGMA cache_size = {cache}")
-    return SampleLedger(ledger, total, start, last, spike, runaway, runaway_scope, start + timedelta(cut_day))
+    return SampleLedger(ledger, total, start, last, spike, runaway, runaway_scope)
 
 
 def _planted_days(start: date, days: int) -> tuple[date, date]:
@@ -353,18 +380,46 @@ def _write_scopes(
 SAMPLE_ARGS: dict[str, Any] = {"rows": 12_000, "days": 60, "seed": 2026, "end": "2026-11-20"}
 
 
-def sample_ledger(directory: str | os.PathLike[str] | None = None) -> Ledger:
+def sample_ledger(directory: str | os.PathLike[str] | None = None, *,
+                  as_of: date | str | None = None) -> Ledger:
     """A private copy of the committed sample ledger (regenerated when the repository's copy is absent), so
     queries never touch the committed file.
 
-    >>> ledger = sample_ledger()   # doctest: +SKIP
+    ``as_of`` (a date, ``"YYYY-MM-DD"`` or ``"today"``, UTC) moves every call and scope by the same whole
+    number of days so that the sample's last day is that day: ``since="7d"`` then shows its last week. Times
+    of day, tokens and costs stay as they are (so the weekday rhythm moves with the days). Without it the
+    sample ends on the day it was generated for, ``SAMPLE_ARGS["end"]`` (2026-11-20).
+
+    >>> ledger = sample_ledger(as_of="today")                   # doctest: +SKIP
+    >>> ledger.summary(by=("day", "model"), since="7d")         # doctest: +SKIP
     """
     target = Path(directory or tempfile.mkdtemp(prefix="llmcost-sample-")) / "sample.db"
     committed = Path(__file__).resolve().parents[2] / "sample_data" / "ledger.db"
     if committed.exists():
         shutil.copyfile(committed, target)
-        return Ledger(target)
-    return generate(**SAMPLE_ARGS, path=target).ledger
+        ledger = Ledger(target)
+    else:
+        ledger = generate(**SAMPLE_ARGS, path=target).ledger
+    if as_of is not None:
+        shift_to(ledger, _day(None if as_of == "today" else as_of))
+    return ledger
+
+
+def shift_to(ledger: Ledger, last_day: date) -> int:
+    """Move every call and scope of ``ledger`` by whole days so that its last call falls on ``last_day``;
+    returns the number of days moved (0 for an empty ledger). One transaction."""
+    _, last = ledger.time_span()
+    if last is None:
+        return 0
+    days = (last_day - date.fromisoformat(last[:10])).days
+    if days:
+        shift = f"{days:+d} days"
+        conn = ledger.connection
+        with ledger._lock, ledger._transaction(conn):
+            conn.execute("UPDATE calls SET ts = date(substr(ts, 1, 10), ?) || substr(ts, 11)", (shift,))
+            conn.execute("UPDATE scopes SET started = date(substr(started, 1, 10), ?) || substr(started, 11)",
+                         (shift,))
+    return days
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,20 +15,25 @@ from ..core.call import (
     TOKEN_FIELDS,
     USAGE_KEY_TO_FIELD,
     Call,
+    from_pusd,
     now_iso,
     parse_iso,
     to_pusd,
 )
 from ..core.columns import LOG_MANY_COLUMNS
+from ..core.money import MAX_PUSD
+from ..core.tags import clean_tags
 from ..core.times import format_ts
 from ..ledger.sqlite import Ledger, gc_paused
-from ..pricing.pricer import warn_unpriced
+from ..pricing.pricer import MAX_PRICE_MTOK, price_call, warn_unpriced
+from ..pricing.usage import MAX_COUNT, usage_keys
 from .recorder import record as _record
 from .resolve import resolve_ledger
 from .scope import Scope, current_scope, get_session
 
 __all__ = [
-    "disable", "enable", "log", "log_many", "record", "record_manual", "set_price", "token_call", "track",
+    "disable", "enable", "log", "log_many", "record", "record_manual", "self_hosted", "set_price",
+    "token_call", "track",
 ]
 
 _OBJECT_TO_API = {
@@ -102,28 +108,64 @@ def record(response: Any, *, tags: Mapping[str, Any] | None = None, api: str | N
 
 
 def record_manual(call: Call, tags: Mapping[str, Any] | None, ledger: Ledger | str | Path | None) -> Call:
+    """Record a call given by hand (``log``, ``record``): its tags checked, priced, and refused with a
+    ValueError before anything is written if its cost would not fit the ledger."""
+    own = clean_tags(tags)
+    target = resolve_ledger(ledger)
     scope, _ = current_scope()
     session = get_session()
     base = scope.tags if scope is not None else dict(session.tags)
-    call.tags = {**base, **{str(k): str(v) for k, v in (tags or {}).items()}}
+    call.tags = {**base, **own}
     call.session_id, call.attribution, call.usage_source = session.id, "manual", "manual"
     call.scope_id = scope.id if scope is not None else None
-    return _record(call, scope, session, ledger=resolve_ledger(ledger))
+    if isinstance(target, Ledger) and sum(call.usage.values()) > _ALWAYS_FITS:  # else it cannot overflow
+        _check_cost_fits(call, price_call(target.pricer, call).cost)
+    return _record(call, scope, session, ledger=target)
 
 
-def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens: Mapping[str, Any]
-                  ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+# Up to this many tokens (and other units) a call's cost fits a ledger row at any price one may set
+# (MAX_PRICE_MTOK), so only a larger call is priced before it is recorded, to refuse an overflow first.
+_ALWAYS_FITS = MAX_PUSD // (int(MAX_PRICE_MTOK) * 1_000_000)
+
+
+def _check_cost_fits(call: Call, cost: Decimal | None) -> None:
+    if cost is not None and abs(to_pusd(cost) or 0) > MAX_PUSD:
+        raise ValueError(f"{call.model!r} with these token counts costs ${cost:,.2f}, more than the ledger "
+                         f"holds for one call (${from_pusd(MAX_PUSD):,.2f}): check the counts and the price")
+
+
+def token_keys() -> list[str]:
+    """The token counts ``log()`` takes besides ``input_tokens`` and ``output_tokens``: the ``Call`` token
+    fields and every genai-prices usage key, sorted."""
+    return sorted((usage_keys() | set(FIELD_TO_USAGE_KEY)) - {"input_tokens", "output_tokens"})
+
+
+def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens: Mapping[str, Any],
+                  provider: Any = None) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Checked token counts: (``Call`` token fields, other genai-prices usage keys, the usage pricing takes
-    with its zero counts left out)."""
-    if not isinstance(model, str) or not model:
+    with its zero counts left out). Any integer type counts (numpy's too), bool does not; each count is at
+    most :data:`~llmcost_nb.pricing.usage.MAX_COUNT`, as capture takes them; cache reads and writes are part
+    of ``input_tokens``, so together they cannot exceed it."""
+    if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be a non-empty string, got {model!r}")
+    if provider is not None and not isinstance(provider, str):
+        raise TypeError(f"provider must be a genai-prices provider id (str) or None, got {provider!r}")
+    if unknown := [key for key in more_tokens if key not in _known_keys()]:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], _known_keys(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        named = ", ".join(map(repr, unknown))
+        raise TypeError(f"unknown token count{'s' * (len(unknown) > 1)} {named}{hint}: "
+                        f"allowed are input_tokens, output_tokens and {', '.join(token_keys())}")
     usage: dict[str, int] = {}
     fields: dict[str, int] = {}
     extra: dict[str, int] = {}
     counts = (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items())
     for key, value in counts:
-        if type(value) is not int or value < 0:  # bool is not a count either
-            raise ValueError(f"{key} must be a non-negative int, got {value!r}")
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+            raise ValueError(f"{key} must be a non-negative int of at most 10**12, got {value!r}")
+        value = int(value)
         usage_key = FIELD_TO_USAGE_KEY.get(key, key)
         if value:
             usage[usage_key] = value
@@ -131,14 +173,29 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
             fields[field] = value
         elif value:
             extra[usage_key] = value
+    cached = fields.get("cache_read_tokens", 0) + fields.get("cache_write_tokens", 0)
+    if cached > fields["input_tokens"]:
+        raise ValueError(f"cache_read_tokens + cache_write_tokens ({cached:,}) cannot exceed input_tokens "
+                         f"({fields['input_tokens']:,}): input_tokens counts every input token, cached "
+                         "included")
     return fields, extra, usage
+
+
+_KNOWN: frozenset[str] = frozenset()
+
+
+def _known_keys() -> frozenset[str]:
+    global _KNOWN
+    if not _KNOWN:
+        _KNOWN = frozenset(token_keys())
+    return _KNOWN
 
 
 def token_call(model: str, input_tokens: int, output_tokens: int, provider: str | None,
                 more_tokens: Mapping[str, Any], **attributes: Any) -> tuple[Call, dict[str, int]]:
     """A manual call from token counts (and other ``Call`` attributes), and its usage as genai-prices keys
     (what pricing takes)."""
-    fields, extra, usage = _token_counts(model, input_tokens, output_tokens, more_tokens)
+    fields, extra, usage = _token_counts(model, input_tokens, output_tokens, more_tokens, provider)
     if "ts" not in attributes:
         attributes["ts"] = now_iso()
     call = Call(provider=provider, api="manual", model=model, model_requested=model,
@@ -173,8 +230,11 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
             more = {k: v for k, v in row.items() if k not in _LOG_MANY_KEYS}
             ts, tags, provider, model = row.get("ts"), row.get("tags"), row.get("provider"), row.get("model")
             fields, extra, usage = _token_counts(model, row.get("input_tokens", 0),
-                                                 row.get("output_tokens", 0), more)
+                                                 row.get("output_tokens", 0), more, provider)
+            row_tags = clean_tags(tags)
             result = price(provider, model, usage, parse_iso(ts) if ts else now)
+            if result.cost is not None and abs(to_pusd(result.cost) or 0) > MAX_PUSD:
+                _check_cost_fits(Call(model=model), result.cost)
             if result.cost is None:
                 unpriced.setdefault(model, (row, more, result))
             elif provider is None:
@@ -183,7 +243,7 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                 ts or now_text, provider, "manual", model, model, *(fields.get(f, 0) for f in TOKEN_FIELDS),
                 json.dumps(extra, sort_keys=True) if extra else None, to_pusd(result.cost), result.source,
                 "ok", 1, 0, session_id, "manual",
-                tagset_id({str(k): str(v) for k, v in tags.items()} if tags else {}), "manual",
+                tagset_id(row_tags), "manual",
             ))
     written = target.insert_rows(LOG_MANY_COLUMNS, rows_out)
     for model, (row, more, result) in unpriced.items():  # one warning per model, saying how to price it
@@ -207,3 +267,15 @@ def set_price(model: str, *, input_mtok: Decimal | str | float, output_mtok: Dec
     resolve_ledger(ledger).set_price(model, input_mtok=input_mtok, output_mtok=output_mtok,
                                      cache_read_mtok=cache_read_mtok, cache_write_mtok=cache_write_mtok,
                                      provider=provider)
+
+
+def self_hosted(base_url: str, *, ledger: Ledger | str | Path | None = None) -> str:
+    """Declare a server your own (a vLLM, Ollama or llama.cpp server on your machines): calls to its host
+    cost $0, with ``price_source`` ``"self-hosted"``, instead of being left unpriced. Stored in the ledger,
+    like :func:`set_price`, so it holds in every later session and for ``Ledger().reprice()`` and
+    ``llmcost check``. The host is what counts, not the port or path. Returns the host.
+
+    >>> llmcost_nb.self_hosted("http://127.0.0.1:8000/v1")   # doctest: +SKIP
+    '127.0.0.1'
+    """
+    return resolve_ledger(ledger).self_hosted(base_url)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, now_iso
+from ..core.tags import clean_tags
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -212,7 +213,7 @@ class Scope:
     ) -> None:
         self.id = new_id()
         self.kind, self.name, self.notebook, self.cell = kind, name, notebook, cell
-        self.own_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.own_tags = clean_tags(tags)
         self._ledger_arg = ledger
         self._ledger: Ledger | None = None
         self.parent: Scope | None = None
