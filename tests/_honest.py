@@ -15,8 +15,8 @@ def honest_calls() -> list[Call]:
     return [
         Call(provider="openai", model="gpt-4.1", input_tokens=1000, output_tokens=100, cost=Decimal("1.2"),
              latency_ms=900.0, ts=TS),
-        Call(provider="openai", model="gpt-4o-mini", input_tokens=300, output_tokens=40, cost=Decimal("0.0042"),
-             usage_source="estimated", streamed=True, latency_ms=400.0, ts=TS),
+        Call(provider="openai", model="gpt-4o-mini", input_tokens=300, output_tokens=40,
+             cost=Decimal("0.0042"), usage_source="estimated", streamed=True, latency_ms=400.0, ts=TS),
         Call(provider="openai", model="my-ft", input_tokens=100, output_tokens=10, cost=None, billed=True,
              latency_ms=300.0, ts=TS),
         Call(provider="openai", model="my-ft", input_tokens=100, output_tokens=10, cost=None, billed=True,

@@ -104,7 +104,8 @@ class DailyReport:
     def __str__(self) -> str:
         title = f"Daily summary ({self.day.isoformat()})"
         lines = [title, "=" * len(title)]
-        lines += [f"{m.model}: {m.requests:,} request{'s' * (m.requests != 1)}, {m.shown}" for m in self.models]
+        lines += [f"{m.model}: {m.requests:,} request{'s' * (m.requests != 1)}, {m.shown}"
+                  for m in self.models]
         if not self.models:
             lines.append("no calls")
         lines.append(f"Total: {self.shown_total}")
@@ -133,8 +134,8 @@ class DailyReport:
         )
         budget = "" if self.budget is None else f"<p>{escape(str(self).splitlines()[-1])}</p>"
         return (
-            f"<div class='mathjax_ignore tex2jax_ignore'><strong>Daily summary ({self.day.isoformat()})</strong><table><tr><th>model</th>"
-            f"<th>requests</th><th>cost</th></tr>{rows}{foot}</table>{budget}</div>"
+            f"<div class='mathjax_ignore tex2jax_ignore'><strong>Daily summary ({self.day.isoformat()})</strong>"
+            f"<table><tr><th>model</th><th>requests</th><th>cost</th></tr>{rows}{foot}</table>{budget}</div>"
         )
 
 
@@ -142,13 +143,14 @@ def daily_report(
     ledger: LedgerReader, day: date | str | None = None, budget: Decimal | float | str | None = None
 ) -> DailyReport:
     """The report for ``day`` (default today, UTC): per model ``gpt-4.1: 50 requests, $2.45``, the total and,
-    with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used (of the
-    priced calls' total). Unpriced and estimated calls are marked, never shown as exact or as $0."""
+    with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used (of
+    the priced calls' total). Unpriced and estimated calls are marked, never shown as exact or as $0."""
     day = _day(day)
     frame = summary(ledger, by="model", since=day, until=day + timedelta(days=1))
     columns = (frame["model"], frame["requests"], frame["cost_usd"], frame["unpriced"], frame["estimated"])
     models = sorted(
-        (ModelSpend(m or "(unknown)", int(n), c, int(u), int(e)) for m, n, c, u, e in zip(*columns, strict=True)),
+        (ModelSpend(m or "(unknown)", int(n), c, int(u), int(e))
+         for m, n, c, u, e in zip(*columns, strict=True)),
         key=lambda row: (-row.cost, -row.unpriced, row.model),
     )
     total = sum((m.cost for m in models), Decimal(0))
