@@ -134,7 +134,8 @@ class DailyReport:
         )
         budget = "" if self.budget is None else f"<p>{escape(str(self).splitlines()[-1])}</p>"
         return (
-            f"<div class='mathjax_ignore tex2jax_ignore'><strong>Daily summary ({self.day.isoformat()})</strong>"
+            f"<div class='mathjax_ignore tex2jax_ignore'>"
+            f"<strong>Daily summary ({self.day.isoformat()})</strong>"
             f"<table><tr><th>model</th><th>requests</th><th>cost</th></tr>{rows}{foot}</table>{budget}</div>"
         )
 
