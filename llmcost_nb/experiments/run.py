@@ -317,6 +317,7 @@ def _sums(calls: list[Call]) -> dict[str, Any]:
     return {
         "cost": sum((c.cost for c in calls if c.cost is not None), Decimal(0)),
         "unpriced": sum(1 for c in calls if c.billed and c.cost is None),
+        "estimated": sum(1 for c in calls if c.usage_source == "estimated"),
         "input_tokens": sum(c.input_tokens for c in calls),
         "output_tokens": sum(c.output_tokens for c in calls),
         "latency_ms": round(sum(c.latency_ms or 0.0 for c in calls), 3),
