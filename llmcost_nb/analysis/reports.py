@@ -168,8 +168,9 @@ def chargeback(
     until: Any = None,
 ) -> pd.DataFrame:
     """Showback per cost center (a tag, ``user``, ``model`` or ``provider``) and ``period`` (day, week, month,
-    or ``None`` for the whole range): requests, tokens, exact cost and ``share`` of the period's total.
-    Calls without the tag are shown as ``(untagged)``.
+    or ``None`` for the whole range): requests, tokens, exact cost (of the priced calls), ``unpriced`` and
+    ``estimated`` calls, and ``share`` of the period's total. Calls without the tag are shown as
+    ``(untagged)``.
 
     >>> chargeback(ledger, by="tag:team", period="month")     # doctest: +SKIP
     """
@@ -179,7 +180,7 @@ def chargeback(
     frame = summary(ledger, by=[*dims, by], since=since, until=until)
     center = frame.columns[len(dims)]
     frame[center] = frame[center].fillna("(untagged)")
-    keep = [*dims, center, "requests", "input_tokens", "output_tokens", "cost_usd"]
+    keep = [*dims, center, "requests", "input_tokens", "output_tokens", "cost_usd", "unpriced", "estimated"]
     frame = frame[keep].copy()
     if period:
         totals = frame.groupby(period)["cost_usd"].transform(lambda s: sum(s, Decimal(0)))
