@@ -34,6 +34,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..core.money import format_total
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
 from .clients import Router
@@ -200,7 +201,8 @@ def _progress_bar(total: int, name: str, enabled: bool) -> Any:
 def _tick(bar: Any, run: Run) -> None:
     if bar is not None and bar.n != run.done:
         bar.update(run.done - bar.n)
-        bar.set_postfix_str(f"${run.spent:.6f}", refresh=True)
+        bar.set_postfix_str(format_total(run.spent, unpriced=run.unpriced, estimated=run.estimated),
+                            refresh=True)
 
 
 def compare(

@@ -77,6 +77,8 @@ class Run:
         self.rows: dict[int, dict[str, Any]] = {}
         self.skipped: list[Cell] = []
         self.spent = Decimal(0)  # actual cost of finished cells (judge included)
+        self.unpriced = 0  # billed calls of finished cells with no known price (not in spent)
+        self.estimated = 0  # calls of finished cells whose tokens were estimated
         self.reserved = Decimal(0)  # worst case of the cells in flight
         self.done = 0
         self.stop_reason: str | None = None
@@ -273,6 +275,8 @@ class Run:
         self.rows[cell.index] = row
         self.reserved -= cell.max_cost or 0
         self.spent += row["cost"] + row["judge_cost"]
+        self.unpriced += row["unpriced"]
+        self.estimated += row["estimated"]
         self.done += 1
         if self.on_progress is not None:
             self.on_progress()
