@@ -342,7 +342,9 @@ def test_daily_report_marks_unpriced_and_estimated_calls(tmp_path):
     assert report.models[2] == ("my-ft", 2, Decimal(0), 2, 0)
     shares = led.chargeback(by="model", period=None)
     assert shares[["model", "cost_usd", "unpriced", "estimated"]].values.tolist() == [
-        ["gpt-4.1", Decimal("1.2"), 0, 0], ["gpt-4o-mini", Decimal("0.0042"), 0, 1], ["my-ft", Decimal(0), 2, 0]
+        ["gpt-4.1", Decimal("1.2"), 0, 0],
+        ["gpt-4o-mini", Decimal("0.0042"), 0, 1],
+        ["my-ft", Decimal(0), 2, 0],
     ]
     html = report._repr_html_()
     assert "<td style='text-align:right'>2 unpriced</td>" in html
