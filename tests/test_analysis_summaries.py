@@ -324,6 +324,36 @@ def test_daily_report_text(tmp_path):
         _small_ledger(tmp_path / "x").daily_report("2025-01-15", budget=-1)
 
 
+def test_daily_report_marks_unpriced_and_estimated_calls(tmp_path):
+    """Unpriced calls are named, never $0; amounts with estimated tokens carry ≈ (text and HTML alike)."""
+    from _honest import write_honest
+
+    led = Ledger(tmp_path / "honest.db")
+    write_honest(led)
+    report = led.daily_report("2026-11-02")
+    assert str(report) == (
+        "Daily summary (2026-11-02)\n"
+        "==========================\n"
+        "gpt-4.1: 2 requests, $1.20\n"
+        "gpt-4o-mini: 1 request, ≈$0.0042 (1 estimated)\n"
+        "my-ft: 2 requests, 2 unpriced\n"
+        "Total: ≈$1.20 (1 estimated) + 2 unpriced"
+    )
+    assert (report.total, report.unpriced, report.estimated) == (Decimal("1.2042"), 2, 1)
+    assert report.models[2] == ("my-ft", 2, Decimal(0), 2, 0)
+    shares = led.chargeback(by="model", period=None)
+    assert shares[["model", "cost_usd", "unpriced", "estimated"]].values.tolist() == [
+        ["gpt-4.1", Decimal("1.2"), 0, 0],
+        ["gpt-4o-mini", Decimal("0.0042"), 0, 1],
+        ["my-ft", Decimal(0), 2, 0],
+    ]
+    html = report._repr_html_()
+    assert "<td style='text-align:right'>2 unpriced</td>" in html
+    assert "<td style='text-align:right'>≈$0.0042 (1 estimated)</td>" in html
+    assert "<th style='text-align:right'>≈$1.20 (1 estimated) + 2 unpriced</th>" in html
+    assert "$0.00<" not in html and "mathjax_ignore" in html
+
+
 def test_chargeback_shares_and_exact_costs(sample, rows):
     frame = sample.ledger.chargeback(by="tag:team", period="month")
     groups = expected(rows, lambda r: (r["day"][:7], r["tags"].get("team", "(untagged)")))

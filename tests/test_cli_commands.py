@@ -138,3 +138,67 @@ def test_every_command_is_documented_and_every_documented_command_exists():
     text = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     documented = set(re.findall(r"(?:^|`|\$ )llmcost ([a-z]+)", text, re.M))
     assert documented == set(main.commands)
+
+
+def _honest_db(tmp_path):
+    from _honest import write_honest
+
+    led = Ledger(tmp_path / "honest.db")
+    write_honest(led)
+    led.close()
+    return tmp_path / "honest.db"
+
+
+def test_report_table_marks_unpriced_and_estimated_costs(tmp_path):
+    """Issue 16: `llmcost report` over unpriced calls printed `$0.0000` and nothing marked them; a cost with
+    estimated tokens looked exact."""
+    db = _honest_db(tmp_path)
+    output = invoke("report", "--by", "model", "--db", db).output
+    assert output == (
+        "      model requests errors input_tokens cache_read_tokens output_tokens                 cost_usd"
+        " avg_latency_ms p95_latency_ms\n"
+        "    gpt-4.1        2      1        1,000                 0           100                  $1.2000"
+        "          900.0          905.1\n"
+        "gpt-4o-mini        1      0          300                 0            40 ≈$0.004200 (1 estimated)"
+        "          400.0          452.5\n"
+        "      my-ft        2      0          200                 0            20               2 unpriced"
+        "          300.0          320.0\n"
+    )
+    assert "$0.0000" not in output
+    total = invoke("report", "--by", "day", "--db", db).output.splitlines()[1]
+    assert "≈$1.2042 (1 estimated) + 2 unpriced" in total
+
+
+def test_report_csv_and_json_keep_exact_costs_and_count_unpriced_and_estimated(tmp_path):
+    db = _honest_db(tmp_path)
+    rows = list(csv.DictReader(io.StringIO(invoke("report", "--db", db, "--format", "csv").output)))
+    assert [(r["model"], r["cost_usd"], r["unpriced"], r["estimated"]) for r in rows] == [
+        ("gpt-4.1", "1.2", "0", "0"), ("gpt-4o-mini", "0.0042", "0", "1"), ("my-ft", "0", "2", "0")
+    ]
+    assert all("≈" not in v and "unpriced" not in v for r in rows for v in r.values())
+
+    def strict(name):  # json.loads accepts NaN; a strict JSON reader does not
+        raise AssertionError(f"not JSON: {name}")
+
+    data = json.loads(invoke("report", "--db", db, "--format", "json").output, parse_constant=strict)
+    assert [(r["model"], r["cost_usd"], r["unpriced"], r["estimated"]) for r in data] == [
+        ("gpt-4.1", "1.2", 0, 0), ("gpt-4o-mini", "0.0042", 0, 1), ("my-ft", "0", 2, 0)
+    ]
+    by_status = json.loads(invoke("report", "--db", db, "--by", "status", "--format", "json").output,
+                           parse_constant=strict)
+    assert [(r["status"], r["avg_latency_ms"], r["unpriced"]) for r in by_status] == [
+        ("error", None, 0), ("ok", 475.0, 2)
+    ]
+
+
+def test_daily_marks_unpriced_and_estimated_costs(tmp_path):
+    """Issue 16: `llmcost daily` over unpriced calls printed `$0.00` and nothing marked them."""
+    result = invoke("daily", "2026-11-02", "--budget", "5", "--db", _honest_db(tmp_path))
+    assert result.output == (
+        "Daily summary (2026-11-02)\n==========================\n"
+        "gpt-4.1: 2 requests, $1.20\n"
+        "gpt-4o-mini: 1 request, ≈$0.0042 (1 estimated)\n"
+        "my-ft: 2 requests, 2 unpriced\n"
+        "Total: ≈$1.20 (1 estimated) + 2 unpriced\n"
+        "24% of the daily budget ($5.00) used, not counting 2 unpriced calls\n"
+    )

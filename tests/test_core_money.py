@@ -9,7 +9,7 @@ import pytest
 
 from llmcost_nb.analysis.estimate import _usd as estimate_usd
 from llmcost_nb.analysis.reports import usd
-from llmcost_nb.core.money import format_usd, parse_usd
+from llmcost_nb.core.money import format_cost, format_total, format_usd, parse_usd
 from llmcost_nb.notebook import widgets
 
 
@@ -49,3 +49,39 @@ def test_parse_usd_keeps_each_callers_words():
         parse_usd(0, "a budget", rule="a positive amount", positive=True)
     with pytest.raises(ValueError, match=r"^x must be finite, got 'Infinity'$"):
         parse_usd("Infinity", "x", rule="finite")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "shown"),
+    [
+        ({"cost": Decimal("0.0042")}, "$0.004200"),
+        ({"cost": Decimal("0.0042"), "estimated": True}, "≈$0.004200"),
+        ({"cost": Decimal("0.0042"), "estimated": True, "places": 2}, "≈$0.0042"),
+        ({"cost": None}, "unpriced"),  # billed, no price known: never $0
+        ({"cost": None, "estimated": True}, "unpriced"),
+        ({"cost": None, "billed": False}, "—"),
+        ({"cost": Decimal(0), "billed": False}, "—"),
+        ({"cost": Decimal(0)}, "$0.0000"),  # a priced call that cost nothing (self-hosted, replayed)
+    ],
+)
+def test_format_cost_of_one_call(kwargs, shown):
+    assert format_cost(kwargs.pop("cost"), **kwargs) == shown
+
+
+@pytest.mark.parametrize(
+    ("total", "unpriced", "estimated", "places", "shown"),
+    [
+        (Decimal("1.2"), 0, 0, None, "$1.2000"),
+        (Decimal("1.2"), 0, 0, 2, "$1.20"),
+        (Decimal("1.2042"), 0, 1, 2, "≈$1.20 (1 estimated)"),
+        (Decimal("1.2"), 3, 0, 2, "$1.20 + 3 unpriced"),
+        (Decimal("1.2042"), 2, 1, None, "≈$1.2042 (1 estimated) + 2 unpriced"),
+        (Decimal("1234.5"), 1200, 3400, None, "≈$1,234.50 (3,400 estimated) + 1,200 unpriced"),
+        (Decimal(0), 3, 0, 2, "3 unpriced"),  # nothing priced: no $0 at all
+        (None, 3, 0, None, "3 unpriced"),
+        (Decimal(0), 0, 0, 2, "$0.00"),
+        (None, 0, 0, 2, "$0.00"),
+    ],
+)
+def test_format_total_says_what_it_leaves_out_and_what_it_guesses(total, unpriced, estimated, places, shown):
+    assert format_total(total, unpriced=unpriced, estimated=estimated, places=places) == shown

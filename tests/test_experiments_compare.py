@@ -621,3 +621,21 @@ def test_bad_arguments_fail_before_anything_is_sent(fake, kwargs, error, message
     with pytest.raises(error, match=message):
         compare(call.pop("variants"), call.pop("models"), call.pop("inputs"), progress=False, **call)
     assert fake.request_count == 0
+
+
+def test_a_model_with_no_price_is_unpriced_in_the_result_never_0(oai, ledger, capsys):
+    """Issue 16: a compared model with no known price shows as unpriced in the table, the summary, the
+    progress bar and the result rebuilt from the ledger; its costs are not counted as $0."""
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'my-ft'"):
+        result = compare({"terse": "Q: {question}"}, ["gpt-4.1", "my-ft"], QUESTIONS[:2], client=oai,
+                         name="unpriced", ledger=ledger, progress=True)
+    table = result.table.set_index("model")
+    assert table.loc["my-ft", ["total_cost", "unpriced", "estimated"]].tolist() == [Decimal(0), 2, 0]
+    assert table.loc["gpt-4.1", ["total_cost", "unpriced"]].tolist() == [2 * cost("gpt-4.1", 9, 1), 0]
+    assert result.summary() == "experiment unpriced: 4 calls (4 ok) · $0.000052 + 2 unpriced"
+    shown = result._display_table().set_index("model")
+    assert shown.loc["my-ft", ["total $", "$ / call", "$ / success"]].tolist() == ["2 unpriced"] * 3
+    assert "$0.000052 + 2 unpriced" in capsys.readouterr().err  # the progress bar's running cost
+    rebuilt = llmcost_nb.experiment("unpriced", ledger=ledger)
+    assert rebuilt.table.set_index("model").loc["my-ft", "unpriced"] == 2
+    assert rebuilt.summary() == result.summary()

@@ -132,5 +132,33 @@ def test_a_notebooks_tiny_costs_are_labelled_in_fractions_of_a_cent(tmp_path):
     spec = charts.cost_by_tag(ledger, "step").to_dict()
     bars, labels = spec["layer"]
     assert bars["encoding"]["x"]["axis"]["format"] == "$,.5f"  # the largest bar is $0.00032
-    assert labels["encoding"]["text"]["format"] == "$,.5f"
+    data = {row["step"]: row["shown"] for row in next(iter(spec["datasets"].values()))}
+    assert labels["encoding"]["text"] == {"field": "shown", "type": "nominal"}
+    assert data == {"a": "$0.000160", "b": "$0.000320"}  # the labels as every view writes them
     assert charts.spend_over_time(ledger).to_dict()["encoding"]["y"]["axis"]["format"] == "$,.5f"
+
+
+def test_tooltips_count_unpriced_and_estimated_calls_and_labels_never_say_0_for_them(tmp_path):
+    """Issue 16: a bar's cost is that of its priced calls; its tooltip says how many calls had no price and
+    how many were estimated, and a bar label never shows unpriced calls as $0."""
+    from _honest import write_honest
+
+    import llmcost_nb
+
+    ledger = llmcost_nb.Ledger(tmp_path / "honest.db")
+    write_honest(ledger)
+    spec = charts.spend_over_time(ledger, by="model").to_dict()
+    tips = [(t["field"], t.get("aggregate"), t.get("title")) for t in spec["encoding"]["tooltip"]][-2:]
+    assert tips == [("unpriced", "sum", "unpriced calls"), ("estimated", "sum", "estimated calls")]
+    data = next(iter(spec["datasets"].values()))
+    rows = {r["model"]: (r["cost"], r["unpriced"], r["estimated"]) for r in data}
+    assert rows == {"gpt-4.1": (1.2, 0, 0), "gpt-4o-mini": (0.0042, 0, 1), "my-ft": (0.0, 2, 0)}
+
+    bars, labels = charts.cost_by_tag(ledger, "model").to_dict()["layer"]
+    tips = [(t["field"], t.get("title")) for t in bars["encoding"]["tooltip"]][-2:]
+    assert tips == [("unpriced", "unpriced calls"), ("estimated", "estimated calls")]
+    data = {r["model"]: (r["shown"], r["unpriced"], r["estimated"])
+            for r in charts.cost_by_tag(ledger, "model").to_dict()["datasets"].popitem()[1]}
+    assert data == {"gpt-4.1": ("$1.2000", 0, 0), "gpt-4o-mini": ("≈$0.004200 (1 estimated)", 0, 1),
+                    "my-ft": ("2 unpriced", 2, 0)}
+    assert labels["encoding"]["text"]["field"] == "shown"

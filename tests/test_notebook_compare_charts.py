@@ -138,3 +138,40 @@ def test_the_explorer_filters_and_shows_outputs_side_by_side(result):
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "<svg" in bundle["text/html"] and bundle["text/plain"].startswith("experiment e:")
+
+
+def test_unpriced_and_estimated_calls_are_marked_in_table_charts_and_explorer():
+    """Issue 16: a cell whose calls had no price is never shown as $0; one with estimated tokens carries ≈."""
+    rows = []
+    for i in range(2):
+        rows.append({**_row("A", "big", f"q{i}", 1.0, "0.0004", 100.0, "4"), "estimated": 1})
+        rows.append({**_row("A", "ft", f"q{i}", 1.0, "0", 80.0, "4"), "unpriced": 1, "estimated": 0})
+    result = CompareResult.build("e", rows, skipped=[])
+    table = result.table.set_index(["variant", "model"])
+    counts = ["total_cost", "unpriced", "estimated"]
+    assert table.loc[("A", "big"), counts].tolist() == [Decimal("0.0008"), 0, 2]
+    assert table.loc[("A", "ft"), counts].tolist() == [Decimal(0), 2, 0]
+    assert result.summary() == "experiment e: 4 calls (4 ok) · ≈$0.000800 (2 estimated) + 2 unpriced"
+    shown = result._display_table().set_index("model")[["total $", "$ / call", "$ / success"]]
+    assert shown.loc["big"].tolist() == ["≈$0.000800 (2 estimated)", "≈$0.000400 (2 estimated)",
+                                         "≈$0.000400 (2 estimated)"]
+    assert shown.loc["ft"].tolist() == ["2 unpriced"] * 3
+    assert "unpriced" not in result._display_table().columns  # said in the costs, not twice
+
+    per_success = result.cost_per_success_chart().to_dict()
+    data = {d["cell"]: (d["label"], d["unpriced"], d["estimated"])
+            for d in next(iter(per_success["datasets"].values()))}
+    assert data == {"A · big": ("≈$0.000400 (2 estimated)", 0, 2), "A · ft": ("2 unpriced", 2, 0)}
+    tips = [t.get("title") for t in per_success["layer"][0]["encoding"]["tooltip"]][-2:]
+    assert tips == ["unpriced calls", "estimated calls"]
+    quality = result.cost_quality_chart().to_dict()
+    points = next(layer for layer in quality["layer"] if layer["mark"].get("type") == "point")
+    tips = [t.get("title") for t in points["encoding"]["tooltip"]][-2:]
+    assert tips == ["unpriced calls", "estimated calls"]
+
+    explorer = result.explore()
+    explorer.pick(("A", "ft"))
+    explorer.pick(("A", "big"))
+    html = explorer.samples_html()
+    assert "<td>✓ 4<br><small>1 unpriced · score 1</small></td>" in html
+    assert "<td>✓ 4<br><small>≈$0.000400 (1 estimated) · score 1</small></td>" in html

@@ -98,3 +98,31 @@ def test_empty_ledger_still_shows_a_dashboard(tmp_path):
     board.tabs.selected_index = 2
     assert board.outputs[2].outputs[0]["data"]["image/svg+xml"].startswith("<svg")
     assert "0 calls" in str(board)
+
+
+def test_tiles_table_and_text_mark_unpriced_and_estimated_spend(tmp_path):
+    """Issue 16: billed calls with no price are named, never counted as $0; estimated spend carries ≈."""
+    from _honest import write_honest
+
+    led = llmcost_nb.Ledger(tmp_path / "honest.db")
+    write_honest(led)
+    board = llmcost_nb.dashboard(led)
+    k = board.kpis_dict()
+    assert (k["spend"], k["calls"], k["unpriced"], k["estimated"], k["tokens"]) == (
+        Decimal("1.2042"), 5, 2, 1, 1660)
+    spend = "≈$1.20 (1 estimated) + 2 unpriced"
+    assert ("<div style='font-size:11px;color:#666'>Spend</div>"
+            f"<div style='font-size:20px;font-weight:600'>{spend}</div>") in board.kpis.value
+    rows = board.table.value.split("</th></tr>", 1)[1]
+    assert rows == (
+        "<tr><td>gpt-4.1</td><td style='text-align:right'>2</td><td style='text-align:right'>$1.20</td></tr>"
+        "<tr><td>gpt-4o-mini</td><td style='text-align:right'>1</td>"
+        "<td style='text-align:right'>≈$0.0042 (1 estimated)</td></tr>"
+        "<tr><td>my-ft</td><td style='text-align:right'>2</td>"
+        "<td style='text-align:right'>2 unpriced</td></tr>"
+        "</table>"
+    )
+    assert str(board).startswith(f"llmcost dashboard 2026-11-02 to 2026-11-02: {spend} · 5 calls · ")
+    html = board._repr_mimebundle_()["text/html"]
+    assert html.startswith('<div class="mathjax_ignore tex2jax_ignore">')  # two $ amounts are no LaTeX
+    assert "$0.00<" not in board.kpis.value + board.table.value

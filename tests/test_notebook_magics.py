@@ -252,6 +252,28 @@ def test_tag_status_db_and_config(ip, tmp_path):
     assert llmcost_nb.Ledger(path).count() == 1
 
 
+def test_unpriced_calls_are_named_in_the_summary_and_the_status_never_as_0(ip):
+    """Issue 16: a call to a model with no known price is counted as unpriced, never as $0."""
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'my-ft'"):
+        result, outputs, _ = run(
+            ip, "%%llmcost\nask()\nclient.chat.completions.create(model='my-ft', messages=HELLO)"
+        )
+    bundle = summary_of(outputs)
+    text = bundle["text/plain"]
+    assert text.startswith(
+        f"llmcost [{result.execution_count}]: 2 calls · 12 in / 18 out tokens · $0.000084 + 1 unpriced · "
+    )
+    assert text.splitlines()[0].endswith(" · session $0.000084 + 1 unpriced")
+    assert "\n  1 unpriced: no price known for my-ft, not in the cost (llmcost_nb.set_price sets one)" in text
+    html = bundle["text/html"]
+    assert "<td>my-ft</td><td>chat</td><td>6</td><td>9</td><td>0</td><td>unpriced</td>" in html
+    assert "$0.000084 + 1 unpriced" in html and "$0.0000<" not in html
+    status = run(ip, "%llmcost status")[0].result
+    assert (status.calls, status.total_cost) == (2, Decimal("0.000084"))
+    assert (status.unpriced, status.estimated) == (1, 0)
+    assert repr(status).splitlines()[0].endswith(": 2 calls, $0.000084 + 1 unpriced")
+
+
 def test_estimate_subcommand(ip):
     result, _, _ = run(ip, "%llmcost estimate HELLO --models gpt-4.1,gpt-4.1-mini --output 100")
     rows = result.result.rows

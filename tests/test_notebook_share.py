@@ -150,3 +150,30 @@ def test_the_demo_executes_the_quickstart_and_writes_an_offline_page(kernel_env,
     assert capsys.readouterr().out == (
         f"executed quickstart.ipynb on the built-in fake provider: wrote {out / 'quickstart.ipynb'} and "
         f"{out / 'quickstart.html'} (open the .html in any browser; it needs no kernel or network)\n")
+
+
+def test_the_shared_page_keeps_the_views_marks_for_unpriced_and_estimated_calls(tmp_path):
+    """Issue 16, through share: the saved cell summary and daily report keep "unpriced" and "≈"."""
+    from decimal import Decimal
+
+    from _honest import write_honest
+
+    from llmcost_nb.notebook.widgets import CellSummary
+
+    ledger = llmcost_nb.Ledger(tmp_path / "honest.db")
+    calls = write_honest(ledger)
+    summary = CellSummary(calls, "[1]", Decimal("1.2042"), session_unpriced=2, session_estimated=1)
+    report = ledger.daily_report("2026-11-02")
+    cells = []
+    for view in (summary.mimebundle(widget=False),
+                 {"text/html": report._repr_html_(), "text/plain": str(report)}):
+        cell = nbformat.v4.new_code_cell("view")
+        cell.outputs = [nbformat.v4.new_output("display_data", data=view)]
+        cells.append(cell)
+    path = tmp_path / "honest.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    page = llmcost_nb.share(path, tmp_path / "honest.html", execute=False).path.read_text()
+    assert "≈$1.2042 (1 estimated) + 2 unpriced" in page  # the cell summary's line
+    assert "<td>unpriced</td>" in page and "<td>≈$0.004200</td>" in page  # its per-call table
+    assert ">≈$1.20 (1 estimated) + 2 unpriced</th>" in page and ">2 unpriced</td>" in page  # the report
+    assert "$0.0000<" not in page and "$0.00<" not in page

@@ -373,7 +373,7 @@ def test_team_dashboard_equals_the_local_one_and_follows_filters(sample, team):
     assert (k["spend"], k["calls"], k["tokens"]) == (spend, calls, tokens)
     assert calls > 200  # the runaway cell (team research, gpt-4.1) is in the range
     top = shared.top_frame()
-    assert top.columns.tolist() == ["project", "requests", "cost_usd"]
+    assert top.columns.tolist() == ["project", "requests", "cost_usd", "unpriced", "estimated"]
     assert (int(top["requests"].sum()), sum(top["cost_usd"], Decimal(0))) == (calls, spend)
 
     for board in (local, shared):  # another tag key: its values, and the filter on it

@@ -86,6 +86,8 @@ def test_each_logged_call_becomes_a_genai_span_with_its_cost(memory, priced):
         "llmcost.status": "ok",
         "llmcost.billed": True,
         "llmcost.streamed": False,
+        "llmcost.unpriced": False,
+        "llmcost.usage_source": "manual",  # numbers given to log()
         "llmcost.tag.team": "search",
     }
     # 300 × $3/M + 1000 × $0.3/M + 200 × $3.75/M + 100 × $15/M = $0.00345
@@ -158,6 +160,27 @@ def test_unpriced_call_has_no_cost_attribute():
     attributes = span_attributes(Call(provider="openai", model="mystery", input_tokens=3))
     assert "llmcost.usd" not in attributes and "llmcost.cost_pusd" not in attributes
     assert attributes["gen_ai.usage.input_tokens"] == 3
+    assert (attributes["llmcost.unpriced"], attributes["llmcost.usage_source"]) == (True, "provider")
+
+
+def test_ledger_rows_say_unpriced_and_estimated_in_their_spans(memory, ledger):
+    """Issue 16: a span says a call had no price (and carries no cost), or that its tokens were estimated."""
+    from _honest import DAY, write_honest
+
+    provider, exporter = memory
+    write_honest(ledger)
+    assert export_spans(ledger, provider, since=DAY) == 5
+    marks = [(s.attributes["gen_ai.request.model" if "gen_ai.request.model" in s.attributes else
+                            "gen_ai.response.model"], s.attributes["llmcost.unpriced"],
+              s.attributes["llmcost.usage_source"], s.attributes.get("llmcost.cost_pusd"))
+             for s in exporter.get_finished_spans()]
+    assert marks == [
+        ("gpt-4.1", False, "provider", 1_200_000_000_000),
+        ("gpt-4o-mini", False, "estimated", 4_200_000_000),
+        ("my-ft", True, "provider", None),
+        ("my-ft", True, "provider", None),
+        ("gpt-4.1", False, "provider", None),  # a failed attempt: not billed, so not unpriced
+    ]
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -325,3 +325,26 @@ def test_llmcost_main_group_has_reconcile_with_db_before_the_command(books):
     assert result.output.startswith("reconciled openai_costs.json by cost: 2 match, 1 differs")
     helped = CliRunner().invoke(main, ["--help"])
     assert "reconcile" in helped.output and "sync" in helped.output
+
+
+def test_unpriced_ledger_calls_are_named_never_0(books, tmp_path):
+    """Issue 16: the ledger's side of a reconciliation says how many billed calls had no price."""
+    from click.testing import CliRunner
+
+    from llmcost_nb.cli.team import reconcile_command
+
+    books.write(Call(provider="openai", api="chat", model="gpt-4.1-nano", input_tokens=10, cost=None,
+                     billed=True, ts="2026-11-04T13:00:00.000000Z"))
+    matching = tmp_path / "matching.csv"
+    matching.write_text(
+        "date,provider,model,cost_usd\n2026-11-03,openai,gpt-4.1,0.25\n2026-11-03,openai,"
+        "gpt-4.1-mini,0.08\n2026-11-04,openai,gpt-4.1,0.5\n2026-11-04,openai,gpt-4.1-nano,0.004\n"
+    )
+    result = CliRunner().invoke(reconcile_command, [str(matching), "--db", str(books.path), "--all"])
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "reconciled matching.csv by cost: 4 match, 0 differs, 0 only in export, 0 only in "
+        "ledger · export $0.834 vs ledger $0.8324 + 1 unpriced"
+    )
+    assert lines[1].split()[-1] == "ledger_unpriced"
+    assert lines[5].split() == ["2026-11-04", "gpt-4.1-nano", "match", "0.004", "0.002", "-0.002", "1"]

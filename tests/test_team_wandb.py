@@ -149,17 +149,21 @@ def test_one_run_per_session_with_tables_metrics_and_summary(offline, logged, le
         "latency_ms",
         "status",
         "tags",
+        "usage_source",
         "cost_usd_exact",
+        "unpriced",
     ]
-    assert [list(row[:6]) + list(row[9:10]) + list(row[13:]) for row in calls_table.data] == [
-        ["2026-11-22T10:00:00+00:00", "openai", "chat", "gpt-4.1", 200, 20, 0.0002, "0.0002"],
-        ["2026-11-24T10:00:00+00:00", "openai", "chat", "gpt-4.1", 400, 40, 0.0004, "0.0004"],
-        ["2026-11-25T10:00:00+00:00", "anthropic", "messages", "claude-sonnet-4-5", 7, 3, 0.00025, "0.00025"],
+    assert [list(row[:6]) + list(row[9:10]) + list(row[14:]) for row in calls_table.data] == [
+        ["2026-11-22T10:00:00+00:00", "openai", "chat", "gpt-4.1", 200, 20, 0.0002, "0.0002", False],
+        ["2026-11-24T10:00:00+00:00", "openai", "chat", "gpt-4.1", 400, 40, 0.0004, "0.0004", False],
+        ["2026-11-25T10:00:00+00:00", "anthropic", "messages", "claude-sonnet-4-5", 7, 3, 0.00025, "0.00025",
+         False],
     ]
     assert [list(row) for row in table(run, "llmcost/cost_by_model").data] == [
-        ["claude-sonnet-4-5", 1, 7, 3, 0.00025, "0.00025"],
-        ["gpt-4.1", 2, 600, 60, 0.0006, "0.0006"],
+        ["claude-sonnet-4-5", 1, 7, 3, 0.00025, "0.00025", 0, 0],
+        ["gpt-4.1", 2, 600, 60, 0.0006, "0.0006", 0, 0],
     ]
+    assert (values["llmcost/unpriced_calls"], values["llmcost/estimated_calls"]) == (0, 0)
 
 
 def test_group_by_experiment_tag_and_bad_grouping(offline, logged, ledger):
@@ -182,3 +186,35 @@ def test_group_by_experiment_tag_and_bad_grouping(offline, logged, ledger):
     assert logged[1]["init"]["config"]["llmcost_tags"] == {"experiment": "b", "team": "search"}
     with pytest.raises(ValueError, match="allowed values: session, scope, experiment"):
         export.wandb(ledger, project="p", by="day")
+
+
+def test_unpriced_calls_are_never_logged_as_0_and_estimated_ones_are_counted(offline, logged, ledger):
+    """Issue 16: an unpriced call has no cost metric and an empty cost in the tables, and is counted."""
+    from _honest import write_honest
+
+    write_honest(ledger)
+    (exported,) = export.wandb(ledger, project="p")
+    wandb.teardown()  # the wandb service writes the run logs asynchronously: let it finish
+    assert (exported.calls, exported.cost) == (5, Decimal("1.2042"))
+    (run,) = logged
+    values = run["summary"]
+    assert (values["llmcost/unpriced_calls"], values["llmcost/estimated_calls"]) == (2, 1)
+    assert values["llmcost/total_cost_usd_exact"] == "1.2042"
+    steps = [data for data, _ in run["log"] if "llmcost/cumulative_cost_usd" in data]
+    assert [data.get("llmcost/cost_usd") for data in steps] == [1.2, 0.0042, None, None, None]
+    calls_table = table(run, "llmcost/calls")
+    source, exact, unpriced = (calls_table.columns.index(c) for c in ("usage_source", "cost_usd_exact",
+                                                                       "unpriced"))
+    rows = [(row[3], row[source], row[exact], bool(row[unpriced])) for row in calls_table.data]
+    assert [(*row[:2], None if row[2] != row[2] else row[2], row[3]) for row in rows] == [  # NaN: empty
+        ("gpt-4.1", "provider", "1.2", False),
+        ("gpt-4o-mini", "estimated", "0.0042", False),
+        ("my-ft", "provider", None, True),
+        ("my-ft", "provider", None, True),
+        ("gpt-4.1", "provider", None, False),
+    ]
+    assert [list(row) for row in table(run, "llmcost/cost_by_model").data] == [
+        ["gpt-4.1", 2, 1000, 100, 1.2, "1.2", 0, 0],
+        ["gpt-4o-mini", 1, 300, 40, 0.0042, "0.0042", 0, 1],
+        ["my-ft", 2, 200, 20, 0.0, "0", 2, 0],
+    ]

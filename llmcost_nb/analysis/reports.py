@@ -7,6 +7,10 @@ gpt-4.1: 50 requests, $2.45
 gpt-4.1-mini: 200 requests, $0.80
 Total: $3.25
 Alert: 65% of the daily budget ($5.00) used
+
+A model whose calls had no known price says so instead of $0 (``my-ft: 2 requests, 2 unpriced``), and an
+amount that counts estimated tokens is marked (``≈$0.0042 (1 estimated)``); the total says both
+(``Total: ≈$3.25 (1 estimated) + 2 unpriced``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..core.money import format_usd, parse_usd
+from ..core.money import format_total, format_usd, parse_usd
 from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..ledger.protocol import LedgerReader
 
-__all__ = ["DailyReport", "Forecast", "chargeback", "daily_report", "forecast", "usd"]
+__all__ = ["DailyReport", "Forecast", "ModelSpend", "chargeback", "daily_report", "forecast", "usd"]
 
 _PERIODS = ("day", "week", "month")
 _Z80 = 1.2816  # two-sided 80% interval of a normal distribution
@@ -59,15 +63,38 @@ def _day(value: date | datetime | str | None) -> date:
         raise AnalysisError(f"cannot read {value!r} as a date: use YYYY-MM-DD") from None
 
 
+class ModelSpend(NamedTuple):
+    """One model's line of the daily report: ``cost`` is exact over its priced calls; ``unpriced`` billed
+    calls had no known price (not in ``cost``); ``estimated`` calls' tokens were counted by llmcost_nb."""
+
+    model: str
+    requests: int
+    cost: Decimal
+    unpriced: int = 0
+    estimated: int = 0
+
+    @property
+    def shown(self) -> str:
+        """The cost as the report shows it: ``$2.45``, ``≈$0.0042 (1 estimated)``, ``2 unpriced``."""
+        return format_total(self.cost, unpriced=self.unpriced, estimated=self.estimated, places=2)
+
+
 @dataclass
 class DailyReport:
     """One day's spend per model, its total and the share of a daily budget; ``str()`` gives the text."""
 
     day: date
-    models: list[tuple[str, int, Decimal]]  # (model, requests, cost), most expensive first
-    total: Decimal
+    models: list[ModelSpend]  # most expensive first
+    total: Decimal  # exact, over the priced calls
     requests: int
     budget: Decimal | None = None
+    unpriced: int = 0  # billed calls with no known price: not in ``total``
+    estimated: int = 0  # calls whose tokens were estimated: in ``total``, not exact
+
+    @property
+    def shown_total(self) -> str:
+        """The total as the report shows it: ``≈$3.25 (1 estimated) + 2 unpriced``."""
+        return format_total(self.total, unpriced=self.unpriced, estimated=self.estimated, places=2)
 
     @property
     def budget_used(self) -> Decimal | None:
@@ -77,13 +104,16 @@ class DailyReport:
     def __str__(self) -> str:
         title = f"Daily summary ({self.day.isoformat()})"
         lines = [title, "=" * len(title)]
-        lines += [f"{model}: {n:,} request{'s' * (n != 1)}, {usd(cost)}" for model, n, cost in self.models]
+        lines += [f"{m.model}: {m.requests:,} request{'s' * (m.requests != 1)}, {m.shown}"
+                  for m in self.models]
         if not self.models:
             lines.append("no calls")
-        lines.append(f"Total: {usd(self.total)}")
+        lines.append(f"Total: {self.shown_total}")
         if self.budget is not None:
             share = self.budget_used or Decimal(0)
             pct = f"{share * 100:.0f}% of the daily budget ({usd(self.budget)}) used"
+            if self.unpriced:
+                pct += f", not counting {self.unpriced:,} unpriced call{'s' * (self.unpriced != 1)}"
             lines.append(
                 ("Over budget: " if share > 1 else "Alert: " if share >= Decimal("0.5") else "") + pct
             )
@@ -94,18 +124,19 @@ class DailyReport:
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td>{escape(m)}</td><td style='text-align:right'>{n:,}</td>"
-            f"<td style='text-align:right'>{usd(c)}</td></tr>"
-            for m, n, c in self.models
+            f"<tr><td>{escape(m.model)}</td><td style='text-align:right'>{m.requests:,}</td>"
+            f"<td style='text-align:right'>{escape(m.shown)}</td></tr>"
+            for m in self.models
         )
         foot = (
             f"<tr><th>Total</th><th style='text-align:right'>{self.requests:,}</th>"
-            f"<th style='text-align:right'>{usd(self.total)}</th></tr>"
+            f"<th style='text-align:right'>{escape(self.shown_total)}</th></tr>"
         )
         budget = "" if self.budget is None else f"<p>{escape(str(self).splitlines()[-1])}</p>"
         return (
-            f"<div><strong>Daily summary ({self.day.isoformat()})</strong><table><tr><th>model</th>"
-            f"<th>requests</th><th>cost</th></tr>{rows}{foot}</table>{budget}</div>"
+            f"<div class='mathjax_ignore tex2jax_ignore'>"
+            f"<strong>Daily summary ({self.day.isoformat()})</strong>"
+            f"<table><tr><th>model</th><th>requests</th><th>cost</th></tr>{rows}{foot}</table>{budget}</div>"
         )
 
 
@@ -113,19 +144,20 @@ def daily_report(
     ledger: LedgerReader, day: date | str | None = None, budget: Decimal | float | str | None = None
 ) -> DailyReport:
     """The report for ``day`` (default today, UTC): per model ``gpt-4.1: 50 requests, $2.45``, the total and,
-    with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used."""
+    with a ``budget`` (USD; default: the ledger's daily budget if one is set), the share of it used (of
+    the priced calls' total). Unpriced and estimated calls are marked, never shown as exact or as $0."""
     day = _day(day)
     frame = summary(ledger, by="model", since=day, until=day + timedelta(days=1))
+    columns = (frame["model"], frame["requests"], frame["cost_usd"], frame["unpriced"], frame["estimated"])
     models = sorted(
-        (
-            (m or "(unknown)", int(n), c)
-            for m, n, c in zip(frame["model"], frame["requests"], frame["cost_usd"], strict=True)
-        ),
-        key=lambda row: (-row[2], row[0]),
+        (ModelSpend(m or "(unknown)", int(n), c, int(u), int(e))
+         for m, n, c, u, e in zip(*columns, strict=True)),
+        key=lambda row: (-row.cost, -row.unpriced, row.model),
     )
-    total = sum((c for _, _, c in models), Decimal(0))
+    total = sum((m.cost for m in models), Decimal(0))
     budget_value = _to_decimal(budget) if budget is not None else ledger.stored_budget("day")
-    return DailyReport(day, models, total, int(frame["requests"].sum()), budget_value)
+    return DailyReport(day, models, total, int(frame["requests"].sum()), budget_value,
+                       sum(m.unpriced for m in models), sum(m.estimated for m in models))
 
 
 def chargeback(
@@ -136,8 +168,9 @@ def chargeback(
     until: Any = None,
 ) -> pd.DataFrame:
     """Showback per cost center (a tag, ``user``, ``model`` or ``provider``) and ``period`` (day, week, month,
-    or ``None`` for the whole range): requests, tokens, exact cost and ``share`` of the period's total.
-    Calls without the tag are shown as ``(untagged)``.
+    or ``None`` for the whole range): requests, tokens, exact cost (of the priced calls), ``unpriced`` and
+    ``estimated`` calls, and ``share`` of the period's total. Calls without the tag are shown as
+    ``(untagged)``.
 
     >>> chargeback(ledger, by="tag:team", period="month")     # doctest: +SKIP
     """
@@ -147,7 +180,7 @@ def chargeback(
     frame = summary(ledger, by=[*dims, by], since=since, until=until)
     center = frame.columns[len(dims)]
     frame[center] = frame[center].fillna("(untagged)")
-    keep = [*dims, center, "requests", "input_tokens", "output_tokens", "cost_usd"]
+    keep = [*dims, center, "requests", "input_tokens", "output_tokens", "cost_usd", "unpriced", "estimated"]
     frame = frame[keep].copy()
     if period:
         totals = frame.groupby(period)["cost_usd"].transform(lambda s: sum(s, Decimal(0)))

@@ -77,12 +77,20 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _table(frame: Any) -> str:
-    """A frame as an aligned text table, money as the cell summary shows it (``$0.000044``, ``$2.4500``)."""
+    """A frame as an aligned text table, money as the cell summary shows it (``$0.000044``, ``$2.4500``);
+    a summary's ``cost_usd`` says what it leaves out and what it guesses (``≈$0.004200 (1 estimated)``,
+    ``$1.2000 + 2 unpriced``, ``2 unpriced``: :func:`~llmcost_nb.core.money.format_total`)."""
     from decimal import Decimal
 
-    from ..core.money import format_usd
+    from ..core.money import format_total, format_usd
 
     shown = frame.copy()
+    if {"cost_usd", "unpriced", "estimated"} <= set(shown.columns):
+        shown["cost_usd"] = [
+            format_total(c, unpriced=u, estimated=e)
+            for c, u, e in zip(shown["cost_usd"], shown["unpriced"], shown["estimated"], strict=True)
+        ]
+        shown = shown.drop(columns=["unpriced", "estimated"])
     for col in shown.columns:
         if shown[col].dtype == object and any(isinstance(v, Decimal) for v in shown[col]):
             shown[col] = [format_usd(v) for v in shown[col]]
@@ -96,12 +104,13 @@ def _table(frame: Any) -> str:
 def _emit(frame: Any, fmt: str) -> None:
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
-    elif fmt == "json":
+    elif fmt == "json":  # exact costs as strings, counts as numbers, no value (NaN) as null: strict JSON
         records = [
-            {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else v) for k, v in row.items()}
+            {k: (str(v) if not isinstance(v, (int, float, str, type(None))) else None if v != v else v)
+             for k, v in row.items()}
             for row in frame.to_dict(orient="records")
         ]
-        click.echo(json.dumps(records, indent=2))
+        click.echo(json.dumps(records, indent=2, allow_nan=False))
     else:
         click.echo(_table(frame) if len(frame) else "no calls")
 
@@ -123,11 +132,15 @@ def _emit(frame: Any, fmt: str) -> None:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="Output format (costs stay exact in csv and json).",
+    help="Output format (costs stay exact in csv and json, with unpriced and estimated call counts).",
 )
 @_db_option
 def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, db: str | None) -> None:
-    """Requests, tokens, cost and latency grouped by --by."""
+    """Requests, tokens, cost and latency grouped by --by.
+
+    In the table, a cost whose tokens were partly estimated reads ``≈$0.0042 (1 estimated)`` and billed calls
+    with no known price are named, never counted as $0: ``$1.2000 + 2 unpriced``. csv and json keep the exact
+    cost and give ``unpriced`` and ``estimated`` as counts."""
     frame = _ledger(db).summary(by=list(by), since=since, until=until)
     columns = [
         *frame.columns[: len(by)],
@@ -137,6 +150,8 @@ def report(by: tuple[str, ...], since: str | None, until: str | None, fmt: str, 
         "cache_read_tokens",
         "output_tokens",
         "cost_usd",
+        "unpriced",
+        "estimated",
         "avg_latency_ms",
         "p95_latency_ms",
     ]

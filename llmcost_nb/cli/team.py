@@ -141,7 +141,8 @@ def reconcile_command(
             *(["key"] if key else []),
             "status",
             *(
-                ["export_cost_usd", "ledger_cost_usd", "difference_usd"]
+                ["export_cost_usd", "ledger_cost_usd", "difference_usd",
+                 *(["ledger_unpriced"] if rows["ledger_unpriced"].any() else [])]  # never as $0
                 if result.basis == "cost"
                 else [
                     "export_input_tokens",

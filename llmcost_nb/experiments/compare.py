@@ -42,6 +42,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
+from ..core.money import format_total
 from ..core.tags import clean_tags
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
@@ -248,7 +249,7 @@ def _tick(bar: Any, run: Run) -> None:
         if container is not None:
             container.children[1].max = total
     bar.update(run.done - bar.n)
-    text = f"${run.spent:.6f}"
+    text = format_total(run.spent, unpriced=run.unpriced, estimated=run.estimated)
     if run.race is not None:
         text += f" · live {len(run.race.live)}/{len(run.race.cells)} cells · saved ≈${run.saved:.6f}"
     bar.set_postfix_str(text, refresh=True)

@@ -15,7 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import PICO
-from ..core.money import format_usd
+from ..core.money import format_total, format_usd
 from .views import view
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ ROW_COLUMNS = (
     "cost",
     "judge_cost",
     "unpriced",
+    "estimated",
     "input_tokens",
     "output_tokens",
     "latency_ms",
@@ -59,6 +60,8 @@ TABLE_COLUMNS = (
     "mean_cost",
     "cost_per_success",
     "judge_cost",
+    "unpriced",
+    "estimated",
     "p50_latency_ms",
     "p95_latency_ms",
     "input_tokens",
@@ -174,7 +177,9 @@ class CompareResult:
     @property
     def table(self) -> pd.DataFrame:
         """Per variant × model: n, success rate, mean score, total / mean cost, cost per success (Decimal,
-        failures' cost included), judge cost, p50 / p95 latency, tokens, errors."""
+        failures' cost included; over the priced calls), judge cost, ``unpriced`` calls (billed, no known
+        price: not in the costs) and ``estimated`` calls (tokens counted by llmcost_nb), p50 / p95 latency,
+        tokens, errors."""
         if self._table is None:
             self._table = _table(self.rows, self.race)
         return self._table
@@ -300,7 +305,8 @@ class CompareResult:
     def summary(self) -> str:
         ok = int((self.rows["status"] == "ok").sum())
         judge = f" (judge {format_usd(self.judge_cost)})" if self.judge_cost else ""
-        cost = format_usd(self.total_cost)
+        cost = format_total(self.total_cost, unpriced=_count(self.rows["unpriced"]),
+                            estimated=_count(self.rows["estimated"]))
         text = f"experiment {self.name}: {len(self.rows):,} calls ({ok:,} ok) · {cost}{judge}"
         if self.stopped:
             text += f" · stopped ({self.stopped}): {len(self.skipped):,} calls skipped"
@@ -329,7 +335,9 @@ class CompareResult:
         )
 
     def _display_table(self) -> pd.DataFrame:
-        """The table for people: money as dollars, rates as percents, short headers."""
+        """The table for people: money as dollars (``≈`` when tokens were estimated, ``+ N unpriced`` for
+        calls of unknown price: :func:`~llmcost_nb.core.money.format_total`), rates as percents, short
+        headers."""
         table = self.table.copy()
         if not any(table["judge_cost"]):
             table = table.drop(columns=["judge_cost"])
@@ -337,9 +345,14 @@ class CompareResult:
             table = table.drop(columns=["stopped"])
         else:
             table["stopped"] = [_short_stop(v) for v in table["stopped"]]
-        for column in ("total_cost", "mean_cost", "cost_per_success", "judge_cost"):
-            if column in table:
-                table[column] = [format_usd(v) if v is not None else "–" for v in table[column]]
+        for column in ("total_cost", "mean_cost", "cost_per_success"):
+            table[column] = [
+                format_total(v, unpriced=u, estimated=e) if v is not None else "–"
+                for v, u, e in zip(table[column], table["unpriced"], table["estimated"], strict=True)
+            ]
+        if "judge_cost" in table:
+            table["judge_cost"] = [format_usd(v) for v in table["judge_cost"]]
+        table = table.drop(columns=["unpriced", "estimated"])
         table["success_rate"] = [f"{v:.0%}" for v in table["success_rate"]]
         table["mean_score"] = [f"{v:.3f}" if v == v else "–" for v in table["mean_score"]]
         for column in ("p50_latency_ms", "p95_latency_ms"):
@@ -392,6 +405,8 @@ def _table(rows: pd.DataFrame, race: RaceSummary | None = None) -> pd.DataFrame:
                 "mean_cost": (total / n).quantize(PICO).normalize(),
                 "cost_per_success": (total / successes).quantize(PICO).normalize() if successes else None,
                 "judge_cost": sum(group["judge_cost"], Decimal(0)),
+                "unpriced": _count(group["unpriced"]),
+                "estimated": _count(group["estimated"]),
                 "p50_latency_ms": float(np.percentile(latency, 50)) if latency.size else float("nan"),
                 "p95_latency_ms": float(np.percentile(latency, 95)) if latency.size else float("nan"),
                 "input_tokens": int(group["input_tokens"].sum()),
@@ -410,6 +425,11 @@ def _table(rows: pd.DataFrame, race: RaceSummary | None = None) -> pd.DataFrame:
     # object, so a cell not stopped holds None (pandas would make a text column's missing values NaN)
     table["stopped"] = pd.Series([row["stopped"] for row in out], index=table.index, dtype=object)
     return table
+
+
+def _count(values: pd.Series) -> int:
+    """A column of per-row counts, summed (rows built before a count existed have none: 0)."""
+    return int(values.fillna(0).sum())
 
 
 def from_ledger(name: str, ledger: Ledger, threshold: float = 0.5) -> CompareResult:
@@ -451,6 +471,7 @@ def from_ledger(name: str, ledger: Ledger, threshold: float = 0.5) -> CompareRes
                 "cost": sum((c.cost_usd for c in candidate if c.cost_usd is not None), Decimal(0)),
                 "judge_cost": sum((c.cost_usd for c in cell["judge"] if c.cost_usd is not None), Decimal(0)),
                 "unpriced": sum(1 for c in candidate if c.billed and c.cost_usd is None),
+                "estimated": sum(1 for c in candidate if c.usage_source == "estimated"),
                 "input_tokens": sum(int(c.input_tokens) for c in candidate),
                 "output_tokens": sum(int(c.output_tokens) for c in candidate),
                 "latency_ms": round(

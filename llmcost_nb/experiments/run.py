@@ -86,6 +86,8 @@ class Run:
         self.rows: dict[int, dict[str, Any]] = {}
         self.skipped: list[Cell] = []
         self.spent = Decimal(0)  # actual cost of finished cells (judge included)
+        self.unpriced = 0  # billed calls of finished cells with no known price (not in spent)
+        self.estimated = 0  # calls of finished cells whose tokens were estimated
         self.reserved = Decimal(0)  # worst case of the cells in flight
         self.done = 0
         self.stop_reason: str | None = None
@@ -348,6 +350,8 @@ class Run:
         self.rows[cell.index] = row
         self.reserved -= cell.max_cost or 0
         self.spent += row["cost"] + row["judge_cost"]
+        self.unpriced += row["unpriced"]
+        self.estimated += row["estimated"]
         self.done += 1
         if self.on_progress is not None:
             self.on_progress()
@@ -392,6 +396,7 @@ def _sums(calls: list[Call]) -> dict[str, Any]:
     return {
         "cost": sum((c.cost for c in calls if c.cost is not None), Decimal(0)),
         "unpriced": sum(1 for c in calls if c.billed and c.cost is None),
+        "estimated": sum(1 for c in calls if c.usage_source == "estimated"),
         "input_tokens": sum(c.input_tokens for c in calls),
         "output_tokens": sum(c.output_tokens for c in calls),
         "latency_ms": round(sum(c.latency_ms or 0.0 for c in calls), 3),

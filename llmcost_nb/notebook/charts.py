@@ -7,6 +7,9 @@
 Every function takes a :class:`~llmcost_nb.Ledger` and the usual filters (``since``, ``until``, ``where``) and
 returns an ``alt.Chart`` (or layer) for you to compose or display. The ``llmcost`` theme is registered on
 first use, and enabled if no other theme was chosen. Dollar axes and tooltips are formatted as currency.
+Costs are those of the priced calls: tooltips give the ``unpriced calls`` (billed, no known price: not in
+the cost) and ``estimated calls`` (tokens counted by llmcost_nb) of each bar, and a bar's label says them as
+every view does (``≈$0.004200 (1 estimated)``, ``2 unpriced``), never $0 for calls of unknown price.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_total
 from .display import show
 
 if TYPE_CHECKING:
@@ -100,10 +104,23 @@ def _top(frame: pd.DataFrame, dim: str, top: int) -> pd.DataFrame:
     return frame
 
 
+_HONEST = ("unpriced", "estimated")  # a summary's counts of calls whose cost is unknown / estimated
+
+
 def _with_cost(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame["cost"] = [float(c) for c in frame["cost_usd"]]
+    counts = zip(frame["cost_usd"], frame["unpriced"], frame["estimated"], strict=True)
+    frame["shown"] = [format_total(c, unpriced=u, estimated=e) for c, u, e in counts]
     return frame.drop(columns=["cost_usd"])
+
+
+def _honest_tips(aggregate: bool = False) -> list[alt.Tooltip]:
+    """Tooltips for the unpriced and estimated calls behind a bar."""
+    import altair as alt
+
+    return [alt.Tooltip(f"sum({c}):Q" if aggregate else f"{c}:Q", title=f"{c} calls", format=",")
+            for c in _HONEST]
 
 
 def spend_over_time(
@@ -130,7 +147,7 @@ def spend_over_time(
     frame = _with_cost(frame)
     dim = frame.columns[1]
     frame = _top(frame, dim, top)
-    frame = frame.groupby([freq, dim], as_index=False)[["cost", "requests"]].sum()
+    frame = frame.groupby([freq, dim], as_index=False)[["cost", "requests", *_HONEST]].sum()
     rank = {
         value: i
         for i, value in enumerate(frame.groupby(dim)["cost"].sum().sort_values(ascending=False).index)
@@ -157,6 +174,7 @@ def spend_over_time(
                 alt.Tooltip(f"{dim}:N"),
                 alt.Tooltip("sum(cost):Q", title="cost", format=usd_tip),
                 alt.Tooltip("sum(requests):Q", title="requests", format=","),
+                *_honest_tips(aggregate=True),
             ],
         )
     )
@@ -284,12 +302,11 @@ def cost_by_tag(
                 alt.Tooltip("cost:Q", format=usd_tip),
                 alt.Tooltip("share:Q", format=".1%"),
                 alt.Tooltip("requests:Q", format=","),
+                *_honest_tips(),
             ],
         )
     )
-    labels = bars.mark_text(align="left", dx=4, fontSize=11, color="#333").encode(
-        text=alt.Text("cost:Q", format=usd_axis)
-    )
+    labels = bars.mark_text(align="left", dx=4, fontSize=11, color="#333").encode(text="shown:N")
     return alt.layer(bars, labels)
 
 

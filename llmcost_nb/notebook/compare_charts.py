@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.money import format_total
 from .charts import register_theme, usd_formats
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ __all__ = ["cost_per_success", "cost_quality", "latency", "pareto_front", "race"
 _USD_SMALL = "$,.6f"  # experiment costs are often fractions of a cent
 STOPPED_GREY = "#b8b8b8"  # a cell a race stopped
 _QUALITY = {"mean_score": ("score", "mean score"), "success_rate": ("success", "success rate")}
+_HONEST = ("unpriced", "estimated")  # per cell: calls of unknown price (not in the costs), estimated calls
 
 
 def _label(frame: pd.DataFrame) -> list[str]:
@@ -40,6 +42,13 @@ def _model_color(title: str = "model") -> alt.Color | alt.ValueChannelMixin:
     import altair as alt
 
     return alt.condition(alt.datum.live, alt.Color("model:N", title=title), alt.value(STOPPED_GREY))
+
+
+def _honest_tips() -> list[alt.Tooltip]:
+    """Tooltips for a cell's unpriced and estimated calls (the table's counts)."""
+    import altair as alt
+
+    return [alt.Tooltip(f"{c}:Q", title=f"{c} calls", format=",") for c in _HONEST]
 
 
 def pareto_front(cost: list[float], quality: list[float]) -> list[bool]:
@@ -82,6 +91,7 @@ def cost_quality(
         quality_ci["high"],
     )
     frame["live"] = [not s for s in _stopped(result, frame)]
+    frame = frame.merge(result.table[["variant", "model", *_HONEST]], on=["variant", "model"], how="left")
     frame = frame.dropna(subset=["cost", "quality"])
     frame["pareto"] = pareto_front(list(frame["cost"]), list(frame["quality"]))
     grey = ", grey: stopped by the race" if not frame["live"].all() else ""
@@ -98,6 +108,7 @@ def cost_quality(
         alt.Tooltip("quality:Q", title=title, format=".3f"),
         alt.Tooltip("q_low:Q", title="CI low", format=".3f"),
         alt.Tooltip("q_high:Q", title="CI high", format=".3f"),
+        *_honest_tips(),
     ]
     points = base.mark_point(filled=True, size=120).encode(
         x=x,
@@ -131,7 +142,10 @@ def cost_per_success(result: CompareResult) -> alt.LayerChart:
     table = result.table.copy()
     table["cell"] = _label(table)
     table["value"] = [float(v) if v is not None else None for v in table["cost_per_success"]]
-    table["label"] = [f"${v:.6f}" if v == v and v is not None else "no success" for v in table["value"]]
+    table["label"] = [
+        format_total(v, unpriced=u, estimated=e) if v is not None else "no success"
+        for v, u, e in zip(table["cost_per_success"], table["unpriced"], table["estimated"], strict=True)
+    ]
     table["plot"] = table["value"].fillna(0.0)  # a cell with no success: no bar, its note at 0
     table["success_rate"] = table["success_rate"].astype(float)
     table["live"] = [not s for s in _stopped(result, table)]
@@ -139,7 +153,7 @@ def cost_per_success(result: CompareResult) -> alt.LayerChart:
         label if live else f"{label} (stopped after {n})"
         for label, live, n in zip(table["label"], table["live"], table["n"], strict=True)
     ]
-    table = table[["cell", "model", "value", "plot", "label", "success_rate", "n", "live"]]
+    table = table[["cell", "model", "value", "plot", "label", "success_rate", "n", "live", *_HONEST]]
     grey = "; grey: stopped by the race, figures so far" if not table["live"].all() else ""
     bars = (
         alt.Chart(table, title=f"Cost per success (failures' cost included{grey})")
@@ -154,6 +168,7 @@ def cost_per_success(result: CompareResult) -> alt.LayerChart:
                 alt.Tooltip("value:Q", title="cost per success", format=_USD_SMALL),
                 alt.Tooltip("success_rate:Q", title="success rate", format=".0%"),
                 alt.Tooltip("n:Q"),
+                *_honest_tips(),
             ],
         )
     )

@@ -22,7 +22,8 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ..core.money import format_usd
+from ..core.money import format_total, format_usd
+from .widgets import NO_MATH
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +43,11 @@ _TILE = (
 
 def _usd(value: Decimal | float) -> str:
     return format_usd(value, places=2)
+
+
+def _spent(cost: Decimal, unpriced: int, estimated: int) -> str:
+    """Spend as every view shows it: ``≈$1.20 (1 estimated) + 2 unpriced`` (unknown is never $0)."""
+    return format_total(cost, unpriced=unpriced, estimated=estimated, places=2)
 
 
 class Dashboard:
@@ -189,13 +195,17 @@ class Dashboard:
         self._dirty.discard(index)
 
     def kpis_dict(self) -> dict[str, Any]:
-        """The tiles' values: spend, calls, tokens, forecast, budget used (None without a budget)."""
+        """The tiles' values: spend (exact, over the priced calls), calls, ``unpriced`` (billed calls with no
+        known price: not in spend) and ``estimated`` calls (tokens counted by llmcost_nb), tokens, forecast,
+        budget used (None without a budget)."""
         total = self._frames["total"]
         row = total.iloc[0] if len(total) else None
         fc = self._frames["forecast"]
         return {
             "spend": row["cost_usd"] if row is not None else Decimal(0),
             "calls": int(row["requests"]) if row is not None else 0,
+            "unpriced": int(row["unpriced"]) if row is not None else 0,
+            "estimated": int(row["estimated"]) if row is not None else 0,
             "tokens": int(row["input_tokens"] + row["output_tokens"]) if row is not None else 0,
             "forecast": fc.projected,
             "budget_used": None if not fc.budget else fc.spent / fc.budget,
@@ -205,7 +215,7 @@ class Dashboard:
         k = self._frames and self.kpis_dict()
         fc = self._frames["forecast"]
         tiles = [
-            ("Spend", _usd(k["spend"])),
+            ("Spend", _spent(k["spend"], k["unpriced"], k["estimated"])),
             ("Calls", f"{k['calls']:,}"),
             ("Tokens", f"{k['tokens']:,}"),
             (f"Forecast {fc.period_start:%b %Y}", _usd(k["forecast"])),
@@ -214,13 +224,14 @@ class Dashboard:
         return "".join(_TILE.format(label=escape(a), value=escape(b)) for a, b in tiles)
 
     def top_frame(self) -> pd.DataFrame:
-        """The top-N rows of the current grouping by cost."""
+        """The top-N rows of the current grouping by cost (with their unpriced and estimated calls)."""
         frame = self._frames["time"]
         col = frame.columns[1]
         grouped = (
             frame.assign(**{col: frame[col].fillna("(none)")})
             .groupby(col, as_index=False)
-            .agg(requests=("requests", "sum"), cost_usd=("cost_usd", lambda s: sum(s, Decimal(0))))
+            .agg(requests=("requests", "sum"), cost_usd=("cost_usd", lambda s: sum(s, Decimal(0))),
+                 unpriced=("unpriced", "sum"), estimated=("estimated", "sum"))
         )
         return grouped.sort_values("cost_usd", ascending=False).head(self.top).reset_index(drop=True)
 
@@ -229,7 +240,8 @@ class Dashboard:
         col = top.columns[0]
         rows = "".join(
             f"<tr><td>{escape(str(r[col]))}</td><td style='text-align:right'>{r['requests']:,}</td>"
-            f"<td style='text-align:right'>{_usd(r['cost_usd'])}</td></tr>"
+            f"<td style='text-align:right'>"
+            f"{escape(_spent(r['cost_usd'], r['unpriced'], r['estimated']))}</td></tr>"
             for _, r in top.iterrows()
         )
         return (
@@ -241,7 +253,8 @@ class Dashboard:
         k = self.kpis_dict()
         used = f"{k['budget_used']:.0%}" if k["budget_used"] is not None else "no budget"
         return (
-            f"llmcost dashboard {self.since.value} to {self.until.value}: {_usd(k['spend'])} · "
+            f"llmcost dashboard {self.since.value} to {self.until.value}: "
+            f"{_spent(k['spend'], k['unpriced'], k['estimated'])} · "
             f"{k['calls']:,} calls · {k['tokens']:,} tokens · forecast {_usd(k['forecast'])} · budget {used}"
         )
 
@@ -254,7 +267,7 @@ class Dashboard:
         except Exception:  # the static view is best effort
             svg = ""
         bundle["text/plain"] = str(self)
-        bundle["text/html"] = f"<div>{self.kpis.value}{svg}{self.table.value}</div>"
+        bundle["text/html"] = f'<div class="{NO_MATH}">{self.kpis.value}{svg}{self.table.value}</div>'
         return bundle
 
 

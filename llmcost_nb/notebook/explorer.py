@@ -16,6 +16,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..core.money import format_total
+
 if TYPE_CHECKING:
     from ..experiments.result import CompareResult
 
@@ -35,6 +37,11 @@ SAMPLE_ROWS = 12
 
 def _cell_label(cell: tuple[str, str]) -> str:
     return f"{cell[0]} · {cell[1]}"
+
+
+def _count(value: Any) -> int:
+    """A row's count of unpriced or estimated calls (none, or NaN in rows built without it: 0)."""
+    return int(value) if value is not None and value == value else 0
 
 
 class Explorer:
@@ -126,8 +133,10 @@ class Explorer:
                 score = "" if row["score"] != row["score"] else f" · score {row['score']:g}"
                 mark = "✓" if row["success"] else "✗"
                 text = row["output"] if row["output"] is not None else f"({row['status']})"
+                cost = format_total(row["cost"], unpriced=_count(row["unpriced"]),
+                                    estimated=_count(row.get("estimated")))
                 cells.append(
-                    f"<td>{mark} {escape(str(text))[:300]}<br><small>${row['cost']:.6f}{score}</small></td>"
+                    f"<td>{mark} {escape(str(text))[:300]}<br><small>{escape(cost)}{score}</small></td>"
                 )
             body.append(
                 f"<tr><td>{escape(str(input_id))}</td><td>{escape(str(expected))}</td>{''.join(cells)}</tr>"

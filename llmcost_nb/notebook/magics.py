@@ -111,11 +111,14 @@ class Status:
     tags: dict[str, str]
     budgets: list[tuple[Budget, Decimal]]
     replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
+    unpriced: int = 0  # billed calls with no known price: not in total_cost
+    estimated: int = 0  # calls whose tokens were estimated: in total_cost, not exact
 
     def _lines(self) -> list[str]:
-        from ..core.money import format_usd
+        from ..core.money import format_total, format_usd
 
-        lines = [f"session {self.session_id[:8]}: {self.calls} calls, {format_usd(self.total_cost)}",
+        total = format_total(self.total_cost, unpriced=self.unpriced, estimated=self.estimated)
+        lines = [f"session {self.session_id[:8]}: {self.calls} calls, {total}",
                  f"ledger: {self.ledger}",
                  f"tracking: {'every cell' if self.tracking_all else '%%llmcost cells'}",
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
@@ -247,7 +250,8 @@ class LlmcostMagics(Magics):
         session = get_session()
         replay = status_line(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
-                      self.track_all, dict(session.tags), all_budgets(session), replay)
+                      self.track_all, dict(session.tags), all_budgets(session), replay, session.unpriced,
+                      session.estimated)
 
     def _on(self, words: list[str]) -> None:
         self._parse("on", words)

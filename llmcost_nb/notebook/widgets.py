@@ -6,6 +6,10 @@ notebook saved with its outputs shows it with no kernel (and a static viewer sho
 >>> summary = CellSummary.from_scope(scope)          # doctest: +SKIP
 >>> print(summary)                                    # doctest: +SKIP
 3 calls · 4,210 in / 812 out tokens (1,000 cached) · $0.0142 · 1.9 s · session $0.38 of $5.00
+
+Unknown is never $0, estimated is never exact: a cell with calls of unknown price or estimated tokens reads
+``≈$0.0142 (1 estimated) + 2 unpriced`` (:func:`~llmcost_nb.core.money.format_total`), and in the per-call
+table such a call's cost is ``unpriced`` or ``≈$0.004200`` (:func:`~llmcost_nb.core.money.format_cost`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call
-from ..core.money import format_usd
+from ..core.money import format_cost, format_total, format_usd
 
 if TYPE_CHECKING:
     from ..budget import Budget
@@ -41,6 +45,8 @@ class CellSummary:
     budgets: list[tuple[Budget, Decimal]] = field(default_factory=list)  # (budget, spent) that apply here
     alerts: list[str] = field(default_factory=list)
     stopped: str | None = None  # the message of a hard budget stop in this cell
+    session_unpriced: int = 0  # the session's billed calls with no known price (not in session_total)
+    session_estimated: int = 0  # the session's calls whose tokens were estimated
 
     @classmethod
     def from_scope(cls, scope: Scope, *, session: Session | None = None, alerts: list[str] | None = None,
@@ -53,7 +59,7 @@ class CellSummary:
         parts = (f"[{scope.cell}]" if scope.cell is not None else "", scope.name or "")
         label = " ".join(p for p in parts if p)
         return cls(calls, label, session.total_cost, _applicable_budgets(scope, session), list(alerts or []),
-                   stopped)
+                   stopped, session.unpriced, session.estimated)
 
     # -- totals -----------------------------------------------------------------------------------------
     @property
@@ -75,6 +81,11 @@ class CellSummary:
     @property
     def unpriced(self) -> int:
         return sum(1 for c in self.calls if c.cost is None and c.billed)
+
+    @property
+    def estimated(self) -> int:
+        """Calls whose tokens were estimated (counted by llmcost_nb: a stream that sent no usage)."""
+        return sum(1 for c in self.calls if c.usage_source == "estimated")
 
     @property
     def unfinished(self) -> int:
@@ -99,15 +110,24 @@ class CellSummary:
         parts = [_plural(len(self.calls), "call"),
                  f"{self.input_tokens:,} in / {self.output_tokens:,} out tokens"
                  + (f" ({self.cached_tokens:,} cached)" if self.cached_tokens else ""),
-                 format_usd(self.cost) + (f" (+{self.unpriced} unpriced)" if self.unpriced else ""),
+                 format_total(self.cost, unpriced=self.unpriced, estimated=self.estimated),
                  _duration(self.latency_s)]
-        session = f"session {format_usd(self.session_total)}"
+        session = "session " + format_total(self.session_total, unpriced=self.session_unpriced,
+                                            estimated=self.session_estimated)
         limit = next((b.limit for b, _ in self.budgets if b.scope == "session"), None)
         parts.append(session + (f" of {format_usd(limit)}" if limit is not None else ""))
         return " · ".join(parts)
 
     def notes(self) -> list[str]:
         notes = []
+        if self.unpriced:
+            models = sorted({c.model or c.model_requested or "?" for c in self.calls
+                             if c.cost is None and c.billed})
+            notes.append(f"{self.unpriced:,} unpriced: no price known for {', '.join(models)}, not in the "
+                         "cost (llmcost_nb.set_price sets one)")
+        if self.estimated:
+            notes.append(f"{self.estimated:,} estimated: the provider sent no usage, tokens counted by "
+                         "llmcost_nb (≈)")
         if self.unfinished:
             notes.append(f"{_plural(self.unfinished, 'stream')} unfinished at cell end")
         if self.failed:
@@ -122,7 +142,8 @@ class CellSummary:
     def _rows(self) -> list[list[str]]:
         return [[str(i), c.model or c.model_requested or "?", c.api, f"{c.input_tokens:,}",
                  f"{c.output_tokens:,}",
-                 f"{c.cache_read_tokens:,}", format_usd(c.cost) if c.billed else "—",
+                 f"{c.cache_read_tokens:,}",
+                 format_cost(c.cost, billed=c.billed, estimated=c.usage_source == "estimated"),
                  _duration((c.latency_ms or 0) / 1000), c.status + (" (stream)" if c.streamed else "")]
                 for i, c in enumerate(self.calls, 1)]
 

@@ -32,7 +32,7 @@ RUN_TAG_KEYS = ("project", "team", "environment")  # call tags that become W&B r
 _GROUPINGS = ("session", "scope", "experiment")
 _TABLE_COLUMNS = subset(FRAME_COLUMNS, (  # the W&B calls table: these columns of Ledger.calls()
     "ts", "provider", "api", "model", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_write_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "status", "tags",
+    "cache_write_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "status", "usage_source", "tags",
 ))  # fmt: skip
 
 
@@ -59,7 +59,10 @@ def wandb(
     **filters: Any,
 ) -> list[ExportedRun]:
     """Log one W&B run per notebook session (``by="session"``), scope (``"scope"``) or ``experiment`` tag,
-    each with a per-call table, a cost-by-model table, cost metrics per call and a cost summary. Run tags:
+    each with a per-call table, a cost-by-model table, cost metrics per call and a cost summary. A billed call
+    with no known price is logged as ``unpriced`` (no cost metric for its step, an empty cost in the tables,
+    counted in ``llmcost/unpriced_calls``), never as $0; calls whose tokens were estimated are counted in
+    ``llmcost/estimated_calls`` and have ``usage_source == "estimated"`` in the calls table. Run tags:
     the calls' ``project``, ``team`` and ``environment`` tags and their models (``team:search``,
     ``model:gpt-4.1``). Offline with ``WANDB_MODE=offline``.
 
@@ -105,6 +108,8 @@ def _log_run(
 ) -> ExportedRun:
     costs = [c if c is not None else Decimal(0) for c in calls["cost_usd"]]
     total = sum(costs, Decimal(0))
+    unpriced = [bool(b) and c is None for b, c in zip(calls["billed"], calls["cost_usd"], strict=True)]
+    estimated = [source == "estimated" for source in calls["usage_source"]]
     tags = _run_tags(calls)
     name = f"{by} {key}" if by != "experiment" else key
     config = {
@@ -126,11 +131,13 @@ def _log_run(
     )
     try:
         running = Decimal(0)
-        for step, (cost, row) in enumerate(zip(costs, calls.itertuples(index=False), strict=True)):
+        for step, (cost, known, row) in enumerate(
+            zip(costs, calls["cost_usd"], calls.itertuples(index=False), strict=True)
+        ):
             running += cost
             run.log(
                 {
-                    "llmcost/cost_usd": float(cost),
+                    **({"llmcost/cost_usd": float(cost)} if known is not None else {}),  # unknown is no $0
                     "llmcost/cumulative_cost_usd": float(running),
                     "llmcost/input_tokens": int(row.input_tokens),
                     "llmcost/output_tokens": int(row.output_tokens),
@@ -139,12 +146,13 @@ def _log_run(
             )
         table = calls[list(_TABLE_COLUMNS)].assign(
             ts=calls["ts"].map(lambda t: t.isoformat()),
-            cost_usd=[float(c) for c in costs],
-            cost_usd_exact=[str(c) for c in costs],
+            cost_usd=[float(c) if c is not None else None for c in calls["cost_usd"]],
+            cost_usd_exact=[str(c) if c is not None else None for c in calls["cost_usd"]],
+            unpriced=unpriced,
             tags=[json.dumps(t, sort_keys=True) for t in calls["tags"]],
             latency_ms=calls["latency_ms"].fillna(0.0),
         )
-        by_model = _by_model(calls, costs)
+        by_model = _by_model(calls, costs, unpriced, estimated)
         run.log(
             {
                 "llmcost/calls": wb.Table(dataframe=table),
@@ -157,7 +165,8 @@ def _log_run(
                 "llmcost/total_cost_usd_exact": str(total),
                 "llmcost/calls": len(calls),
                 "llmcost/billed_calls": int(calls["billed"].sum()),
-                "llmcost/unpriced_calls": int(sum(c is None for c in calls["cost_usd"])),
+                "llmcost/unpriced_calls": sum(unpriced),
+                "llmcost/estimated_calls": sum(estimated),
                 "llmcost/total_input_tokens": int(calls["input_tokens"].sum()),
                 "llmcost/total_output_tokens": int(calls["output_tokens"].sum()),
                 **{f"llmcost/cost_usd/{row.model}": float(row.cost_usd) for row in by_model.itertuples()},
@@ -169,19 +178,25 @@ def _log_run(
     return ExportedRun(run_id=run_id, name=name, calls=len(calls), cost=total, tags=tags, dir=run_dir)
 
 
-def _by_model(calls: pd.DataFrame, costs: list[Decimal]) -> pd.DataFrame:
+def _by_model(
+    calls: pd.DataFrame, costs: list[Decimal], unpriced: list[bool], estimated: list[bool]
+) -> pd.DataFrame:
     import pandas as pd
 
     rows: dict[str, list[Any]] = {}
-    for model, cost, n_in, n_out in zip(
-        calls["model"].fillna("(unknown)"), costs, calls["input_tokens"], calls["output_tokens"], strict=True
+    for model, cost, n_in, n_out, no_price, guessed in zip(
+        calls["model"].fillna("(unknown)"), costs, calls["input_tokens"], calls["output_tokens"], unpriced,
+        estimated, strict=True,
     ):
-        row = rows.setdefault(model, [0, 0, 0, Decimal(0)])
+        row = rows.setdefault(model, [0, 0, 0, Decimal(0), 0, 0])
         row[0] += 1
         row[1] += int(n_in)
         row[2] += int(n_out)
         row[3] += cost
+        row[4] += no_price
+        row[5] += guessed
     return pd.DataFrame(
-        [(model, n, i, o, float(c), str(c)) for model, (n, i, o, c) in sorted(rows.items())],
-        columns=["model", "calls", "input_tokens", "output_tokens", "cost_usd", "cost_usd_exact"],
+        [(model, n, i, o, float(c), str(c), u, e) for model, (n, i, o, c, u, e) in sorted(rows.items())],
+        columns=["model", "calls", "input_tokens", "output_tokens", "cost_usd", "cost_usd_exact", "unpriced",
+                 "estimated"],
     )

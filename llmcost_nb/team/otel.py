@@ -9,8 +9,10 @@ Attributes: ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.reques
 ``gen_ai.usage.cache_creation.input_tokens``, ``gen_ai.usage.reasoning.output_tokens``, ``server.address``,
 ``error.type``; no standard cost attribute exists yet, so ours are ``llmcost.usd`` (double) and
 ``llmcost.cost_pusd`` (exact integer picodollars), with ``llmcost.status``, ``llmcost.price_source``,
-``llmcost.session_id``, ``llmcost.scope_id`` and one ``llmcost.tag.<key>`` per tag. A span starts at the
-call's ``ts`` and lasts its latency. Needs the ``otel`` extra (opentelemetry-sdk).
+``llmcost.unpriced`` (true for a billed call with no known price: it has no cost attribute, never $0),
+``llmcost.usage_source`` (``provider``; ``estimated`` when the tokens, and so the cost, were counted by
+llmcost_nb; ``manual``), ``llmcost.session_id``, ``llmcost.scope_id`` and one ``llmcost.tag.<key>`` per
+tag. A span starts at the call's ``ts`` and lasts its latency. Needs the ``otel`` extra (opentelemetry-sdk).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def span_attributes(call: Call) -> dict[str, Any]:
         "llmcost.status": call.status,
         "llmcost.billed": call.billed,
         "llmcost.streamed": call.streamed,
+        "llmcost.unpriced": bool(call.billed and call.cost is None),  # no price known: no cost attribute
+        "llmcost.usage_source": call.usage_source,  # provider | estimated (tokens counted by us) | manual
         "llmcost.session_id": call.session_id,
         "llmcost.scope_id": call.scope_id,
         **{f"llmcost.tag.{key}": str(value) for key, value in (call.tags or {}).items()},

@@ -83,7 +83,9 @@ class Reconciliation:
         if self.basis == "cost":
             export = sum(self.rows["export_cost_usd"].dropna(), Decimal(0))
             ledger = sum(self.rows["ledger_cost_usd"].dropna(), Decimal(0))
+            unpriced = int(self.rows["ledger_unpriced"].sum())  # billed, no price: not in the ledger's cost
             totals = f" · export ${export} vs ledger ${ledger}"
+            totals += f" + {unpriced:,} unpriced" if unpriced else ""
         return f"reconciled {self.source} by {self.basis}: {parts}{totals}"
 
     def _repr_html_(self) -> str:

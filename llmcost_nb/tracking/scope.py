@@ -77,6 +77,9 @@ class Session:
         self._lock = threading.Lock()
         self._total_cost = Decimal(0)
         self._call_count = 0
+        self._unpriced = 0  # billed calls with no known price (not in the total)
+        self._estimated = 0  # calls whose tokens were estimated (in the total, not exact)
+        self._flagged: dict[int, tuple[bool, bool]] = {}  # id(call) -> (unpriced, estimated), while either
         self.listeners: list[Listener] = []  # called after each call is recorded (summaries, budgets)
         self.preflight: list[Preflight] = []  # called before a request is sent; may raise a budget stop
         self._orders: list[tuple[Preflight, int]] = []  # the order each hook was added with
@@ -163,11 +166,33 @@ class Session:
         _materialize()
         return self._call_count
 
+    @property
+    def unpriced(self) -> int:
+        """Billed calls of this session with no known price: their cost is not in ``total_cost``."""
+        _materialize()
+        return self._unpriced
+
+    @property
+    def estimated(self) -> int:
+        """Calls of this session whose tokens were estimated (``usage_source == "estimated"``)."""
+        _materialize()
+        return self._estimated
+
     def add_cost(self, call: Call, old_cost: Decimal, first_time: bool) -> None:
-        """Count a recorded call in the running totals (``old_cost``: what an update replaces)."""
+        """Count a recorded call in the running totals (``old_cost``: what an update replaces; an update of
+        the same call object also replaces its unpriced / estimated marks)."""
+        flags = (call.cost is None and call.billed, call.usage_source == "estimated")
+        key = id(call)
         with self._lock:
             self._call_count += first_time
             self._total_cost += (call.cost or Decimal(0)) - old_cost
+            old = (False, False) if first_time else self._flagged.get(key, (False, False))
+            self._unpriced += flags[0] - old[0]
+            self._estimated += flags[1] - old[1]
+            if any(flags):
+                self._flagged[key] = flags
+            else:
+                self._flagged.pop(key, None)
 
 
 _session: Session | None = None
@@ -267,7 +292,13 @@ class Scope:
 
     @property
     def unpriced(self) -> int:
+        """Billed calls with no known price (not in ``total_cost``)."""
         return sum(1 for c in self._snapshot() if c.cost is None and c.billed)
+
+    @property
+    def estimated(self) -> int:
+        """Calls whose tokens were estimated (in ``total_cost``, not exact)."""
+        return sum(1 for c in self._snapshot() if c.usage_source == "estimated")
 
     @property
     def calls(self) -> pd.DataFrame:
