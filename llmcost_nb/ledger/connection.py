@@ -45,7 +45,7 @@ def open_connection(path: Path, *, make_folder: bool = False) -> sqlite3.Connect
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not _is_ready(conn):
-            _refuse_foreign(path, conn)
+            _refuse_foreign(path, conn, setting_up=True)  # before a lock file is made beside another app's
             _set_up_once(path, conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.OperationalError as exc:
@@ -69,11 +69,15 @@ def open_connection(path: Path, *, make_folder: bool = False) -> sqlite3.Connect
     return conn
 
 
-def _refuse_foreign(path: Path, conn: sqlite3.Connection) -> None:
+def _refuse_foreign(path: Path, conn: sqlite3.Connection, *, setting_up: bool = False) -> None:
     """Raise LedgerError if ``path`` holds another application's tables: an llmcost_nb ledger has a
-    ``calls`` table from its first migration on; a new (empty) file has no table at all."""
+    ``calls`` table from its first migration on; a new (empty) file has no table at all. ``setting_up``:
+    outside the set-up lock, where another process may be creating this ledger right now (sqlite-utils'
+    ``_sqlite_migrations`` table then exists before ``calls`` does): that table alone is not foreign."""
     tables = sorted(row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    if setting_up and tables == ["_sqlite_migrations"]:
+        return
     if tables and "calls" not in tables:
         conn.close()
         shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
@@ -106,6 +110,7 @@ def _set_up_once(path: Path, conn: sqlite3.Connection) -> None:
     with open(path.with_name(path.name + "-migrate.lock"), "a") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        _refuse_foreign(path, conn)  # checked again once no other process is setting the ledger up
         conn.execute("PRAGMA journal_mode = WAL")
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another process did it?
             _migrate(conn)
