@@ -124,6 +124,7 @@ class StreamRecorder:
         self.encoding = encoding.lower()
         self.call: Call | None = None
         self.done = False
+        self.unframe: Any = None  # bytes -> bytes: transfer framing a stack's tee kept (chunked), removed
         self._lock = threading.Lock()
         _open_streams.add(self)
         if pending.scope is not None:
@@ -148,7 +149,8 @@ class StreamRecorder:
 
     def _record(self, *, cut: bool) -> None:
         try:
-            content = _decode(b"".join(self.chunks), self.encoding)
+            raw = b"".join(self.chunks)
+            content = _decode(raw if self.unframe is None else self.unframe(raw), self.encoding)
             self.call = _finish(self.pending, self.status_code, self.headers, content, self.content_type,
                                 cut=cut, call=self.call, request_id=self.request_id)
         except Exception as exc:
