@@ -138,6 +138,11 @@ class FakeProvider:
         return self.url
 
     @property
+    def bedrock_endpoint_url(self) -> str:
+        """For ``boto3.client("bedrock-runtime", endpoint_url=...)``: :attr:`url` (paths ``/model/{id}/...``)."""
+        return self.url
+
+    @property
     def gemini_base_url(self) -> str:
         """For ``genai.Client(http_options={"base_url": ...})``, which appends ``/v1/models/...`` (3.x)."""
         return self.url
@@ -314,7 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         provider, api, model = wire.route(path)
         rid = f"req_fake_{n}"
-        self._extra = {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {})
+        self._extra = {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {}) | (
+            {"x-amzn-requestid": rid} if provider == "bedrock" else {})
         self._gzip = fake.gzip and "gzip" in headers.get("accept-encoding", "")
         if fake.latency > 0:
             time.sleep(fake.latency)
@@ -343,6 +349,10 @@ class _Handler(BaseHTTPRequestHandler):
             streaming = path.endswith(":streamGenerateContent")
             if streaming and "alt=sse" not in query:
                 return self._json(200, wire.gemini_chunks(turn))  # the JSON-array flavour, not incremental
+        elif provider == "bedrock":
+            if path.endswith("-stream"):  # converse-stream, invoke-with-response-stream: event-stream frames
+                return self._stream(wire.EVENTS[api](turn), fake._take_cut(), fake.stream_delay, wire.EVENTSTREAM)
+            return self._json(200, wire.BODIES[api](turn), wire.invoke_headers(turn) if api == "invoke" else None)
         else:
             streaming = body.get("stream") is True
         if streaming:
@@ -391,16 +401,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _fail(self, provider: str, fault: _Fault, rid: str) -> None:
         status = fault.status
         retryable = status in (408, 409, 429) or status >= 500
-        headers = ({"retry-after": "0", "retry-after-ms": "1"} if retryable else {}) | fault.headers
+        headers = ({"retry-after": "0", "retry-after-ms": "1"} if retryable else {}) | (
+            {"x-amzn-errortype": wire.bedrock_error_type(status)} if provider == "bedrock" else {}) | fault.headers
         if isinstance(fault.body, str):
             return self._send(status, fault.body.encode(), "text/plain; charset=utf-8", headers)
         message = f"Injected failure: HTTP {status} from llmcost_nb's FakeProvider."
         body = wire.error_body(provider, status, message, rid) if fault.body is None else fault.body
         self._json(status, body, headers)
 
-    def _stream(self, events: list[bytes], cut: int | None, delay: float) -> None:
-        headers = {"content-type": "text/event-stream", "cache-control": "no-cache",
-                   "transfer-encoding": "chunked"}
+    def _stream(self, events: list[bytes], cut: int | None, delay: float,
+                content_type: str = "text/event-stream") -> None:
+        headers = {"content-type": content_type, "cache-control": "no-cache", "transfer-encoding": "chunked"}
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if self._gzip else None  # 31: gzip container
         if compressor:
             headers["content-encoding"] = "gzip"
