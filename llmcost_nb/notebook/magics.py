@@ -105,6 +105,7 @@ class Status:
     tags: dict[str, str]
     budgets: list[tuple[Budget, Decimal]]
     replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
+    capture: str = "capture: off"  # the HTTP stacks hooked (llmcost_nb.tracking.capture.status_line)
 
     def _lines(self) -> list[str]:
         from ..core.money import format_usd
@@ -115,7 +116,7 @@ class Status:
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
         lines += [f"budget {b.scope}: {format_usd(s)} of {format_usd(b.limit)}{' (hard)' if b.hard else ''}"
                   for b, s in self.budgets] or ["budgets: none"]
-        return [*lines, self.replay]
+        return [*lines, self.replay, self.capture]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -233,6 +234,7 @@ class LlmcostMagics(Magics):
 
     def _status(self, words: list[str]) -> Status:
         from ..recording.replay import status_line
+        from ..tracking import capture
         from ..tracking.scope import get_session
         from .widgets import all_budgets
 
@@ -241,7 +243,7 @@ class LlmcostMagics(Magics):
         session = get_session()
         replay = status_line(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
-                      self.track_all, dict(session.tags), all_budgets(session), replay)
+                      self.track_all, dict(session.tags), all_budgets(session), replay, capture.status_line())
 
     def _on(self, words: list[str]) -> None:
         self._parse("on", words)
@@ -356,7 +358,7 @@ def _usd_or_usage(text: str) -> Decimal:
 
 _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h for its options)
 
-  status                      session totals, ledger, tracking mode, tags and budgets
+  status                      session totals, ledger, tracking mode, tags, budgets, hooked stacks
   on | off                    track every cell, or only %%llmcost cells
   tag KEY=VALUE...            session default tags (-r KEY removes one, --clear all)
   budget [USD|off] [--scope session|notebook|day|month|tag:KEY=VALUE] [--hard]
@@ -369,7 +371,7 @@ _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h f
   on a cell's first line tracks it."""
 
 _DESCRIPTIONS = {
-    "status": "Session totals, the ledger in use, tracking mode, session tags and budgets.",
+    "status": "Session totals, the ledger in use, tracking mode, session tags, budgets and the HTTP stacks hooked.",
     "on": "Track every cell, as if each started with %%llmcost.",
     "off": "Track only %%llmcost cells.",
     "tag": "Set session default tags (added to every call from now on).",

@@ -42,7 +42,7 @@ from ..pricing.providers import classify
 from . import capture_aiohttp, capture_botocore, capture_http, hooks
 from . import recorder as _recorder
 
-__all__ = ["install", "installed", "stacks", "uninstall"]
+__all__ = ["install", "installed", "stacks", "status_line", "uninstall"]
 
 _lock = hooks.lock
 _installed = False
@@ -75,6 +75,21 @@ def stacks() -> dict[str, str]:
     with _lock:
         return {name: ("hooked" if _hooked.get(name) else "on import") if _installed else "off"
                 for _, name in _PATCHERS.values()}
+
+
+def status_line() -> str:
+    """The capture line of ``%llmcost status``: the stacks hooked now, and those hooked once imported.
+
+    >>> status_line()                                     # doctest: +SKIP
+    'capture: httpx2, urllib.request, urllib3/requests hooked · on import: httpx, botocore, aiohttp'
+    """
+    states = stacks()
+    if not _installed:
+        return "capture: off"
+    hooked = [name for name, state in states.items() if state == "hooked"]
+    later = [name for name, state in states.items() if state == "on import"]
+    return (f"capture: {', '.join(hooked) or 'no HTTP library imported yet'}{' hooked' if hooked else ''}"
+            + (f" · on import: {', '.join(later)}" if later else ""))
 
 
 def installed() -> bool:
