@@ -116,18 +116,23 @@ def max_output_tokens(api: str, model: str | None, body: Mapping[str, Any]) -> i
 def decode_frames(data: bytes) -> tuple[list[tuple[dict[str, Any], bytes]], bool]:
     """The messages of an event stream as (headers, payload), and whether ``data`` ended on a message
     boundary with every CRC right (False for a stream cut mid-message: what came whole is returned)."""
-    messages: list[tuple[dict[str, Any], bytes]] = []
-    at, size = 0, len(data)
+    frames, whole = _frames(data)
+    return [(_headers(headers), payload) for headers, payload in frames], whole
+
+
+def _frames(data: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """(raw headers, payload) of each whole message with right CRCs, and whether ``data`` ended on one."""
+    frames: list[tuple[bytes, bytes]] = []
+    at, size, unpack, crc32 = 0, len(data), struct.unpack_from, binascii.crc32
     while at + 16 <= size:
-        total, headers_length, prelude_crc = struct.unpack_from("!III", data, at)
+        total, headers_length, prelude_crc = unpack("!III", data, at)
         end = at + total
-        if total < 16 or end > size or binascii.crc32(data[at:at + 8]) != prelude_crc:
-            return messages, False
-        if binascii.crc32(data[at:end - 4]) != struct.unpack_from("!I", data, end - 4)[0]:
-            return messages, False
-        messages.append((_headers(data[at + 12:at + 12 + headers_length]), data[at + 12 + headers_length:end - 4]))
+        if total < 16 or end > size or crc32(data[at:at + 8]) != prelude_crc or (
+                crc32(data[at:end - 4]) != unpack("!I", data, end - 4)[0]):
+            return frames, False
+        frames.append((data[at + 12:at + 12 + headers_length], data[at + 12 + headers_length:end - 4]))
         at = end
-    return messages, at == size
+    return frames, at == size
 
 
 _FIXED = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}  # header value type -> size (bools: none)
@@ -154,6 +159,16 @@ def _headers(raw: bytes) -> dict[str, Any]:
     return found
 
 
+def _event_type(headers: bytes) -> str | None:
+    """The ``:event-type`` string header of a message's raw headers (found without parsing them all)."""
+    at = headers.find(b"\x0b:event-type\x07")
+    if at < 0:
+        return None
+    at += 13
+    (size,) = struct.unpack_from("!H", headers, at)
+    return headers[at + 2:at + 2 + size].decode("utf-8", "replace")
+
+
 # -- usage ----------------------------------------------------------------------------------------------------
 _CONVERSE_STOP = ("messageStop", "metadata")
 _HEADER_COUNTS = {b"x-amzn-bedrock-input-token-count": "inputTokens",
@@ -165,25 +180,23 @@ _HEADER_COUNTS = {b"x-amzn-bedrock-input-token-count": "inputTokens",
 def usage_body(api: str, model: str | None, content: bytes, content_type: str,
                header_pairs: Any = ()) -> tuple[dict[str, Any] | None, str, bool]:
     """(a body to extract usage from, the wire format to extract it as, whether the response was complete)
-    of a Bedrock response. The format is ``converse`` (genai-prices' ``aws`` usage keys) or ``messages``
+    of a Bedrock response. Of a stream only the chunks usage is in are decoded: the first and the last three
+    (the Anthropic ``message_delta``, Nova's ``metadata``, the invocation metrics). The format is ``converse`` (genai-prices' ``aws`` usage keys) or ``messages``
     (an Anthropic model's own usage). ``header_pairs``: the response headers, as (bytes, bytes) pairs."""
     streamed = EVENTSTREAM in content_type
     if api == "converse":
         if not streamed:
             return _json(content), "converse", True
-        messages, whole = decode_frames(content)
-        body = None
-        types = []
-        for headers, payload in messages:
-            kind = headers.get(":event-type")
-            types.append(kind)
-            if kind == "metadata":
-                body = _json(payload)
-        return body, "converse", whole and bool(types) and types[-1] in _CONVERSE_STOP
+        frames, whole = _frames(content)
+        body = next((_json(payload) for headers, payload in reversed(frames)
+                     if _event_type(headers) == "metadata"), None)
+        return body, "converse", whole and bool(frames) and _event_type(frames[-1][0]) in _CONVERSE_STOP
     kind = family(model)
-    if streamed:
-        messages, whole = decode_frames(content)
-        chunks = [c for c in (_chunk(headers, payload) for headers, payload in messages) if c is not None]
+    if streamed:  # usage is in the first chunk and the last few: only those are decoded
+        frames, whole = _frames(content)
+        payloads = [payload for headers, payload in frames if _event_type(headers) == "chunk"]
+        picked = payloads if len(payloads) <= 4 else [payloads[0], *payloads[-3:]]
+        chunks = [c for c in map(_chunk, picked) if c is not None]
         body, usage_api = _stream_usage(kind, chunks)
         return body, usage_api, whole and bool(chunks) and _final(chunks[-1])
     decoded = _json(content)
@@ -193,9 +206,8 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
     return body, usage_api, True
 
 
-def _chunk(headers: Mapping[str, Any], payload: bytes) -> dict[str, Any] | None:
-    if headers.get(":event-type") != "chunk":
-        return None
+def _chunk(payload: bytes) -> dict[str, Any] | None:
+    """The model's own chunk inside a ``chunk`` event: JSON, base64-encoded in ``bytes``."""
     event = _json(payload)
     if event is None or not isinstance(event.get("bytes"), str):
         return None

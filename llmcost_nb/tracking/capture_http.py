@@ -112,28 +112,41 @@ class _FileTee:
     """The socket file of a response: every read passes through untouched and a copy is kept; closing it
     (http.client does when the body ends) records the call, as complete if the whole body arrived."""
 
-    __slots__ = ("_chunked", "_eof", "_fp", "_length", "_rec", "_seen")
+    __slots__ = ("_append", "_chunked", "_eof", "_fp", "_length", "_read", "_readline", "_rec", "_seen")
 
     def __init__(self, fp: Any, rec: _recorder.StreamRecorder, chunked: bool, length: int | None) -> None:
         self._fp, self._rec, self._chunked, self._length = fp, rec, chunked, length
         self._seen, self._eof = 0, False
+        self._read, self._readline, self._append = fp.read, fp.readline, rec.chunks.append  # hot: bound once
 
     def _keep(self, data: bytes) -> bytes:
         if data:
-            self._rec.chunks.append(data)
+            self._append(data)
             self._seen += len(data)
         else:
             self._eof = True
         return data
 
     def read(self, *args: Any) -> bytes:
-        return self._keep(self._fp.read(*args))
+        data = self._read(*args)
+        if data:
+            self._append(data)
+            self._seen += len(data)
+        else:
+            self._eof = True
+        return data
 
     def read1(self, *args: Any) -> bytes:
         return self._keep(self._fp.read1(*args))
 
     def readline(self, *args: Any) -> bytes:
-        return self._keep(self._fp.readline(*args))
+        data = self._readline(*args)
+        if data:
+            self._append(data)
+            self._seen += len(data)
+        else:
+            self._eof = True
+        return data
 
     def readinto(self, buffer: Any) -> int:
         n = self._fp.readinto(buffer)

@@ -152,6 +152,11 @@ class StreamRecorder:
         try:
             raw = b"".join(self.chunks)
             content = _decode(raw if self.unframe is None else self.unframe(raw), self.encoding)
+            pending = self.pending
+            if not cut and self.call is None and not (pending.body_observers or pending.replayed or (
+                    _content._policies)) and _tape(pending, self.status_code, content, self.content_type,
+                                                   self.request_id):
+                return  # a whole JSON body read as a stream (requests, urllib3, boto3): taped like httpx's
             self.call = _finish(self.pending, self.status_code, self.headers, content, self.content_type,
                                 cut=cut, call=self.call, request_id=self.request_id)
         except Exception as exc:
