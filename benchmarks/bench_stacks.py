@@ -43,13 +43,15 @@ from llmcost_nb.testing.wire import event_frame
 from llmcost_nb.tracking import capture, capture_http, hooks
 
 CHUNKS = 2000
+JSON = {"content-type": "application/json"}
 CHAT = json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4.1",
     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
     "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
 }).encode()
 CONVERSE = json.dumps({"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
-                       "stopReason": "end_turn", "usage": {"inputTokens": 120, "outputTokens": 30, "totalTokens": 150},
+                       "stopReason": "end_turn",
+                       "usage": {"inputTokens": 120, "outputTokens": 30, "totalTokens": 150},
                        "metrics": {"latencyMs": 1}}).encode()
 SSE = [b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4.1","choices":[{"index":0,'
        b'"delta":{"content":"word "}}]}\n\n'] * CHUNKS + [
@@ -145,7 +147,8 @@ def paired(call: Callable[[], object], rounds: int = 30, batch: int = 20) -> tup
         off.append(p50(batch))
         capture.install()
         on.append(p50(batch))
-    return statistics.median(on), statistics.median(off), statistics.median(a - b for a, b in zip(on, off, strict=True))
+    ours = statistics.median(a - b for a, b in zip(on, off, strict=True))
+    return statistics.median(on), statistics.median(off), ours
 
 
 def main() -> None:
@@ -173,9 +176,9 @@ def main() -> None:
     calls: dict[str, Callable[[], object]] = {
         "httpx2 (reference)": lambda: client.post(url, json=chat).content,
         "requests": lambda: session.post(url, json=chat).content,
-        "urllib3": lambda: pool.request("POST", url, body=data, headers={"content-type": "application/json"}).data,
-        "urllib.request": lambda: urllib.request.urlopen(urllib.request.Request(
-            url, data=data, headers={"content-type": "application/json"})).read(),
+        "urllib3": lambda: pool.request("POST", url, body=data, headers=JSON).data,
+        "urllib.request": lambda: urllib.request.urlopen(urllib.request.Request(url, data=data,
+                                                                                headers=JSON)).read(),
         "aiohttp": lambda: loop.run_until_complete(aio_call(chat)),
         "botocore converse": lambda: bedrock.converse(modelId=model, messages=messages),
     }
@@ -194,7 +197,8 @@ def main() -> None:
         print(f"per stream chunk ({CHUNKS} chunks a stream, row write included; floor 3 µs):")
         for name, call in streams.items():
             on, off, ours = paired(call, rounds=8, batch=3)
-            print(f"  {name:<24} {on / 1000:8.1f} ms vs {off / 1000:8.1f} ms -> {ours / CHUNKS:6.2f} µs per chunk")
+            print(f"  {name:<24} {on / 1000:8.1f} ms vs {off / 1000:8.1f} ms -> {ours / CHUNKS:6.2f} µs "
+                  "per chunk")
     capture.uninstall()
     path_alone()
     loop.run_until_complete(aio.close())
@@ -245,7 +249,8 @@ def path_alone() -> None:
     with llmcost_nb.track():
         p50(tracked, 300)
         ours = statistics.median(p50(tracked, 1000) - p50(untracked, 1000) for _ in range(5))
-    print(f"http.client hook alone (begin + tee + read + durable row, no library around it): {ours:.1f} µs p50")
+    print(f"http.client hook alone (begin + tee + read + durable row, no library around it): {ours:.1f} µs "
+          "p50")
 
 
 async def _session() -> aiohttp.ClientSession:

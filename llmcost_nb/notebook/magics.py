@@ -371,7 +371,7 @@ _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h f
   on a cell's first line tracks it."""
 
 _DESCRIPTIONS = {
-    "status": "Session totals, the ledger in use, tracking mode, session tags, budgets and the HTTP stacks hooked.",
+    "status": "Session totals, the ledger in use, tracking mode, session tags, budgets, HTTP stacks hooked.",
     "on": "Track every cell, as if each started with %%llmcost.",
     "off": "Track only %%llmcost cells.",
     "tag": "Set session default tags (added to every call from now on).",

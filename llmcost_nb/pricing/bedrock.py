@@ -169,7 +169,7 @@ def _event_type(headers: bytes) -> str | None:
     return headers[at + 2:at + 2 + size].decode("utf-8", "replace")
 
 
-# -- usage ----------------------------------------------------------------------------------------------------
+# -- usage ---------------------------------------------------------------------------------------------------
 _CONVERSE_STOP = ("messageStop", "metadata")
 _HEADER_COUNTS = {b"x-amzn-bedrock-input-token-count": "inputTokens",
                   b"x-amzn-bedrock-output-token-count": "outputTokens",
@@ -181,7 +181,8 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
                header_pairs: Any = ()) -> tuple[dict[str, Any] | None, str, bool]:
     """(a body to extract usage from, the wire format to extract it as, whether the response was complete)
     of a Bedrock response. Of a stream only the chunks usage is in are decoded: the first and the last three
-    (the Anthropic ``message_delta``, Nova's ``metadata``, the invocation metrics). The format is ``converse`` (genai-prices' ``aws`` usage keys) or ``messages``
+    (the Anthropic ``message_delta``, Nova's ``metadata``, the invocation metrics). The format is
+    ``converse`` (genai-prices' ``aws`` usage keys) or ``messages``
     (an Anthropic model's own usage). ``header_pairs``: the response headers, as (bytes, bytes) pairs."""
     streamed = EVENTSTREAM in content_type
     if api == "converse":
@@ -264,13 +265,13 @@ def _stream_usage(kind: str | None, chunks: list[dict[str, Any]]) -> tuple[dict[
         if "inputTextTokenCount" in first:
             return _counts(inputTokens=first["inputTextTokenCount"],
                            outputTokens=last.get("totalOutputTextTokenCount")), "converse"
-    elif kind == "meta":
-        if chunks[0].get("prompt_token_count") is not None:
-            return _counts(inputTokens=chunks[0]["prompt_token_count"],
-                           outputTokens=chunks[-1].get("generation_token_count")), "converse"
+    elif kind == "meta" and chunks[0].get("prompt_token_count") is not None:
+        return _counts(inputTokens=chunks[0]["prompt_token_count"],
+                       outputTokens=chunks[-1].get("generation_token_count")), "converse"
     metrics = chunks[-1].get("amazon-bedrock-invocationMetrics")
     if isinstance(metrics, Mapping):
-        return _counts(inputTokens=metrics.get("inputTokenCount"), outputTokens=metrics.get("outputTokenCount"),
+        return _counts(inputTokens=metrics.get("inputTokenCount"),
+                       outputTokens=metrics.get("outputTokenCount"),
                        cacheReadInputTokens=metrics.get("cacheReadInputTokenCount"),
                        cacheWriteInputTokens=metrics.get("cacheWriteInputTokenCount")), "converse"
     return None, "converse"

@@ -295,7 +295,8 @@ class _Answer:
 
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
-        self.status, self.content_type, self.content = recording.status, recording.content_type, recording.content
+        self.status, self.content_type = recording.status, recording.content_type
+        self.content = recording.content
 
     def __call__(self, request: Any, stream: bool) -> Any:
         return _response(self.recording, request, stream)

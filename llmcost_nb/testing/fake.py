@@ -139,7 +139,7 @@ class FakeProvider:
 
     @property
     def bedrock_endpoint_url(self) -> str:
-        """For ``boto3.client("bedrock-runtime", endpoint_url=...)``: :attr:`url` (paths ``/model/{id}/...``)."""
+        """For ``boto3.client("bedrock-runtime", endpoint_url=...)``: :attr:`url` (``/model/{id}/...``)."""
         return self.url
 
     @property
@@ -351,8 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, wire.gemini_chunks(turn))  # the JSON-array flavour, not incremental
         elif provider == "bedrock":
             if path.endswith("-stream"):  # converse-stream, invoke-with-response-stream: event-stream frames
-                return self._stream(wire.EVENTS[api](turn), fake._take_cut(), fake.stream_delay, wire.EVENTSTREAM)
-            return self._json(200, wire.BODIES[api](turn), wire.invoke_headers(turn) if api == "invoke" else None)
+                events = wire.EVENTS[api](turn)
+                return self._stream(events, fake._take_cut(), fake.stream_delay, wire.EVENTSTREAM)
+            counts = wire.invoke_headers(turn) if api == "invoke" else None  # InvokeModel's token counts
+            return self._json(200, wire.BODIES[api](turn), counts)
         else:
             streaming = body.get("stream") is True
         if streaming:
@@ -402,7 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
         status = fault.status
         retryable = status in (408, 409, 429) or status >= 500
         headers = ({"retry-after": "0", "retry-after-ms": "1"} if retryable else {}) | (
-            {"x-amzn-errortype": wire.bedrock_error_type(status)} if provider == "bedrock" else {}) | fault.headers
+            {"x-amzn-errortype": wire.bedrock_error_type(status)} if provider == "bedrock" else {}
+        ) | fault.headers
         if isinstance(fault.body, str):
             return self._send(status, fault.body.encode(), "text/plain; charset=utf-8", headers)
         message = f"Injected failure: HTTP {status} from llmcost_nb's FakeProvider."

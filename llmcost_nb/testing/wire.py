@@ -441,7 +441,8 @@ def invoke_body(t: Turn) -> Body:
                 "stopReason": "max_tokens" if t.truncated else "end_turn", "usage": usage}
     if kind == "titan":
         return {"inputTextTokenCount": t.prompt, "results": [
-            {"tokenCount": t.words, "outputText": t.text, "completionReason": "LENGTH" if t.truncated else "FINISH"}]}
+            {"tokenCount": t.words, "outputText": t.text,
+             "completionReason": "LENGTH" if t.truncated else "FINISH"}]}
     if kind == "meta":
         return {"generation": t.text, "prompt_token_count": t.prompt, "generation_token_count": t.words,
                 "stop_reason": "length" if t.truncated else "stop"}
@@ -451,7 +452,8 @@ def invoke_body(t: Turn) -> Body:
 def invoke_headers(t: Turn) -> dict[str, str]:
     """InvokeModel's token-count headers (cache counts only when there are some)."""
     fresh, read, write = _bedrock_counts(t)
-    headers = {"x-amzn-bedrock-input-token-count": str(fresh), "x-amzn-bedrock-output-token-count": str(t.words)}
+    headers = {"x-amzn-bedrock-input-token-count": str(fresh),
+               "x-amzn-bedrock-output-token-count": str(t.words)}
     if read:
         headers["x-amzn-bedrock-cache-read-input-token-count"] = str(read)
     if write:
@@ -471,7 +473,8 @@ def _invoke_chunks(t: Turn) -> list[Body]:
         usage = {"inputTokens": fresh, "outputTokens": t.words, "totalTokens": t.prompt + t.words,
                  "cacheReadInputTokenCount": read, "cacheWriteInputTokenCount": write}
         return [{"messageStart": {"role": "assistant"}},
-                *({"contentBlockDelta": {"delta": {"text": piece}, "contentBlockIndex": 0}} for piece in t.pieces),
+                *({"contentBlockDelta": {"delta": {"text": piece}, "contentBlockIndex": 0}}
+                  for piece in t.pieces),
                 {"contentBlockStop": {"contentBlockIndex": 0}},
                 {"messageStop": {"stopReason": "max_tokens" if t.truncated else "end_turn"}},
                 {"metadata": {"usage": usage, "metrics": {}, "trace": {}}}]

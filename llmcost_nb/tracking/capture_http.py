@@ -90,7 +90,7 @@ def _make_getresponse(original: Any) -> Any:
 
 
 def tee_http_response(pending: _recorder.Pending, response: Any) -> None:
-    """Record ``response`` (an ``http.client.HTTPResponse`` whose body is not read yet) as its body is read."""
+    """Record ``response`` (an ``http.client.HTTPResponse``, its body not read yet) as its body is read."""
     try:
         headers = hooks.Headers(response.getheaders())
         rec = hooks.stream_recorder(pending, response.status, headers)

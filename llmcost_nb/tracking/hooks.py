@@ -124,7 +124,8 @@ def record_whole(pending: _recorder.Pending, status: int, headers: Headers, cont
     _recorder.responded(pending, Exchange(status, headers, content), None)  # type: ignore[arg-type]
 
 
-def stream_recorder(pending: _recorder.Pending, status: int, headers: Headers) -> _recorder.StreamRecorder | None:
+def stream_recorder(pending: _recorder.Pending, status: int,
+                    headers: Headers) -> _recorder.StreamRecorder | None:
     """A recorder for a body still to come (its chunks appended by the stack's tee), or None (warned)."""
     try:
         return _recorder.StreamRecorder(pending, Exchange(status, headers))
