@@ -11,7 +11,9 @@ The real SDK clients talk to it unchanged; answers are deterministic, so tests c
 
 Endpoints: OpenAI ``POST /v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``; Anthropic
 ``POST /v1/messages`` (and ``/v1/messages/count_tokens``); Gemini ``POST /v1/models/{model}:generateContent``
-and ``:streamGenerateContent?alt=sse`` (any API version; google-genai 3.x uses ``v1``). Anything else is a 404
+and ``:streamGenerateContent?alt=sse`` (any API version; google-genai 3.x uses ``v1``); Amazon Bedrock Runtime
+``POST /model/{id}/converse``, ``/converse-stream``, ``/invoke`` and ``/invoke-with-response-stream`` (AWS
+event-stream framing; InvokeModel bodies in the model family's format). Anything else is a 404
 in the provider's JSON error shape. ``"stream": true`` (Gemini: the stream endpoint) answers with SSE in
 chunked transfer encoding.
 
