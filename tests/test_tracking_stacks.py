@@ -11,6 +11,7 @@ stated outright from the unit prices.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import http.client
 import json
@@ -127,6 +128,19 @@ def test_gzip_and_a_stream_closed_early_on_requests(fake):
     whole, cut = t.calls.itertuples()
     assert (whole.input_tokens, whole.output_tokens, whole.status) == (6, 9, "ok")
     assert (cut.status, cut.streamed, cut.input_tokens) == ("unfinished", True, 0)
+
+
+@pytest.mark.parametrize("stack", ["requests", "aiohttp"])  # both ask for gzip; aiohttp decodes as it reads
+def test_gzip_bodies_and_streams_are_decoded(fake, stack):
+    fake.gzip = True
+    path, body, _, _ = APIS["messages"]
+    with llmcost_nb.track() as t:
+        whole = raw_call(stack, fake.url + path, body, False)
+        streamed = raw_call(stack, fake.url + path, stream_body("messages", body), True)
+    assert json.loads(whole)["content"][0]["text"] == REPLY and b"message_stop" in streamed
+    assert [(r.input_tokens, r.output_tokens, r.streamed) for r in t.calls.itertuples()] == [
+        (6, 9, False), (6, 9, True)]
+    assert fake.requests[-1].headers["accept-encoding"].startswith("gzip")
 
 
 def test_other_requests_pass_untouched(fake):
@@ -459,6 +473,22 @@ def test_install_hooks_every_stack_and_uninstall_restores_them(fake):
     assert capture.status_line() == "capture: off"
     raw_call("requests", fake.url + APIS["chat"][0], APIS["chat"][1], False)
     assert llmcost_nb.Ledger().count() == 0  # nothing recorded once uninstalled
+
+
+def test_libraries_imported_after_install_are_hooked_on_import():
+    import subprocess
+    import sys
+
+    code = ("from llmcost_nb.tracking import capture; capture.install(); import sys; "
+            "print(sorted(m for m in ('requests', 'aiohttp', 'botocore', 'urllib3') if m in sys.modules)); "
+            "import requests, aiohttp, boto3; boto3.client('bedrock-runtime', region_name='us-east-1'); "
+            "print(capture.stacks())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = result.stdout.strip().splitlines()
+    assert before == "[]"  # install() imported none of them
+    states = ast.literal_eval(after)
+    assert {k: v for k, v in states.items() if k not in ("httpx", "httpx2")} == dict.fromkeys(
+        ["urllib.request", "urllib3/requests", "botocore", "aiohttp"], "hooked")
 
 
 def test_load_ext_status_and_unload_ext(fake):

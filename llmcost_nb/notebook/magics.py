@@ -116,7 +116,7 @@ class Status:
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
         lines += [f"budget {b.scope}: {format_usd(s)} of {format_usd(b.limit)}{' (hard)' if b.hard else ''}"
                   for b, s in self.budgets] or ["budgets: none"]
-        return [*lines, self.replay, self.capture]
+        return [*lines, self.capture, self.replay]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())

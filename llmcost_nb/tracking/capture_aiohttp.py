@@ -58,16 +58,17 @@ def _make_request(original: Any) -> Any:
             raise
         finally:
             hooks.in_send.reset(token)
-        _tee(pending, response)
+        decoded = kwargs.get("auto_decompress")
+        _tee(pending, response, getattr(self, "_auto_decompress", True) if decoded is None else decoded)
         return response
 
     return _request
 
 
-def _tee(pending: _recorder.Pending, response: Any) -> None:
+def _tee(pending: _recorder.Pending, response: Any, decoded: bool) -> None:
     try:
         pairs = [(k, v) for k, v in response.raw_headers]
-        if getattr(response, "_auto_decompress", True):  # the body arrives decoded: nothing to undo
+        if decoded:  # aiohttp decompresses the body before the reader gets it: nothing to undo
             pairs = [(k, v) for k, v in pairs if k.lower() != b"content-encoding"]
         rec = hooks.stream_recorder(pending, response.status, hooks.Headers(pairs))
         if rec is None:

@@ -18,7 +18,8 @@ from ..core.warn import warn_once
 from ..pricing.providers import classify
 from . import recorder as _recorder
 
-__all__ = ["Body", "Exchange", "Headers", "begin", "in_send", "patched", "replace", "restore_all"]
+__all__ = ["Body", "Exchange", "Headers", "begin", "body_bytes", "in_send", "record_whole", "replace",
+           "restore_all", "stream_recorder"]
 
 lock = threading.RLock()
 _patched: dict[tuple[type, str], Any] = {}  # (class, attribute) -> the original attribute
@@ -41,10 +42,6 @@ def restore_all() -> None:
     for (cls, attr), original in _patched.items():
         setattr(cls, attr, original)
     _patched.clear()
-
-
-def patched(cls: type, attr: str) -> bool:
-    return (cls, attr) in _patched
 
 
 class Body:
