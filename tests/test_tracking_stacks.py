@@ -423,14 +423,15 @@ def test_an_internal_failure_is_one_warning_and_the_call_is_unchanged(fake, monk
 
 
 # -- replay --------------------------------------------------------------------------------------------------
-def test_replay_serves_aiohttp_without_the_network(fake, tmp_path):
+@pytest.mark.parametrize("stack", ["aiohttp", "urllib.request"])
+def test_replay_serves_aiohttp_and_urllib_without_the_network(fake, tmp_path, stack):
     path, body, model, provider = APIS["chat"]
     for stream in (False, True):
         request = stream_body("chat", body) if stream else body
         with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
-            first = raw_call("aiohttp", fake.url + path, request, stream)
+            first = raw_call(stack, fake.url + path, request, stream)
         with llmcost_nb.replay("replay-only", path=tmp_path / "r.jsonl"), llmcost_nb.track() as t:
-            again = raw_call("aiohttp", fake.url + path, request, stream)
+            again = raw_call(stack, fake.url + path, request, stream)
         assert again == first
         row = only_row(t)
         assert (row.replayed, row.cost_usd, row.input_tokens, row.streamed) == (True, 0, 6, stream)
@@ -438,9 +439,35 @@ def test_replay_serves_aiohttp_without_the_network(fake, tmp_path):
     assert fake.request_count == 2
 
 
+def test_replay_serves_boto3_bedrock_without_the_network(fake, tmp_path):
+    model, body, _ = INVOKE["nova"]
+    client = bedrock(fake)
+
+    def calls():
+        whole = client.converse(modelId=model, messages=CONVERSE_HELLO)
+        events = list(client.converse_stream(modelId=model, messages=CONVERSE_HELLO)["stream"])
+        invoked = json.loads(client.invoke_model(modelId=model, body=json.dumps(body))["body"].read())
+        chunks = [json.loads(e["chunk"]["bytes"]) for e in client.invoke_model_with_response_stream(
+            modelId=model, body=json.dumps(body))["body"]]
+        for answer in (whole, *events):
+            answer.pop("ResponseMetadata", None)  # request ids and dates: the fake's, not the recording's
+        return whole, events, invoked, chunks
+
+    with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
+        first = calls()
+    with llmcost_nb.replay("replay-only", path=tmp_path / "r.jsonl"), llmcost_nb.track() as t:
+        again = calls()
+    assert again == first and fake.request_count == 4
+    cost = genai_cost(model, "aws", input_tokens=6, output_tokens=9)
+    rows = [(r.api, r.replayed, r.streamed, r.input_tokens, r.output_tokens, r.cost_usd, r.saved_usd)
+            for r in t.calls.itertuples()]
+    assert rows == [(api, True, streamed, 6, 9, 0, cost) for api, streamed in (
+        ("converse", False), ("converse", True), ("invoke", False), ("invoke", True))]
+
+
 def test_replay_on_a_sync_stack_sends_and_says_so(fake, tmp_path):
-    """Replay does not serve http.client/urllib3/requests/botocore yet: the request is sent and recorded,
-    with one warning saying so."""
+    """Replay does not serve urllib3/requests yet: the request is sent and recorded, with one warning
+    saying so."""
     path, body, _, _ = APIS["chat"]
     with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
         requests.post(fake.url + path, json=body)

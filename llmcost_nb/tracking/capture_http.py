@@ -9,7 +9,9 @@ urllib3's chunk reader, which reads the socket file directly) is copied, framing
 recorded when the body ends or is closed. Chunked framing is removed and the content decoded before parsing.
 
 The response object, its class and the bytes every reader gets are unchanged; a request is sent exactly as
-given (the body is only read when it is bytes or str).
+given (the body is only read when it is bytes or str). Replay answers ``http.client`` (so
+``urllib.request``) with a response read from the recording; urllib3 and requests are not served yet (the
+request is sent, with one warning).
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ __all__ = ["dechunk", "patch_http_client", "patch_urllib3", "tee_http_response"]
 
 def patch_http_client(module: ModuleType) -> None:
     cls = module.HTTPConnection
-    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], "http"))
+    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=True))
     hooks.replace(cls, "getresponse", _make_getresponse(cls.__dict__["getresponse"]))
 
 
 def patch_urllib3(module: ModuleType) -> None:
     cls = module.HTTPConnection  # overrides request() with its own; its getresponse() calls http.client's
-    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], "http"))
+    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=False))
 
 
 def _target(conn: Any, url: str) -> tuple[str, str]:
@@ -45,7 +47,7 @@ def _target(conn: Any, url: str) -> tuple[str, str]:
     return str(conn.host), url.split("?", 1)[0]
 
 
-def _make_request(original: Any, scheme: str) -> Any:
+def _make_request(original: Any, *, replays: bool) -> Any:
     def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if hooks.in_send.get():
             return original(self, method, url, *args, **kwargs)
@@ -58,8 +60,11 @@ def _make_request(original: Any, scheme: str) -> Any:
         if pending is None:
             return original(self, method, url, *args, **kwargs)
         if pending.respond_with is not None:
-            warn_once("replay-http", "replay does not serve requests made with http.client, urllib3 or "
-                      "requests yet: the request is sent and recorded")
+            if replays:  # http.client itself: answered by getresponse(), nothing sent
+                self._llmcost_pending = pending
+                return None
+            warn_once("replay-http", "replay does not serve requests made with urllib3 or requests yet: the "
+                      "request is sent and recorded")
             pending.respond_with, pending.replayed = None, False
         pending.t0 = perf_counter()
         try:
@@ -79,7 +84,10 @@ def _make_getresponse(original: Any) -> Any:
         if pending is None:
             return original(self)
         try:
-            response = original(self)
+            if pending.respond_with is not None:
+                response = _replayed(self, pending.respond_with)
+            else:
+                response = original(self)
         except BaseException as exc:
             _recorder.failed(pending, exc)
             raise
@@ -87,6 +95,35 @@ def _make_getresponse(original: Any) -> Any:
         return response
 
     return getresponse
+
+
+class _Recorded:
+    """The socket a replayed response is read from: the recorded bytes, behind a status line and headers."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> Any:
+        import io
+
+        return io.BufferedReader(io.BytesIO(self.data))
+
+
+def _replayed(conn: Any, answer: Any) -> Any:
+    """``conn``'s response class, read from a recording's status, content type and bytes."""
+    from http import HTTPStatus
+
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = "Unknown"
+    head = f"HTTP/1.1 {answer.status} {reason}\r\ncontent-length: {len(answer.content)}\r\n"
+    if answer.content_type:
+        head += f"content-type: {answer.content_type}\r\n"
+    raw = head.encode("latin-1") + b"\r\n" + answer.content
+    response = conn.response_class(_Recorded(raw), method="POST")
+    response.begin()
+    return response
 
 
 def tee_http_response(pending: _recorder.Pending, response: Any) -> None:
