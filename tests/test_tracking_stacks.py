@@ -206,6 +206,26 @@ def test_sdk_aiohttp_clients_are_recorded_once(fake, sdk):
     assert fake.request_count == 2
 
 
+def test_httpx_aiohttp_client_is_recorded_once(fake):
+    """httpx-aiohttp's client is an httpx.AsyncClient sending through aiohttp: httpx's hook records it, the
+    aiohttp hook below stands aside."""
+    import httpx_aiohttp
+
+    async def main():
+        async with httpx_aiohttp.HttpxAiohttpClient() as client:
+            whole = await client.post(fake.url + APIS["chat"][0], json=APIS["chat"][1])
+            async with client.stream("POST", fake.url + APIS["chat"][0],
+                                     json=stream_body("chat", APIS["chat"][1])) as resp:
+                streamed = b"".join([chunk async for chunk in resp.aiter_bytes()])
+            return whole.json()["choices"][0]["message"]["content"], streamed
+
+    with llmcost_nb.track() as t:
+        text, streamed = asyncio.run(main())
+    assert text == REPLY and streamed.endswith(b"data: [DONE]\n\n")
+    rows = [(r.input_tokens, r.output_tokens, r.streamed) for r in t.calls.itertuples()]
+    assert rows == [(6, 9, False), (6, 9, True)] and fake.request_count == 2
+
+
 # -- boto3 bedrock-runtime -----------------------------------------------------------------------------------
 def bedrock(fake):
     return boto3.client("bedrock-runtime", endpoint_url=fake.bedrock_endpoint_url, region_name="us-east-1",
