@@ -116,23 +116,44 @@ def max_output_tokens(api: str, model: str | None, body: Mapping[str, Any]) -> i
 def decode_frames(data: bytes) -> tuple[list[tuple[dict[str, Any], bytes]], bool]:
     """The messages of an event stream as (headers, payload), and whether ``data`` ended on a message
     boundary with every CRC right (False for a stream cut mid-message: what came whole is returned)."""
-    frames, whole = _frames(data)
-    return [(_headers(headers), payload) for headers, payload in frames], whole
+    spans, whole = _spans(data)
+    messages = []
+    for span in spans:
+        message = _message(data, span)
+        if message is None:
+            return [(_headers(h), p) for h, p in messages], False
+        messages.append(message)
+    return [(_headers(h), p) for h, p in messages], whole
 
 
-def _frames(data: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """(raw headers, payload) of each whole message with right CRCs, and whether ``data`` ended on one."""
-    frames: list[tuple[bytes, bytes]] = []
-    at, size, unpack, crc32 = 0, len(data), struct.unpack_from, binascii.crc32
+def _spans(data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
+    """(start, end, headers length) of each whole message, by the lengths in the preludes alone (their CRCs
+    are checked where a message is read, :func:`_message`), and whether ``data`` ended on a message."""
+    spans: list[tuple[int, int, int]] = []
+    at, size, unpack = 0, len(data), struct.unpack_from
     while at + 16 <= size:
-        total, headers_length, prelude_crc = unpack("!III", data, at)
+        total, headers_length = unpack("!II", data, at)
         end = at + total
-        if total < 16 or end > size or crc32(data[at:at + 8]) != prelude_crc or (
-                crc32(data[at:end - 4]) != unpack("!I", data, end - 4)[0]):
-            return frames, False
-        frames.append((data[at + 12:at + 12 + headers_length], data[at + 12 + headers_length:end - 4]))
+        if total < 16 or end > size:
+            return spans, False
+        spans.append((at, end, headers_length))
         at = end
-    return frames, at == size
+    return spans, at == size
+
+
+def _message(data: bytes, span: tuple[int, int, int]) -> tuple[bytes, bytes] | None:
+    """(raw headers, payload) of the message at ``span``, or None if a CRC does not match."""
+    at, end, headers_length = span
+    crc32, unpack = binascii.crc32, struct.unpack_from
+    if crc32(data[at:at + 8]) != unpack("!I", data, at + 8)[0] or crc32(data[at:end - 4]) != unpack(
+            "!I", data, end - 4)[0]:
+        return None
+    return data[at + 12:at + 12 + headers_length], data[at + 12 + headers_length:end - 4]
+
+
+def _type_at(data: bytes, span: tuple[int, int, int]) -> str | None:
+    at, _, headers_length = span
+    return _event_type(data[at + 12:at + 12 + headers_length])
 
 
 _FIXED = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}  # header value type -> size (bools: none)
@@ -188,18 +209,20 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
     if api == "converse":
         if not streamed:
             return _json(content), "converse", True
-        frames, whole = _frames(content)
-        body = next((_json(payload) for headers, payload in reversed(frames)
-                     if _event_type(headers) == "metadata"), None)
-        return body, "converse", whole and bool(frames) and _event_type(frames[-1][0]) in _CONVERSE_STOP
+        spans, whole = _spans(content)
+        found = next((span for span in reversed(spans) if _type_at(content, span) == "metadata"), None)
+        message = _message(content, found) if found is not None else None
+        body = _json(message[1]) if message is not None else None
+        return body, "converse", whole and bool(spans) and _type_at(content, spans[-1]) in _CONVERSE_STOP
     kind = family(model)
-    if streamed:  # usage is in the first chunk and the last few: only those are decoded
-        frames, whole = _frames(content)
-        payloads = [payload for headers, payload in frames if _event_type(headers) == "chunk"]
-        picked = payloads if len(payloads) <= 4 else [payloads[0], *payloads[-3:]]
-        chunks = [c for c in map(_chunk, picked) if c is not None]
+    if streamed:  # usage is in the first chunk and the last few: only those are read
+        spans, whole = _spans(content)
+        chunk_spans = [span for span in spans if _type_at(content, span) == "chunk"]
+        picked = chunk_spans if len(chunk_spans) <= 4 else [chunk_spans[0], *chunk_spans[-3:]]
+        messages = [_message(content, span) for span in picked]
+        chunks = [c for c in (_chunk(m[1]) for m in messages if m is not None) if c is not None]
         body, usage_api = _stream_usage(kind, chunks)
-        return body, usage_api, whole and bool(chunks) and _final(chunks[-1])
+        return body, usage_api, whole and bool(chunks) and None not in messages and _final(chunks[-1])
     decoded = _json(content)
     body, usage_api = _body_usage(kind, decoded) if decoded is not None else (None, "converse")
     if body is None:

@@ -233,18 +233,21 @@ def dechunk(raw: bytes) -> bytes:
 
 def _dechunk(raw: bytes) -> tuple[bytes, bool]:
     """(payload, whether the last chunk arrived)."""
-    out, at, size = [], 0, len(raw)
+    out: list[bytes] = []
+    at, size, find, append = 0, len(raw), raw.find, out.append
     while at < size:
-        end = raw.find(b"\n", at)
+        end = find(b"\n", at)
         if end < 0:
             break
         try:
-            length = int(raw[at:end].split(b";", 1)[0].strip() or b"0", 16)
+            length = int(raw[at:end], 16)  # int() ignores the line's \r
         except ValueError:
-            break
+            try:  # a chunk extension: "1f;name=value"
+                length = int(raw[at:end].split(b";", 1)[0], 16)
+            except ValueError:
+                break
         if length == 0:
             return b"".join(out), True
-        start = end + 1
-        out.append(raw[start:start + length])
-        at = start + length + 2
+        at = end + 1 + length + 2
+        append(raw[end + 1:at - 2])
     return b"".join(out), False
