@@ -415,7 +415,10 @@ def max_request_cost(pending: Any, ledger: Ledger) -> tuple[Decimal | None, int]
     if not info.model:
         return None, input_tokens
     try:
-        return ledger.pricer.max_cost(endpoint.provider, info.model, input_tokens, output), input_tokens
+        from ..pricing.providers import WIRE_PROVIDER  # a proxy's or a local host's: the wire format's
+
+        provider = endpoint.provider or WIRE_PROVIDER.get(endpoint.api)
+        return ledger.pricer.max_cost(provider, info.model, input_tokens, output), input_tokens
     except Exception:
         return None, input_tokens
 

@@ -113,6 +113,7 @@ class Status:
     replay: str = "replay: off"  # mode, recordings and what replaying saved (llmcost_nb.replay.status)
     unpriced: int = 0  # billed calls with no known price: not in total_cost
     estimated: int = 0  # calls whose tokens were estimated: in total_cost, not exact
+    capture: str = "capture: off"  # the HTTP stacks hooked (llmcost_nb.tracking.capture.status_line)
 
     def _lines(self) -> list[str]:
         from ..core.money import format_total, format_usd
@@ -124,7 +125,7 @@ class Status:
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
         lines += [f"budget {b.scope}: {format_usd(s)} of {format_usd(b.limit)}{' (hard)' if b.hard else ''}"
                   for b, s in self.budgets] or ["budgets: none"]
-        return [*lines, self.replay]
+        return [*lines, self.capture, self.replay]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -242,6 +243,7 @@ class LlmcostMagics(Magics):
 
     def _status(self, words: list[str]) -> Status:
         from ..recording.replay import status_line
+        from ..tracking import capture
         from ..tracking.scope import get_session
         from .widgets import all_budgets
 
@@ -251,7 +253,7 @@ class LlmcostMagics(Magics):
         replay = status_line(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
                       self.track_all, dict(session.tags), all_budgets(session), replay, session.unpriced,
-                      session.estimated)
+                      session.estimated, capture.status_line())
 
     def _on(self, words: list[str]) -> None:
         self._parse("on", words)
@@ -366,7 +368,7 @@ def _usd_or_usage(text: str) -> Decimal:
 
 _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h for its options)
 
-  status                      session totals, ledger, tracking mode, tags and budgets
+  status                      session totals, ledger, tracking mode, tags, budgets, hooked stacks
   on | off                    track every cell, or only %%llmcost cells
   tag KEY=VALUE...            session default tags (-r KEY removes one, --clear all)
   budget [USD|off] [--scope session|notebook|day|month|tag:KEY=VALUE] [--hard]
@@ -379,7 +381,7 @@ _LINE_HELP = """usage: %llmcost SUBCOMMAND [options]   (%llmcost SUBCOMMAND -h f
   on a cell's first line tracks it."""
 
 _DESCRIPTIONS = {
-    "status": "Session totals, the ledger in use, tracking mode, session tags and budgets.",
+    "status": "Session totals, the ledger in use, tracking mode, session tags, budgets, HTTP stacks hooked.",
     "on": "Track every cell, as if each started with %%llmcost.",
     "off": "Track only %%llmcost cells.",
     "tag": "Set session default tags (added to every call from now on).",

@@ -12,7 +12,11 @@ path ends with                api          wire format
 ``/completions``              completions  OpenAI legacy Completions
 ``/v1/messages``              messages     Anthropic Messages
 ``:generateContent``          gemini       Google Gemini (also ``:streamGenerateContent``)
+``/model/{id}/converse``      converse     Amazon Bedrock Converse (also ``-stream``)
+``/model/{id}/invoke``        invoke       Amazon Bedrock InvokeModel (also ``-with-response-stream``)
 ============================  ===========  ===================================
+
+Bedrock's formats are read by :mod:`.bedrock`; the model id comes from the path.
 
 The provider (a genai-prices provider id) comes from the host; on an unknown host (a proxy, a local server)
 it is left empty and pricing finds the provider from the model name: a gateway's provider prefix
@@ -26,13 +30,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from . import bedrock
+
 __all__ = ["PREFIX_ALIASES", "WIRE_PROVIDER", "Endpoint", "RequestInfo", "classify", "host_of",
            "provider_for_host", "request_info"]
 
 # The provider whose wire format each API flavor is: where pricing looks a model up first when the host is
 # unknown (a proxy, a local server, the fake provider); the pricer falls back to any provider listing it.
 WIRE_PROVIDER = {"chat": "openai", "responses": "openai", "embeddings": "openai", "completions": "openai",
-                 "messages": "anthropic", "gemini": "google"}
+                 "messages": "anthropic", "gemini": "google", "converse": "aws", "invoke": "aws"}
 
 # Model-name prefixes gateways write (OpenRouter's organisation names, LiteLLM's provider names) that are
 # neither a genai-prices provider id nor taken by its ``provider_match`` rules, and the provider they mean.
@@ -120,6 +126,8 @@ def provider_for_host(host: str) -> str | None:
     host = host.lower()
     if (found := _HOSTS.get(host)) is not None:
         return found
+    if bedrock.is_bedrock_host(host):
+        return "aws"
     for suffix, provider in _HOST_SUFFIXES.items():
         if host.endswith(suffix):
             return provider
@@ -130,6 +138,9 @@ def classify(method: str, host: str, path: str) -> Endpoint | None:
     """The endpoint of an LLM call, or None for any other request (which capture lets through untouched)."""
     if method != "POST":
         return None
+    if path.startswith("/model/"):
+        found = bedrock.route(path)
+        return Endpoint(provider_for_host(host), found[0], host) if found is not None else None
     if ":" in path:
         if path.endswith((":generateContent", ":streamGenerateContent")):
             return Endpoint(provider_for_host(host) or None, "gemini", host)
@@ -147,6 +158,10 @@ def request_info(endpoint: Endpoint, path: str, content: bytes | None) -> Reques
     if not isinstance(body, dict):
         raise ValueError(f"request body is {type(body).__name__}, not a JSON object")
     info.body = body
+    if endpoint.api in bedrock.APIS:
+        _, info.model, info.stream = bedrock.route(path) or ("", None, False)
+        info.max_output_tokens = bedrock.max_output_tokens(endpoint.api, info.model, body)
+        return info
     if endpoint.api == "gemini":
         # .../models/{model}:generateContent — the model lives in the path, not the body.
         name = path.rsplit("/", 1)[-1].split(":", 1)[0]

@@ -23,7 +23,7 @@ from .genai import import_genai_prices
 
 __all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "usage_keys"]
 
-API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini")
+API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
 MAX_COUNT = 10**12
 """Counts above this are rejected as absurd (a trillion tokens in one call is a bug, not a bill)."""
 
@@ -37,6 +37,7 @@ _GENAI_FLAVOR = {
     "embeddings": ("openai", "embeddings"),
     "messages": ("anthropic", "default"),
     "gemini": ("google", "default"),
+    "converse": ("aws", "default"),  # Bedrock Converse (and every Bedrock body, read into its shape)
 }
 
 

@@ -260,7 +260,7 @@ def _preflight(pending: Any, scope: Any) -> None:
     if settings.mode in _REPLAYING:
         found = settings.store.get(Recording.new(request, 0, "", b"").key)
         if found is not None:
-            pending.respond_with = lambda http_request, stream: _response(found, http_request, stream)
+            pending.respond_with = _Answer(found)
             pending.replayed = True
             return
         if settings.mode == "replay-only":
@@ -285,6 +285,21 @@ class _Recorder:
             if "text/event-stream" not in content_type or not parse_sse(pending.endpoint.api, content)[1]:
                 return
         self.store.put(Recording.new(self.request, status_code, content_type, content))
+
+
+class _Answer:
+    """A recording, as the capture hook of the request's HTTP stack serves it: httpx/httpx2 call it to build
+    their response; the other stacks build theirs from ``status``, ``content_type`` and ``content``."""
+
+    __slots__ = ("content", "content_type", "recording", "status")
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self.status, self.content_type = recording.status, recording.content_type
+        self.content = recording.content
+
+    def __call__(self, request: Any, stream: bool) -> Any:
+        return _response(self.recording, request, stream)
 
 
 def _response(recording: Recording, request: Any, stream: bool) -> Any:

@@ -11,7 +11,9 @@ The real SDK clients talk to it unchanged; answers are deterministic, so tests c
 
 Endpoints: OpenAI ``POST /v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``; Anthropic
 ``POST /v1/messages`` (and ``/v1/messages/count_tokens``); Gemini ``POST /v1/models/{model}:generateContent``
-and ``:streamGenerateContent?alt=sse`` (any API version; google-genai 3.x uses ``v1``). Anything else is a 404
+and ``:streamGenerateContent?alt=sse`` (any API version; google-genai 3.x uses ``v1``); Amazon Bedrock Runtime
+``POST /model/{id}/converse``, ``/converse-stream``, ``/invoke`` and ``/invoke-with-response-stream`` (AWS
+event-stream framing; InvokeModel bodies in the model family's format). Anything else is a 404
 in the provider's JSON error shape. ``"stream": true`` (Gemini: the stream endpoint) answers with SSE in
 chunked transfer encoding.
 
@@ -135,6 +137,11 @@ class FakeProvider:
     @property
     def anthropic_base_url(self) -> str:
         """For ``anthropic.Anthropic(base_url=...)``, which appends ``/v1/messages``."""
+        return self.url
+
+    @property
+    def bedrock_endpoint_url(self) -> str:
+        """For ``boto3.client("bedrock-runtime", endpoint_url=...)``: :attr:`url` (``/model/{id}/...``)."""
         return self.url
 
     @property
@@ -314,7 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         provider, api, model = wire.route(path)
         rid = f"req_fake_{n}"
-        self._extra = {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {})
+        self._extra = {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {}) | (
+            {"x-amzn-requestid": rid} if provider == "bedrock" else {})
         self._gzip = fake.gzip and "gzip" in headers.get("accept-encoding", "")
         if fake.latency > 0:
             time.sleep(fake.latency)
@@ -343,6 +351,12 @@ class _Handler(BaseHTTPRequestHandler):
             streaming = path.endswith(":streamGenerateContent")
             if streaming and "alt=sse" not in query:
                 return self._json(200, wire.gemini_chunks(turn))  # the JSON-array flavour, not incremental
+        elif provider == "bedrock":
+            if path.endswith("-stream"):  # converse-stream, invoke-with-response-stream: event-stream frames
+                events = wire.EVENTS[api](turn)
+                return self._stream(events, fake._take_cut(), fake.stream_delay, wire.EVENTSTREAM)
+            counts = wire.invoke_headers(turn) if api == "invoke" else None  # InvokeModel's token counts
+            return self._json(200, wire.BODIES[api](turn), counts)
         else:
             streaming = body.get("stream") is True
         if streaming:
@@ -391,16 +405,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _fail(self, provider: str, fault: _Fault, rid: str) -> None:
         status = fault.status
         retryable = status in (408, 409, 429) or status >= 500
-        headers = ({"retry-after": "0", "retry-after-ms": "1"} if retryable else {}) | fault.headers
+        headers = ({"retry-after": "0", "retry-after-ms": "1"} if retryable else {}) | (
+            {"x-amzn-errortype": wire.bedrock_error_type(status)} if provider == "bedrock" else {}
+        ) | fault.headers
         if isinstance(fault.body, str):
             return self._send(status, fault.body.encode(), "text/plain; charset=utf-8", headers)
         message = f"Injected failure: HTTP {status} from llmcost_nb's FakeProvider."
         body = wire.error_body(provider, status, message, rid) if fault.body is None else fault.body
         self._json(status, body, headers)
 
-    def _stream(self, events: list[bytes], cut: int | None, delay: float) -> None:
-        headers = {"content-type": "text/event-stream", "cache-control": "no-cache",
-                   "transfer-encoding": "chunked"}
+    def _stream(self, events: list[bytes], cut: int | None, delay: float,
+                content_type: str = "text/event-stream") -> None:
+        headers = {"content-type": content_type, "cache-control": "no-cache", "transfer-encoding": "chunked"}
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if self._gzip else None  # 31: gzip container
         if compressor:
             headers["content-encoding"] = "gzip"

@@ -21,11 +21,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 Reply = str | Callable[[dict[str, Any], str], str] | None
 Body = dict[str, Any]
 
 MESSAGE_OVERHEAD = 3
+BEDROCK_PREFIXES = ("us.", "eu.", "apac.", "global.")
 REPLY_PREFIX = "This is a fake reply to:"
 REPLY_WORDS = 8
 EMBEDDING_DIMS = 8
@@ -102,8 +104,30 @@ def _messages(items: list[Any], content_key: str, user_roles: tuple[str | None, 
     return tokens, last_user
 
 
-def _prompt(api: str, body: Body) -> tuple[int, str]:
+def bedrock_family(model: str) -> str:
+    """The InvokeModel body format of a Bedrock model id: anthropic, nova, titan or meta (else anthropic's).
+
+    >>> bedrock_family("us.meta.llama3-2-1b-instruct-v1:0")
+    'meta'
+    """
+    name = model.lower().split(".", 1)[1] if model.lower().startswith(BEDROCK_PREFIXES) else model.lower()
+    for prefix, kind in (("amazon.nova", "nova"), ("amazon.titan", "titan"), ("meta.", "meta")):
+        if name.startswith(prefix):
+            return kind
+    return "anthropic"
+
+
+def _prompt(api: str, body: Body, model: str = "") -> tuple[int, str]:
     """(input tokens, last user text) of a request, per the documented rules."""
+    if api == "invoke":
+        kind = bedrock_family(model)
+        if kind in ("titan", "meta"):  # one prompt string, no per-message overhead
+            text = _text(body["inputText" if kind == "titan" else "prompt"])
+            return count_tokens(text), text
+        api = "converse"  # anthropic and nova bodies: system + messages, like Converse
+    if api == "converse":
+        more, last_user = _messages(body["messages"], "content", ("user",))
+        return count_tokens(_text(body.get("system"))) + more, last_user
     if api == "chat":
         return _messages(body["messages"], "content", ("user",))
     if api == "responses":
@@ -122,7 +146,16 @@ def _prompt(api: str, body: Body) -> tuple[int, str]:
     return tokens + more, last_user
 
 
-def _max_output(api: str, body: Body) -> int | None:
+def _max_output(api: str, body: Body, model: str = "") -> int | None:
+    if api == "converse":
+        return (body.get("inferenceConfig") or {}).get("maxTokens")
+    if api == "invoke":
+        kind = bedrock_family(model)
+        if kind == "nova":
+            return (body.get("inferenceConfig") or {}).get("max_new_tokens")
+        if kind == "titan":
+            return (body.get("textGenerationConfig") or {}).get("maxTokenCount")
+        return body.get("max_gen_len" if kind == "meta" else "max_tokens")
     if api == "chat":
         limit = body.get("max_completion_tokens")
         return body.get("max_tokens") if limit is None else limit
@@ -136,7 +169,7 @@ def _max_output(api: str, body: Body) -> int | None:
 def plan(api: str, body: Body, model: str, n: int, settings: Settings) -> Turn:
     """Count the prompt and decide the reply of request number ``n`` to ``api`` (chat, responses, messages,
     gemini). Raises ValueError / KeyError / TypeError on a malformed body (answered as HTTP 400)."""
-    prompt, last_user = _prompt(api, body)
+    prompt, last_user = _prompt(api, body, model)
     if api == "chat":
         prompt += settings.audio_input_tokens
     reply = settings.reply
@@ -147,7 +180,7 @@ def plan(api: str, body: Body, model: str, n: int, settings: Settings) -> Turn:
     pieces = _PIECE.findall(text)
     if pieces and (rest := text[len("".join(pieces)):]):
         pieces[-1] += rest  # trailing whitespace rides on the last word
-    limit = _max_output(api, body)
+    limit = _max_output(api, body, model)
     truncated = isinstance(limit, int) and 0 <= limit < len(pieces)
     if truncated:
         pieces = pieces[:limit]
@@ -342,14 +375,145 @@ def gemini_events(t: Turn) -> list[bytes]:
     return [b"data: " + dumps(chunk) + b"\r\n\r\n" for chunk in gemini_chunks(t)]
 
 
+# -- Amazon Bedrock: Converse, InvokeModel and AWS event-stream framing ------------------------------------
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+
+
+def event_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message: prelude (total length, headers length, CRC-32 of the two), string
+    headers, payload, CRC-32 of all before it."""
+    encoded = b""
+    for name, value in headers.items():
+        raw = value.encode()
+        encoded += struct.pack("!B", len(name)) + name.encode() + struct.pack("!BH", 7, len(raw)) + raw
+    prelude = struct.pack("!II", 16 + len(encoded) + len(payload), len(encoded))
+    message = prelude + struct.pack("!I", zlib.crc32(prelude)) + encoded + payload
+    return message + struct.pack("!I", zlib.crc32(message))
+
+
+def _bedrock_event(kind: str, data: Body) -> bytes:
+    return event_frame({":event-type": kind, ":content-type": "application/json", ":message-type": "event"},
+                       dumps(data))
+
+
+def _bedrock_counts(t: Turn) -> tuple[int, int, int]:
+    """(input tokens not cached, cache read, cache write): Bedrock, like Anthropic, reports them apart."""
+    read = t.cached
+    write = max(0, min(t.settings.cache_write_tokens, t.prompt - read))
+    return t.prompt - read - write, read, write
+
+
+def _converse_usage(t: Turn) -> Body:
+    fresh, read, write = _bedrock_counts(t)
+    usage = {"inputTokens": fresh, "outputTokens": t.words, "totalTokens": t.prompt + t.words}
+    if read:
+        usage["cacheReadInputTokens"] = read
+    if write:
+        usage["cacheWriteInputTokens"] = write
+    return usage
+
+
+def converse_body(t: Turn) -> Body:
+    return {"output": {"message": {"role": "assistant", "content": [{"text": t.text}]}},
+            "stopReason": "max_tokens" if t.truncated else "end_turn", "usage": _converse_usage(t),
+            "metrics": {"latencyMs": 1}}
+
+
+def converse_events(t: Turn) -> list[bytes]:
+    return [
+        _bedrock_event("messageStart", {"role": "assistant"}),
+        *(_bedrock_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+          for piece in t.pieces),
+        _bedrock_event("contentBlockStop", {"contentBlockIndex": 0}),
+        _bedrock_event("messageStop", {"stopReason": "max_tokens" if t.truncated else "end_turn"}),
+        _bedrock_event("metadata", {"usage": _converse_usage(t), "metrics": {"latencyMs": 1}}),
+    ]
+
+
+def invoke_body(t: Turn) -> Body:
+    """InvokeModel's body: the model family's own format."""
+    kind = bedrock_family(t.model)
+    fresh, read, write = _bedrock_counts(t)
+    if kind == "nova":
+        usage = {"inputTokens": fresh, "outputTokens": t.words, "totalTokens": t.prompt + t.words,
+                 "cacheReadInputTokenCount": read, "cacheWriteInputTokenCount": write}
+        return {"output": {"message": {"role": "assistant", "content": [{"text": t.text}]}},
+                "stopReason": "max_tokens" if t.truncated else "end_turn", "usage": usage}
+    if kind == "titan":
+        return {"inputTextTokenCount": t.prompt, "results": [
+            {"tokenCount": t.words, "outputText": t.text,
+             "completionReason": "LENGTH" if t.truncated else "FINISH"}]}
+    if kind == "meta":
+        return {"generation": t.text, "prompt_token_count": t.prompt, "generation_token_count": t.words,
+                "stop_reason": "length" if t.truncated else "stop"}
+    return messages_body(t)
+
+
+def invoke_headers(t: Turn) -> dict[str, str]:
+    """InvokeModel's token-count headers (cache counts only when there are some)."""
+    fresh, read, write = _bedrock_counts(t)
+    headers = {"x-amzn-bedrock-input-token-count": str(fresh),
+               "x-amzn-bedrock-output-token-count": str(t.words)}
+    if read:
+        headers["x-amzn-bedrock-cache-read-input-token-count"] = str(read)
+    if write:
+        headers["x-amzn-bedrock-cache-write-input-token-count"] = str(write)
+    return headers
+
+
+def _invoke_chunks(t: Turn) -> list[Body]:
+    kind = bedrock_family(t.model)
+    fresh, read, write = _bedrock_counts(t)
+    if kind == "anthropic":
+        return [json.loads(event.split(b"data: ", 1)[1]) for event in messages_events(t)
+                if not event.startswith(b"event: ping")]
+    pieces = t.pieces or [""]
+    last = len(pieces) - 1
+    if kind == "nova":
+        usage = {"inputTokens": fresh, "outputTokens": t.words, "totalTokens": t.prompt + t.words,
+                 "cacheReadInputTokenCount": read, "cacheWriteInputTokenCount": write}
+        return [{"messageStart": {"role": "assistant"}},
+                *({"contentBlockDelta": {"delta": {"text": piece}, "contentBlockIndex": 0}}
+                  for piece in t.pieces),
+                {"contentBlockStop": {"contentBlockIndex": 0}},
+                {"messageStop": {"stopReason": "max_tokens" if t.truncated else "end_turn"}},
+                {"metadata": {"usage": usage, "metrics": {}, "trace": {}}}]
+    if kind == "titan":
+        return [{"outputText": piece, "index": 0, "totalOutputTextTokenCount": min(i + 1, t.words),
+                 "completionReason": ("LENGTH" if t.truncated else "FINISH") if i == last else None,
+                 "inputTextTokenCount": t.prompt if i == 0 else None} for i, piece in enumerate(pieces)]
+    return [{"generation": piece, "prompt_token_count": t.prompt if i == 0 else None,
+             "generation_token_count": min(i + 1, t.words),
+             "stop_reason": ("length" if t.truncated else "stop") if i == last else None}
+            for i, piece in enumerate(pieces)]
+
+
+def invoke_events(t: Turn) -> list[bytes]:
+    """InvokeModelWithResponseStream: one ``chunk`` event per family chunk, its JSON base64-encoded in
+    ``bytes``; the last chunk carries ``amazon-bedrock-invocationMetrics``."""
+    fresh, read, write = _bedrock_counts(t)
+    chunks = _invoke_chunks(t)
+    metrics = {"inputTokenCount": fresh, "outputTokenCount": t.words, "invocationLatency": 1,
+               "firstByteLatency": 1}
+    if read:
+        metrics["cacheReadInputTokenCount"] = read
+    if write:
+        metrics["cacheWriteInputTokenCount"] = write
+    chunks[-1] = {**chunks[-1], "amazon-bedrock-invocationMetrics": metrics}
+    return [_bedrock_event("chunk", {"bytes": base64.b64encode(dumps(chunk)).decode()}) for chunk in chunks]
+
+
 # -- routing ------------------------------------------------------------------------------------------------
 BODIES: dict[str, Callable[[Turn], Body]] = {
-    "chat": chat_body, "responses": responses_body, "messages": messages_body, "gemini": gemini_body}
+    "chat": chat_body, "responses": responses_body, "messages": messages_body, "gemini": gemini_body,
+    "converse": converse_body, "invoke": invoke_body}
 EVENTS: dict[str, Callable[[Turn], list[bytes]]] = {
-    "chat": chat_events, "responses": responses_events, "messages": messages_events, "gemini": gemini_events}
+    "chat": chat_events, "responses": responses_events, "messages": messages_events, "gemini": gemini_events,
+    "converse": converse_events, "invoke": invoke_events}
 _PATHS = {"/v1/chat/completions": ("openai", "chat"), "/v1/responses": ("openai", "responses"),
           "/v1/embeddings": ("openai", "embeddings"), "/v1/messages": ("anthropic", "messages"),
           "/v1/messages/count_tokens": ("anthropic", "count_tokens")}
+_BEDROCK_PATH = re.compile(r"/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)")
 _GEMINI_PATH = re.compile(r"/v1\w*/(?:[^:]*/)?models/([^/:]+):(?:generateContent|streamGenerateContent)")
 
 
@@ -361,6 +525,10 @@ def route(path: str) -> tuple[str, str | None, str]:
     """
     if path in _PATHS:
         return (*_PATHS[path], "")
+    if match := _BEDROCK_PATH.fullmatch(path):  # api: converse or invoke; streaming is in the path
+        return "bedrock", match[2].split("-", 1)[0], unquote(match[1])
+    if path.startswith("/model/"):
+        return "bedrock", None, ""
     if match := _GEMINI_PATH.fullmatch(path):
         return "gemini", "gemini", match[1]
     if path.startswith("/v1/messages"):
@@ -377,8 +545,20 @@ _GEMINI_ERRORS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISS
                   501: "NOT_IMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
+_BEDROCK_ERRORS = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
+                   408: "ModelTimeoutException", 424: "ModelErrorException", 429: "ThrottlingException",
+                   503: "ServiceUnavailableException"}
+
+
+def bedrock_error_type(status: int) -> str:
+    """The ``x-amzn-errortype`` header of a Bedrock error (botocore reads the error code from it)."""
+    return _BEDROCK_ERRORS.get(status, "InternalServerException" if status >= 500 else "ValidationException")
+
+
 def error_body(provider: str, status: int, message: str, request_id: str) -> Body:
-    """The JSON error shape of ``provider`` (openai, anthropic, gemini) for an HTTP ``status``."""
+    """The JSON error shape of ``provider`` (openai, anthropic, gemini, bedrock) for an HTTP ``status``."""
+    if provider == "bedrock":
+        return {"message": message}
     if provider == "anthropic":
         kind = _ANTHROPIC_ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}

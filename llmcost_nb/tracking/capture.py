@@ -1,43 +1,95 @@
-"""HTTP-level capture: patch ``send`` on httpx's and httpx2's ``Client`` and ``AsyncClient``.
+"""Capture: hook each HTTP stack an LLM call can go through, and record what it sends and receives.
 
-Every SDK built on them (openai 3.x and anthropic 2.x use httpx2, google-genai, langchain, plain httpx) goes
-through ``send``, once per attempt. A patched ``send`` asks :mod:`.providers` whether the request is an LLM
-call; if so it runs the preflight hooks (budgets), sends, and hands the response to :mod:`._recorder`, which
-turns it into a priced ledger row. Streams are teed: the user's chunks pass through untouched while a copy is
-kept, parsed when the stream ends or is closed.
+=================================  ==============================  ==========================================
+stack                              hooked at                       module
+=================================  ==============================  ==========================================
+httpx, httpx2 (openai, anthropic,  ``Client.send`` /               here
+google-genai sync, langchain)      ``AsyncClient.send``
+urllib.request, urllib3, requests  ``http.client`` / urllib3       :mod:`.capture_http`
+                                   ``HTTPConnection.request``
+botocore (boto3 Bedrock Runtime)   ``URLLib3Session.send``         :mod:`.capture_botocore`
+aiohttp (google-genai async,       ``ClientSession._request``      :mod:`.capture_aiohttp`
+openai/anthropic aiohttp clients)
+=================================  ==============================  ==========================================
+
+Every SDK built on httpx/httpx2 goes through ``send``, once per attempt. A patched ``send`` asks
+:mod:`.providers` whether the request is an LLM call; if so it runs the preflight hooks (budgets), sends, and
+hands the response to :mod:`._recorder`, which turns it into a priced ledger row. Streams are teed: the
+user's chunks pass through untouched while a copy is kept, parsed when the stream ends or is closed. The
+other stacks do the same through :mod:`.hooks`; a stack running on another (botocore on urllib3, an aiohttp
+transport under httpx2) is recorded once, by the upper hook.
 
 Capture never changes what the user's call returns or raises: every failure of ours becomes a warning. The
 only deliberate interruption is an exception marked ``_llmcost_deliberate`` raised by a preflight hook (a
 budget hard stop), raised before the request is sent.
 
-``install()`` does not import httpx or httpx2 (≈170 ms each): libraries not imported yet are patched by an
-import hook the moment they are.
+``install()`` imports none of these libraries (httpx alone takes ≈170 ms): a library not imported yet is
+patched by an import hook the moment it is.
 """
 
 from __future__ import annotations
 
-import contextvars
 import importlib.abc
 import importlib.machinery
 import sys
-import threading
+from collections.abc import Callable
 from time import perf_counter
 from types import ModuleType
 from typing import Any
 
 from ..core.warn import warn_once
 from ..pricing.providers import classify
+from . import capture_aiohttp, capture_botocore, capture_http, hooks
 from . import recorder as _recorder
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "installed", "stacks", "status_line", "uninstall"]
 
-_LIBRARIES = ("httpx", "httpx2")
-_lock = threading.RLock()
-_patched: dict[tuple[type, str], Any] = {}  # (class, attribute) -> original function
+_lock = hooks.lock
 _installed = False
-# Set while one of our sends runs, so a send nested inside another (a subclass calling super().send, or
-# httpx aliased to httpx2) is recorded once.
-_in_send: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcost_in_send", default=False)
+_in_send = hooks.in_send
+
+
+def _patch_httpx_module(module: ModuleType) -> None:
+    _patch_module(module)
+
+
+# module -> its patcher, and the stacks it serves (what ``%llmcost status`` lists)
+_PATCHERS: dict[str, tuple[Callable[[ModuleType], None], str]] = {
+    "httpx": (_patch_httpx_module, "httpx"),
+    "httpx2": (_patch_httpx_module, "httpx2"),
+    "http.client": (capture_http.patch_http_client, "urllib.request"),
+    "urllib3.connection": (capture_http.patch_urllib3, "urllib3/requests"),
+    "botocore.httpsession": (capture_botocore.patch, "botocore"),
+    "aiohttp.client": (capture_aiohttp.patch, "aiohttp"),
+}
+_hooked: dict[str, bool] = {}  # stack -> patched in this process since install()
+
+
+def stacks() -> dict[str, str]:
+    """Each HTTP stack capture knows, and its state: ``"hooked"``, ``"on import"`` (hooked the moment it
+    is imported) or ``"off"`` (capture not installed).
+
+    >>> stacks()                                          # doctest: +SKIP
+    {'httpx': 'on import', 'httpx2': 'hooked', 'urllib.request': 'hooked', ...}
+    """
+    with _lock:
+        return {name: ("hooked" if _hooked.get(name) else "on import") if _installed else "off"
+                for _, name in _PATCHERS.values()}
+
+
+def status_line() -> str:
+    """The capture line of ``%llmcost status``: the stacks hooked now, and those hooked once imported.
+
+    >>> status_line()                                     # doctest: +SKIP
+    'capture: httpx2, urllib.request, urllib3/requests hooked · on import: httpx, botocore, aiohttp'
+    """
+    states = stacks()
+    if not _installed:
+        return "capture: off"
+    hooked = [name for name, state in states.items() if state == "hooked"]
+    later = [name for name, state in states.items() if state == "on import"]
+    return (f"capture: {', '.join(hooked) or 'no HTTP library imported yet'}{' hooked' if hooked else ''}"
+            + (f" · on import: {', '.join(later)}" if later else ""))
 
 
 def installed() -> bool:
@@ -51,9 +103,9 @@ def install() -> None:
         if _installed:
             return
         _installed = True
-        for name in _LIBRARIES:
+        for name in _PATCHERS:
             if (module := sys.modules.get(name)) is not None:
-                _patch_module(module)
+                _patch(name, module)
         if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
             sys.meta_path.insert(0, _PatchOnImport())
     from ..pricing.pricer import warm
@@ -67,17 +119,25 @@ def uninstall() -> None:
     with _lock:
         _installed = False
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _PatchOnImport)]
-        for (cls, attr), original in _patched.items():
-            setattr(cls, attr, original)
-        _patched.clear()
+        hooks.restore_all()
+        _hooked.clear()
+
+
+def _patch(name: str, module: ModuleType) -> None:
+    patcher, stack = _PATCHERS[name]
+    try:
+        patcher(module)
+        _hooked[stack] = True
+    except Exception as exc:  # a version of the library we do not know: leave it alone, say so once
+        warn_once(f"patch:{name}", f"could not hook {name} ({exc!r}); its calls are not tracked")
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches httpx / httpx2 right after they are imported, so ``install()`` need not import them."""
+    """Patches a hooked library right after it is imported, so ``install()`` need not import it."""
 
     def find_spec(self, fullname: str, path: Any,
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in _LIBRARIES:
+        if fullname not in _PATCHERS:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -100,7 +160,7 @@ class _PatchingLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         with _lock:
             if _installed:
-                _patch_module(module)
+                _patch(module.__name__, module)
 
     def __getattr__(self, name: str) -> Any:  # resource readers and the like
         return getattr(self._loader, name)
@@ -118,12 +178,7 @@ def _patch_module(module: ModuleType) -> None:
 
 
 def _patch_send(cls: type, send: Any) -> None:
-    original = cls.__dict__["send"]
-    if getattr(original, "_llmcost_original", None) is not None:  # patched already (httpx aliased to httpx2)
-        return
-    send._llmcost_original = original
-    _patched[(cls, "send")] = original
-    cls.send = send  # type: ignore[attr-defined]
+    hooks.replace(cls, "send", send)
 
 
 def _begin(request: Any) -> _recorder.Pending | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.call import Call, now_iso
 from ..core.warn import warn_once
+from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.usage import extract_usage
@@ -124,6 +125,7 @@ class StreamRecorder:
         self.encoding = encoding.lower()
         self.call: Call | None = None
         self.done = False
+        self.unframe: Any = None  # bytes -> bytes: transfer framing a stack's tee kept (chunked), removed
         self._lock = threading.Lock()
         _open_streams.add(self)
         if pending.scope is not None:
@@ -148,7 +150,13 @@ class StreamRecorder:
 
     def _record(self, *, cut: bool) -> None:
         try:
-            content = _decode(b"".join(self.chunks), self.encoding)
+            raw = b"".join(self.chunks)
+            content = _decode(raw if self.unframe is None else self.unframe(raw), self.encoding)
+            pending = self.pending
+            if not cut and self.call is None and not (pending.body_observers or pending.replayed or (
+                    _content._policies)) and _tape(pending, self.status_code, content, self.content_type,
+                                                   self.request_id):
+                return  # a whole JSON body read as a stream (requests, urllib3, boto3): taped like httpx's
             self.call = _finish(self.pending, self.status_code, self.headers, content, self.content_type,
                                 cut=cut, call=self.call, request_id=self.request_id)
         except Exception as exc:
@@ -201,7 +209,7 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
     call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
     info = pending.info
     _fill(call, status_code, content, content_type, cut=cut, request_id=request_id, stream=info.stream,
-          include_usage=info.include_usage)
+          include_usage=info.include_usage, headers=headers)
     call = record(call, pending.scope, pending.session)
     if _content._policies and 200 <= status_code < 300:  # prompt and answer text, if the session opted in
         _content.store(pending, call, content)
@@ -209,18 +217,22 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
 
 
 def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cut: bool,
-          request_id: str | None, stream: bool, include_usage: bool) -> None:
+          request_id: str | None, stream: bool, include_usage: bool, headers: Any = None) -> None:
     """Status, tokens and resolved model of ``call``, from the response."""
-    api = call.api
+    api = usage_api = call.api
     call.http_status = status_code
     call.request_id = request_id or call.request_id
     is_sse = "text/event-stream" in content_type or (stream and "json" not in content_type)
-    call.streamed = is_sse
+    call.streamed = is_sse or bedrock.EVENTSTREAM in content_type
     if not 200 <= status_code < 300:
         call.status, call.billed = "error", False
         call.error = _error_message(content)
         return
-    if is_sse:
+    if api in bedrock.APIS:  # binary event streams, and bodies shaped by the model's family
+        body, usage_api, complete = bedrock.usage_body(api, call.model_requested, content, content_type,
+                                                       getattr(headers, "raw", ()))
+        cut = cut and not complete
+    elif is_sse:
         body, complete = parse_sse(api, content)
         cut = cut and not complete
     else:
@@ -231,9 +243,9 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
             _warn_no_usage(api, stream, include_usage)
         return
     try:
-        model, usage = extract_usage(body, api=api)
+        model, usage = extract_usage(body, api=usage_api)
         call.set_usage(usage)
-        call.model = model or call.model
+        call.model = model if model and api not in bedrock.APIS else call.model  # Bedrock: the path's id
     except Exception as exc:
         if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
             warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
@@ -250,8 +262,8 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
     call at once, which also says what was wrong."""
     info = pending.info
     if not 200 <= status_code < 300 or "text/event-stream" in content_type or (
-            info.stream and "json" not in content_type):
-        return False
+            info.stream and "json" not in content_type) or pending.endpoint.api == "invoke":
+        return False  # (InvokeModel's body is the model family's own: read by _fill)
     scope, session, endpoint = pending.scope, pending.session, pending.endpoint
     try:
         body = _json(content)
@@ -342,6 +354,8 @@ def _error_message(content: bytes) -> str:
             return str(error["message"])[:_MAX_ERROR]
         if isinstance(error, str):
             return error[:_MAX_ERROR]
+        if isinstance(body.get("message"), str):  # Bedrock: {"message": ...}
+            return body["message"][:_MAX_ERROR]
     return content[:_MAX_ERROR].decode("utf-8", "replace")
 
 

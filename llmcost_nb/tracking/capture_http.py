@@ -1,0 +1,253 @@
+"""Capture for the standard library's HTTP client and what is built on it: ``urllib.request`` and
+``http.client`` themselves, ``urllib3``, and ``requests`` (on urllib3).
+
+Two hooks cover the four. ``request`` — on ``http.client.HTTPConnection`` and on urllib3's subclass, which
+overrides it without calling it — reads what is asked and runs the pre-send hooks (a budget stop is raised
+before a byte is written); ``getresponse`` on ``http.client.HTTPConnection`` (urllib3 calls it) tees the
+response: its socket file is wrapped so every body byte any reader takes (http.client's own reads, or
+urllib3's chunk reader, which reads the socket file directly) is copied, framing included, and the call is
+recorded when the body ends or is closed. Chunked framing is removed and the content decoded before parsing.
+
+The response object, its class and the bytes every reader gets are unchanged; a request is sent exactly as
+given (the body is only read when it is bytes or str). Replay answers ``http.client`` (so
+``urllib.request``) with a response read from the recording; urllib3 and requests are not served yet (the
+request is sent, with one warning).
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.warn import warn_once
+from . import hooks
+from . import recorder as _recorder
+
+__all__ = ["dechunk", "patch_http_client", "patch_urllib3", "tee_http_response"]
+
+
+def patch_http_client(module: ModuleType) -> None:
+    cls = module.HTTPConnection
+    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=True))
+    hooks.replace(cls, "getresponse", _make_getresponse(cls.__dict__["getresponse"]))
+
+
+def patch_urllib3(module: ModuleType) -> None:
+    cls = module.HTTPConnection  # overrides request() with its own; its getresponse() calls http.client's
+    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=False))
+
+
+def _target(conn: Any, url: str) -> tuple[str, str]:
+    """(host, path) of a request on ``conn``: ``url`` is a path, or a whole URL through a proxy."""
+    if url.startswith(("http://", "https://")):
+        parts = urlsplit(url)
+        return parts.hostname or "", parts.path
+    return str(conn.host), url.split("?", 1)[0]
+
+
+def _make_request(original: Any, *, replays: bool) -> Any:
+    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if hooks.in_send.get():
+            return original(self, method, url, *args, **kwargs)
+        try:
+            host, path = _target(self, url)
+        except Exception:
+            return original(self, method, url, *args, **kwargs)
+        body = args[0] if args else kwargs.get("body")
+        pending = hooks.begin(method, host, path, body)  # may raise a budget stop: nothing sent yet
+        if pending is None:
+            return original(self, method, url, *args, **kwargs)
+        if pending.respond_with is not None:
+            if replays:  # http.client itself: answered by getresponse(), nothing sent
+                self._llmcost_pending = pending
+                return None
+            warn_once("replay-http", "replay does not serve requests made with urllib3 or requests yet: the "
+                      "request is sent and recorded")
+            pending.respond_with, pending.replayed = None, False
+        pending.t0 = perf_counter()
+        try:
+            result = original(self, method, url, *args, **kwargs)
+        except BaseException as exc:
+            _recorder.failed(pending, exc)
+            raise
+        self._llmcost_pending = pending
+        return result
+
+    return request
+
+
+def _make_getresponse(original: Any) -> Any:
+    def getresponse(self: Any) -> Any:
+        pending = self.__dict__.pop("_llmcost_pending", None)
+        if pending is None:
+            return original(self)
+        try:
+            if pending.respond_with is not None:
+                response = _replayed(self, pending.respond_with)
+            else:
+                response = original(self)
+        except BaseException as exc:
+            _recorder.failed(pending, exc)
+            raise
+        tee_http_response(pending, response)
+        return response
+
+    return getresponse
+
+
+class _Recorded:
+    """The socket a replayed response is read from: the recorded bytes, behind a status line and headers."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> Any:
+        import io
+
+        return io.BufferedReader(io.BytesIO(self.data))
+
+
+def _replayed(conn: Any, answer: Any) -> Any:
+    """``conn``'s response class, read from a recording's status, content type and bytes."""
+    from http import HTTPStatus
+
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = "Unknown"
+    head = f"HTTP/1.1 {answer.status} {reason}\r\ncontent-length: {len(answer.content)}\r\n"
+    if answer.content_type:
+        head += f"content-type: {answer.content_type}\r\n"
+    raw = head.encode("latin-1") + b"\r\n" + answer.content
+    response = conn.response_class(_Recorded(raw), method="POST")
+    response.begin()
+    return response
+
+
+def tee_http_response(pending: _recorder.Pending, response: Any) -> None:
+    """Record ``response`` (an ``http.client.HTTPResponse``, its body not read yet) as its body is read."""
+    try:
+        headers = hooks.Headers(response.getheaders())
+        rec = hooks.stream_recorder(pending, response.status, headers)
+        if rec is None:
+            return
+        fp = response.fp
+        if fp is None:  # no body (a HEAD, a 204): complete already
+            rec.finish(cut=False)
+            return
+        chunked = bool(response.chunked)
+        if chunked:
+            rec.unframe = dechunk
+        response.fp = _FileTee(fp, rec, chunked, response.length)
+    except Exception as exc:
+        warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
+
+
+class _FileTee:
+    """The socket file of a response: every read passes through untouched and a copy is kept; closing it
+    (http.client does when the body ends) records the call, as complete if the whole body arrived."""
+
+    __slots__ = ("_append", "_chunked", "_eof", "_fp", "_length", "_read", "_readline", "_rec", "_seen")
+
+    def __init__(self, fp: Any, rec: _recorder.StreamRecorder, chunked: bool, length: int | None) -> None:
+        self._fp, self._rec, self._chunked, self._length = fp, rec, chunked, length
+        self._seen, self._eof = 0, False
+        self._read, self._readline, self._append = fp.read, fp.readline, rec.chunks.append  # hot: bound once
+
+    def _keep(self, data: bytes) -> bytes:
+        if data:
+            self._append(data)
+            self._seen += len(data)
+        else:
+            self._eof = True
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        data = self._read(*args)
+        if data:
+            self._append(data)
+            self._seen += len(data)
+        else:
+            self._eof = True
+        return data
+
+    def read1(self, *args: Any) -> bytes:
+        return self._keep(self._fp.read1(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        data = self._readline(*args)
+        if data:
+            self._append(data)
+            self._seen += len(data)
+        else:
+            self._eof = True
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._fp.readinto(buffer)
+        self._keep(bytes(memoryview(buffer)[:n]) if n else b"")
+        return n
+
+    def close(self) -> None:
+        try:
+            self._fp.close()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        rec = self._rec
+        if rec.done:
+            return
+        try:
+            if self._chunked:
+                complete = _chunked_complete(rec.chunks)
+            elif self._length is not None:
+                complete = self._seen >= self._length
+            else:
+                complete = self._eof
+        except Exception:
+            complete = False
+        rec.finish(cut=not complete)
+
+    def __getattr__(self, name: str) -> Any:  # peek, fileno, flush, closed, raw...: the file's own
+        return getattr(self._fp, name)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
+def _chunked_complete(chunks: list[bytes]) -> bool:
+    return _dechunk(b"".join(chunks))[1]
+
+
+def dechunk(raw: bytes) -> bytes:
+    """The payload of a chunked body (what arrived of it, if cut).
+
+    >>> dechunk(b"5\\r\\nhello\\r\\n1\\r\\n!\\r\\n0\\r\\n\\r\\n")
+    b'hello!'
+    """
+    return _dechunk(raw)[0]
+
+
+def _dechunk(raw: bytes) -> tuple[bytes, bool]:
+    """(payload, whether the last chunk arrived)."""
+    out: list[bytes] = []
+    at, size, find, append = 0, len(raw), raw.find, out.append
+    while at < size:
+        end = find(b"\n", at)
+        if end < 0:
+            break
+        try:
+            length = int(raw[at:end], 16)  # int() ignores the line's \r
+        except ValueError:
+            try:  # a chunk extension: "1f;name=value"
+                length = int(raw[at:end].split(b";", 1)[0], 16)
+            except ValueError:
+                break
+        if length == 0:
+            return b"".join(out), True
+        at = end + 1 + length + 2
+        append(raw[end + 1:at - 2])
+    return b"".join(out), False
