@@ -204,7 +204,8 @@ def count_tool_tokens(tools: Sequence[Mapping[str, Any]], *, model: str | None =
                 total += TOOL_TOKENS["property"]
                 enum = spec.get("enum")
                 if isinstance(enum, list):
-                    total += TOOL_TOKENS["enum"] + sum(TOOL_TOKENS["enum_item"] + count(str(item)) for item in enum)
+                    total += TOOL_TOKENS["enum"] + sum(TOOL_TOKENS["enum_item"] + count(str(item))
+                                                       for item in enum)
                 kind = spec.get("type", "")
                 kind = "|".join(map(str, kind)) if isinstance(kind, list) else str(kind)
                 total += count(f"{key}:{kind}:{str(spec.get('description') or '').removesuffix('.')}")

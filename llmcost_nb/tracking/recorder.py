@@ -227,7 +227,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         payloads, complete = _sse_payloads(api, content)
         cut = cut and not complete
         call.status = "unfinished" if cut else "ok"
-        _fill_stream(call, payloads, complete=complete, cut=cut, request_body=request_body,
+        _fill_stream(call, content, payloads, complete=complete, cut=cut, request_body=request_body,
                      include_usage=include_usage)
         return
     body = _json(content)
@@ -249,7 +249,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
 
 
-def _fill_stream(call: Call, payloads: list[bytes], *, complete: bool, cut: bool,
+def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete: bool, cut: bool,
                  request_body: dict[str, Any] | None, include_usage: bool) -> None:
     """Tokens of a stream: the provider's where it reported them in full, else counted by
     :func:`.stream_usage.stream_usage` (the prompt from the request unless the provider sent it, the output
@@ -271,7 +271,7 @@ def _fill_stream(call: Call, payloads: list[bytes], *, complete: bool, cut: bool
         call.usage_source = "provider"
         return
     try:
-        usage, model = stream_usage(api, payloads, request_body, call.model, reported,
+        usage, model = stream_usage(api, content, request_body, call.model, reported,
                                     output_reported=output_reported)
     except Exception as exc:
         warn_once(f"stream-estimate:{type(exc).__name__}",
@@ -396,9 +396,12 @@ def parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
 
 def _sse_payloads(api: str, content: bytes) -> tuple[list[bytes], bool]:
     """The ``data:`` payloads of a stream's SSE events and whether the last one ends the stream."""
-    payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
+    payloads = _DATA.findall(content)
     complete = bool(payloads) and any(marker in payloads[-1] for marker in _TERMINAL.get(api, ()))
     return payloads, complete
+
+
+_DATA = re.compile(rb"^data:[ \t]*(.*?)\s*$", re.MULTILINE)  # an event's data line, its payload stripped
 
 
 def _error_message(content: bytes) -> str:
