@@ -98,9 +98,10 @@ def test_raw_httpx_stream_to_a_custom_base_url_uses_the_models_encoding(fake):
 
 
 def test_tool_call_arguments_and_tool_definitions_are_counted(fake):
-    """The streamed tool call's name and arguments are output; the tool definitions are prompt, by the
-    cookbook's num_tokens_for_tools rule (per function 7 + "name:description", per parameter 3 +
-    "name:type:description", 3 for the parameter block, 12 at the end)."""
+    """The streamed tool call's name and arguments are output, with 7 tokens of framing; the tool
+    definitions are prompt, by the cookbook's num_tokens_for_tools rule (per function 7 +
+    "name:description", per parameter 3 + "name:type:description", 3 for the parameter block, 12 at the
+    end)."""
     arguments = '{"city": "Paris"}'
     events = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [
                   {"index": 0, "id": "call_1", "type": "function",
@@ -123,7 +124,7 @@ def test_tool_call_arguments_and_tool_definitions_are_counted(fake):
                    + 3 + tokens("city:string:The city")
                    + 3 - 3 + 3 + tokens("c") + 3 + tokens("f") + tokens("unit:string:Unit") + 12)
     assert usage == {"input_tokens": PROMPT_IN + definitions,
-                     "output_tokens": tokens("get_weather" + arguments)}
+                     "output_tokens": tokens("get_weather" + arguments) + 7}
     assert model == "gpt-4o-2024-08-06"
     assert request_input_tokens("chat", request).approximate  # tool definitions: an approximation
 

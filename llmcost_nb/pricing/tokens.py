@@ -5,6 +5,7 @@ per-message framing, and the request bodies of every API capture knows. Public t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -12,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["APPROXIMATION", "TokenCount", "count_message_tokens", "count_tokens", "count_tool_tokens",
-           "encoding_name", "request_input_tokens"]
+__all__ = ["APPROXIMATION", "TOOL_CALL_OUTPUT_TOKENS", "TokenCount", "count_message_tokens", "count_tokens",
+           "count_tool_tokens", "encoding_name", "preload", "request_input_tokens"]
 
 APPROXIMATION = "approx:4-chars-per-token"
 DEFAULT_ENCODING = "o200k_base"
@@ -28,6 +29,11 @@ IMAGE_TOKENS = 85  # an image part at low detail; larger images cost more (marke
 # by the cookbook for gpt-4o / gpt-4o-mini (``cl100k`` models: 10 per function instead of 7). Approximate.
 TOOL_TOKENS = {"function": 7, "cl100k_function": 10, "properties": 3, "property": 3, "enum": -3,
                "enum_item": 3, "end": 12}
+# A tool call: its name and arguments, plus a framing OpenAI does not document, fitted on real gpt-4o usage
+# (benchmarks/bench_estimate.py): 9 tokens per call in the prompt's history (with the tool result's message),
+# 7 per call when the model writes it.
+TOOL_CALL_TOKENS = 9
+TOOL_CALL_OUTPUT_TOKENS = 7
 
 _encodings: dict[str, Any] = {}  # name -> tiktoken.Encoding, or None when it could not be loaded
 _encodings_lock = threading.Lock()
@@ -47,6 +53,26 @@ class TokenCount:
     def __add__(self, other: TokenCount) -> TokenCount:
         return TokenCount(self.tokens + other.tokens, self.encoding if self.encoding == other.encoding
                           else f"{self.encoding}+{other.encoding}", self.approximate or other.approximate)
+
+
+_preloading: list[threading.Thread] = []
+
+
+def preload() -> None:
+    """Import tiktoken in a background daemon thread, once per process (~20 ms; its encodings still load on
+    first use). A stream calls this when it starts: if it is still open when the interpreter exits, it is
+    counted by an exit handler, which can no longer import tiktoken (it starts a thread pool's module)."""
+    with _encodings_lock:
+        if _preloading:
+            return
+        _preloading.append(thread := threading.Thread(target=_import_tiktoken, name="llmcost-tiktoken",
+                                                      daemon=True))
+    thread.start()
+
+
+def _import_tiktoken() -> None:
+    with contextlib.suppress(Exception):  # not installed or broken: counting says so when it is needed
+        import tiktoken.model  # noqa: F401
 
 
 def encoding_name(model: str | None) -> tuple[str, bool]:
@@ -126,6 +152,23 @@ def _content_tokens(content: Any, count: Any) -> tuple[int, bool]:
     return total, approximate
 
 
+def _tool_calls(value: Any) -> list[tuple[str, str]] | None:
+    """(name, arguments) of an assistant message's ``tool_calls`` (or legacy ``function_call``), or None
+    when they are not in OpenAI's shape."""
+    calls = [value] if isinstance(value, Mapping) else value
+    if not isinstance(calls, list):
+        return None
+    found = []
+    for call in calls:
+        function = call.get("function", call) if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping):
+            return None
+        arguments = function.get("arguments")
+        found.append((str(function.get("name") or ""),
+                      arguments if isinstance(arguments, str) else json.dumps(arguments, default=str)))
+    return found
+
+
 def count_message_tokens(messages: Sequence[Mapping[str, Any]] | str, *,
                          model: str | None = "gpt-4o") -> TokenCount:
     """Tokens a list of chat messages costs as input, with OpenAI's per-message framing.
@@ -158,6 +201,12 @@ def count_message_tokens(messages: Sequence[Mapping[str, Any]] | str, *,
                 total, approximate = total + tokens, approximate or approx
             elif key == "name" and isinstance(value, str):
                 total += count(value) + TOKENS_PER_NAME
+            elif key == "tool_call_id":  # not shown to the model as text (measured)
+                continue
+            elif key in ("tool_calls", "function_call") and _tool_calls(value) is not None:
+                calls = _tool_calls(value)
+                total += sum(TOOL_CALL_TOKENS + count(name) + count(arguments) for name, arguments in calls)
+                approximate = True
             elif isinstance(value, str):
                 total += count(value)
             elif value is not None:  # tool_calls and the like

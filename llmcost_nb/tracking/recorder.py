@@ -18,6 +18,7 @@ from ..core.call import USAGE_KEY_TO_FIELD, Call, now_iso
 from ..core.warn import warn_once
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
+from ..pricing.tokens import preload as preload_tokenizer
 from ..pricing.usage import extract_usage
 from . import content as _content
 from . import scope as _scope
@@ -127,6 +128,7 @@ class StreamRecorder:
         self.call: Call | None = None
         self.done = False
         self._lock = threading.Lock()
+        preload_tokenizer()  # a stream may need counting, even at exit (see stream_usage)
         _open_streams.add(self)
         if pending.scope is not None:
             pending.scope.open_streams.add(self)
@@ -478,9 +480,10 @@ HOOKS = _Hooks()
 
 @atexit.register
 def _flush_open_streams() -> None:
-    """At exit, streams never finished are recorded as unfinished rather than lost."""
+    """At exit, streams never finished are recorded as unfinished rather than lost: finished, so the
+    interpreter's teardown closing them later (its imports gone) records nothing again."""
     for stream in list(_open_streams):
-        stream.finish_unfinished()
+        stream.finish(cut=True)
     from ..ledger.journal import flush_all  # those rows, and calls taped but not committed yet: written now
 
     flush_all(force=True)

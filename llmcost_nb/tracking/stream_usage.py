@@ -11,8 +11,9 @@ generated. For those the recorder asks :func:`stream_usage`, which counts
   ``num_tokens_for_tools`` rule), unless the provider already sent it (Anthropic's ``message_start``, a
   Gemini chunk's ``promptTokenCount``): then the provider's numbers, cache tokens included;
 - the **output** from the streamed text seen: content, refusals, reasoning text a server streams, tool-call
-  names and arguments (Anthropic: text, thinking and tool-input deltas; Gemini: text parts and function
-  calls; Responses: text, refusal and function-argument deltas).
+  names and arguments, plus 7 tokens of framing per chat tool call (fitted on real gpt-4o usage; Anthropic:
+  text, thinking and tool-input deltas; Gemini: text parts and function calls; Responses: text, refusal and
+  function-argument deltas).
 
 Both with the model's tiktoken encoding: ``o200k_base`` for gpt-4o, gpt-4.1, gpt-4.5, the o-series and gpt-5,
 ``cl100k_base`` for gpt-4 and gpt-3.5; any other model (Claude, Gemini, Llama, ...) is counted with
@@ -29,7 +30,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..pricing.tokens import count_tokens, request_input_tokens
+from ..pricing.tokens import TOOL_CALL_OUTPUT_TOKENS, count_tokens, request_input_tokens
 
 __all__ = ["stream_usage", "streamed_text"]
 
@@ -40,7 +41,7 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
     """(usage in genai-prices keys, the model the stream names) of a stream whose usage was not reported in
     full. ``content`` is the stream's SSE text as received; ``reported`` what the provider sent (``None``:
     nothing), ``output_reported`` whether its output count is in it (else only the prompt's are)."""
-    text, seen_model = streamed_text(api, content)
+    text, seen_model, calls = _read(api, content)
     model = seen_model or model
     if reported is None:
         prompt = request_input_tokens(api, request_body or {}, model).tokens
@@ -51,6 +52,7 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
         usage.pop("output_tokens", None)
         usage.pop("output_reasoning_tokens", None)
         output = count_tokens(text, model=model).tokens if text else 0
+        output += TOOL_CALL_OUTPUT_TOKENS * calls
         if output:
             usage["output_tokens"] = output
     return usage, seen_model
@@ -65,7 +67,7 @@ _DELTA_TYPE = (rb'"type"\s*:\s*"response\.'
                rb'(?:output_text|refusal|function_call_arguments|custom_tool_call_input)\.delta"')
 _TEXT = {
     # chat chunks: delta content, refusal, reasoning text some servers stream, tool-call names and arguments
-    "chat": re.compile(rb'"(?:content|refusal|reasoning_content|reasoning|name|arguments)"\s*:\s*' + _STRING),
+    "chat": re.compile(rb'"(content|refusal|reasoning_content|reasoning|name|arguments)"\s*:\s*' + _STRING),
     "completions": re.compile(rb'"text"\s*:\s*' + _STRING),
     # text, thinking and tool-input deltas; a tool_use block's name
     "messages": re.compile(rb'"(?:text|thinking|partial_json|name)"\s*:\s*' + _STRING),
@@ -81,11 +83,22 @@ _GEMINI_CALL = re.compile(rb'^data:[^\n]*"functionCall"[^\n]*$', re.MULTILINE)
 def streamed_text(api: str, content: bytes) -> tuple[str, str | None]:
     """The output text of a stream's SSE ``content`` as its wire format streams it (see the module
     docstring), and the model its events name (None if none does)."""
+    text, model, _ = _read(api, content)
+    return text, model
+
+
+def _read(api: str, content: bytes) -> tuple[str, str | None, int]:
+    """(output text, model, OpenAI chat tool calls begun) of a stream's SSE ``content``."""
     pattern = _TEXT.get(api)
+    calls = 0
     if pattern is None:
-        return "", None
+        return "", None, calls
     if api == "responses":  # two alternatives: the delta is in one group or the other
         pieces = [m[1] if m[1] is not None else m[2] for m in pattern.finditer(content)]
+    elif api == "chat":  # (key, value): a tool call's first chunk carries its name
+        found = pattern.findall(content)
+        pieces = [value for _, value in found]
+        calls = sum(key == b"name" for key, _ in found)
     else:
         pieces = pattern.findall(content)
     text = "".join(_decode_strings(pieces))
@@ -93,7 +106,7 @@ def streamed_text(api: str, content: bytes) -> tuple[str, str | None]:
         text += "".join(_gemini_calls(content))
     found = _MODEL.search(content)
     model = _decode_strings([found[1]])[0] if found else None
-    return text, model or None
+    return text, model or None, calls
 
 
 def _decode_strings(raw: list[bytes]) -> list[str]:
