@@ -258,7 +258,8 @@ def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete:
     from the text seen) and marked ``estimated``."""
     api = call.api
     call.set_usage(_NO_TOKENS)  # a stream seen unfinished before keeps none of its earlier counts
-    body, output_reported = _usage_body(api, payloads, complete)
+    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
+    body, output_reported = _usage_body(api, payloads, complete) if key in content else (None, False)
     reported: dict[str, int] | None = None
     if body is not None:
         try:
@@ -398,12 +399,10 @@ def parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
 
 def _sse_payloads(api: str, content: bytes) -> tuple[list[bytes], bool]:
     """The ``data:`` payloads of a stream's SSE events and whether the last one ends the stream."""
-    payloads = _DATA.findall(content)
+    payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
     complete = bool(payloads) and any(marker in payloads[-1] for marker in _TERMINAL.get(api, ()))
     return payloads, complete
 
-
-_DATA = re.compile(rb"^data:[ \t]*(.*?)\s*$", re.MULTILINE)  # an event's data line, its payload stripped
 
 
 def _error_message(content: bytes) -> str:

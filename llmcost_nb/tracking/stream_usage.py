@@ -58,24 +58,26 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
     return usage, seen_model
 
 
-# The output text of each wire format, read with one regular expression over the whole stream instead of
-# parsing every event (a JSON parse per chunk costs more than the 3 µs a chunk may cost us). A JSON string
-# value is matched whole ("..." with its escapes), and a key such as "content" cannot match inside another
+# The output text of each wire format, read with regular expressions over the whole stream instead of
+# parsing every event (a JSON parse per chunk costs more than the 3 µs a chunk may cost us): one per key,
+# each starting with its literal key (which the regex engine finds at C speed), run only when the key occurs.
+# A JSON string value is matched whole ("..." with its escapes), and a key cannot match inside another
 # string, where every quote is escaped. The captured values are decoded by one json.loads of them all.
-_STRING = rb'"((?:[^"\\]|\\.)*)"'
+_STRING = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _DELTA_TYPE = (rb'"type"\s*:\s*"response\.'
                rb'(?:output_text|refusal|function_call_arguments|custom_tool_call_input)\.delta"')
-_TEXT = {
+_KEYS = {
     # chat chunks: delta content, refusal, reasoning text some servers stream, tool-call names and arguments
-    "chat": re.compile(rb'"(content|refusal|reasoning_content|reasoning|name|arguments)"\s*:\s*' + _STRING),
-    "completions": re.compile(rb'"text"\s*:\s*' + _STRING),
-    # text, thinking and tool-input deltas; a tool_use block's name
-    "messages": re.compile(rb'"(?:text|thinking|partial_json|name)"\s*:\s*' + _STRING),
-    "gemini": re.compile(rb'"text"\s*:\s*' + _STRING),
-    # the delta of a text, refusal or function-argument delta event, its "type" before or after it
-    "responses": re.compile(_DELTA_TYPE + rb'[^\n]*?"delta"\s*:\s*' + _STRING + rb'|"delta"\s*:\s*' + _STRING
-                            + rb'(?=[^\n]*?' + _DELTA_TYPE + rb')'),
+    "chat": ("content", "refusal", "reasoning_content", "reasoning", "name", "arguments"),
+    "completions": ("text",),
+    "messages": ("text", "thinking", "partial_json", "name"),  # text, thinking, tool-input deltas; tool names
+    "gemini": ("text",),
 }
+_VALUE = {key: re.compile(b'"' + key.encode() + rb'"\s*:\s*' + _STRING)
+          for keys in _KEYS.values() for key in keys}
+# the delta of a responses text, refusal or function-argument delta event, its "type" before or after it
+_RESPONSES = re.compile(_DELTA_TYPE + rb'[^\n]*?"delta"\s*:\s*' + _STRING + rb'|"delta"\s*:\s*' + _STRING
+                        + rb'(?=[^\n]*?' + _DELTA_TYPE + rb')')
 _MODEL = re.compile(rb'"(?:model|modelVersion)"\s*:\s*' + _STRING)
 _GEMINI_CALL = re.compile(rb'^data:[^\n]*"functionCall"[^\n]*$', re.MULTILINE)
 
@@ -88,24 +90,28 @@ def streamed_text(api: str, content: bytes) -> tuple[str, str | None]:
 
 
 def _read(api: str, content: bytes) -> tuple[str, str | None, int]:
-    """(output text, model, OpenAI chat tool calls begun) of a stream's SSE ``content``."""
-    pattern = _TEXT.get(api)
+    """(output text, model, OpenAI chat tool calls begun: each one's first chunk names it) of a stream's
+    SSE ``content``."""
     calls = 0
-    if pattern is None:
-        return "", None, calls
     if api == "responses":  # two alternatives: the delta is in one group or the other
-        pieces = [m[1] if m[1] is not None else m[2] for m in pattern.finditer(content)]
-    elif api == "chat":  # (key, value): a tool call's first chunk carries its name
-        found = pattern.findall(content)
-        pieces = [value for _, value in found]
-        calls = sum(key == b"name" for key, _ in found)
+        pieces = [m[1] if m[1] is not None else m[2] for m in _RESPONSES.finditer(content)
+                  ] if b'.delta"' in content else []
+    elif api in _KEYS:
+        keys = [key for key in _KEYS[api] if b'"' + key.encode() + b'"' in content]
+        if len(keys) == 1:
+            pieces = _VALUE[keys[0]].findall(content)
+        else:  # several kinds of text (content and tool calls, ...): in stream order
+            found = sorted((m.start(), m[1]) for key in keys for m in _VALUE[key].finditer(content))
+            pieces = [value for _, value in found]
+        if api == "chat" and "name" in keys:
+            calls = len(_VALUE["name"].findall(content))
     else:
-        pieces = pattern.findall(content)
+        return "", None, calls
     text = "".join(_decode_strings(pieces))
     if api == "gemini" and b'"functionCall"' in content:
         text += "".join(_gemini_calls(content))
-    found = _MODEL.search(content)
-    model = _decode_strings([found[1]])[0] if found else None
+    model_found = _MODEL.search(content)
+    model = _decode_strings([model_found[1]])[0] if model_found else None
     return text, model or None, calls
 
 
