@@ -29,7 +29,6 @@ import llmcost_nb
 from llmcost_nb import LlmcostWarning
 from llmcost_nb.pricing.tokens import request_input_tokens
 from llmcost_nb.tracking import capture
-from llmcost_nb.tracking.stream_usage import stream_usage
 
 SYSTEM = "You are terse."
 QUESTION = "Which colour is the sky on a clear day?"
@@ -119,6 +118,8 @@ def test_tool_call_arguments_and_tool_definitions_are_counted(fake):
             "city": {"type": "string", "description": "The city."},
             "unit": {"type": "string", "description": "Unit", "enum": ["c", "f"]}}}}}]
     request = {"model": "gpt-4o", "messages": MESSAGES, "tools": tools, "stream": True}
+    from llmcost_nb.tracking.stream_usage import stream_usage
+
     content = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
     usage, model = stream_usage("chat", content, request, "gpt-4o", None, output_reported=False)
     definitions = (7 + tokens("get_weather:Weather of a city") + 3
@@ -324,6 +325,8 @@ def _recorded(kind: str):
 def _estimate(pair):
     """(estimated, reported) (input, output) of a recorded pair; a recorded stream loses its usage chunk, a
     plain response's message text is streamed as one chunk."""
+    from llmcost_nb.tracking.stream_usage import stream_usage
+
     request = pair["request"]
     if "sse" in pair:
         events = [line for line in pair["sse"].splitlines(keepends=True) if line.strip()]
