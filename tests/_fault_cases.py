@@ -605,7 +605,7 @@ CASES: list[Case] = [
         canned_stream,
         arm=answer(body=b"data: {nonsense\n\ndata: [DONE]\n\n", content_type="text/event-stream"),
         outcome="JSONDecodeError",
-        warns=(r"a chat response carried no usage",),
+        warns=(r"a chat stream carried no usage; its tokens were counted with tiktoken",),
     ),
     Case("gzip-json", "gzip-encoded JSON", chat, arm=fake_set(gzip=True), verify=tokens((6, 9))),
     Case(

@@ -11,8 +11,10 @@ and hide a missing exit commit.
 Prices are set in the ledger: $2 / $8 per million input / output tokens for gpt-4.1 and claude-haiku-4-5.
 Tokens follow the fake provider's rules: "hello there world" is 3 words + 3 per message = 6 input tokens;
 "one two three four five" is 8, answered with "This is a fake reply to: one two three four five", 11 output
-tokens; anthropic's first stream event (message_start) reports the input and 1 output token; an openai
-stream reports usage only in its last chunk.
+tokens; anthropic's first stream event (message_start) reports the input tokens (and a placeholder of 1
+output token); an openai stream reports usage only in its last chunk. A stream cut before its usage bills
+its prompt, counted with tiktoken where the provider sent none ("hello there world" with OpenAI's chat
+framing: 3 words + 1 for the role + 3 per message + 3 priming = 10), and the text seen: none here.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ with sqlite3.connect(db) as conn:
 PUSD = 1_000_000  # picodollars in a micro-dollar
 ANSWERED = ("chat", "gpt-4.1", "ok", 0, 1, 8, 11, (8 * 2 + 11 * 8) * PUSD)
 STREAMS_CUT = [
-    ("chat", "gpt-4.1", "unfinished", 1, 1, 0, 0, 0),
-    ("messages", "claude-haiku-4-5", "unfinished", 1, 1, 6, 1, (6 * 2 + 1 * 8) * PUSD),
+    ("chat", "gpt-4.1", "unfinished", 1, 1, 10, 0, 10 * 2 * PUSD),
+    ("messages", "claude-haiku-4-5", "unfinished", 1, 1, 6, 0, 6 * 2 * PUSD),
 ]
 
 

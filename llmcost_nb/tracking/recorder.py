@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import re
 import threading
 import weakref
 import zlib
@@ -13,15 +14,17 @@ from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
-from ..core.call import Call, now_iso
+from ..core.call import USAGE_KEY_TO_FIELD, Call, now_iso
 from ..core.warn import warn_once
 from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
+from ..pricing.tokens import preload as preload_tokenizer
 from ..pricing.usage import extract_usage
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
+from .stream_usage import stream_usage
 
 __all__ = ["Pending", "StreamRecorder", "begin", "failed", "parse_sse", "record", "responded"]
 
@@ -127,6 +130,7 @@ class StreamRecorder:
         self.done = False
         self.unframe: Any = None  # bytes -> bytes: transfer framing a stack's tee kept (chunked), removed
         self._lock = threading.Lock()
+        preload_tokenizer()  # a stream may need counting, even at exit (see stream_usage)
         _open_streams.add(self)
         if pending.scope is not None:
             pending.scope.open_streams.add(self)
@@ -209,7 +213,7 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
     call.latency_ms = round((perf_counter() - pending.t0) * 1000, 3)
     info = pending.info
     _fill(call, status_code, content, content_type, cut=cut, request_id=request_id, stream=info.stream,
-          include_usage=info.include_usage, headers=headers)
+          include_usage=info.include_usage, headers=headers, request_body=info.body)
     call = record(call, pending.scope, pending.session)
     if _content._policies and 200 <= status_code < 300:  # prompt and answer text, if the session opted in
         _content.store(pending, call, content)
@@ -217,7 +221,8 @@ def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, co
 
 
 def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cut: bool,
-          request_id: str | None, stream: bool, include_usage: bool, headers: Any = None) -> None:
+          request_id: str | None, stream: bool, include_usage: bool, headers: Any = None,
+          request_body: dict[str, Any] | None = None) -> None:
     """Status, tokens and resolved model of ``call``, from the response."""
     api = usage_api = call.api
     call.http_status = status_code
@@ -233,25 +238,103 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
                                                        getattr(headers, "raw", ()))
         cut = cut and not complete
     elif is_sse:
-        body, complete = parse_sse(api, content)
+        payloads, complete = _sse_payloads(api, content)
         cut = cut and not complete
+        call.status = "unfinished" if cut else "ok"
+        _fill_stream(call, content, payloads, complete=complete, cut=cut, request_body=request_body,
+                     include_usage=include_usage)
+        return
     else:
         body = _json(content)
     call.status = "unfinished" if cut else "ok"
+    call.usage_source = "provider"
     if body is None:
         if not cut:
-            _warn_no_usage(api, stream, include_usage)
+            warn_once(f"no-usage:{api}", f"a {api} response carried no usage")
         return
     try:
         model, usage = extract_usage(body, api=usage_api)
         call.set_usage(usage)
         call.model = model if model and api not in bedrock.APIS else call.model  # Bedrock: the path's id
     except Exception as exc:
-        if not cut:  # a stream cut before its usage arrived is recorded as unfinished; that says it
+        if not cut:  # a response cut before its usage arrived is recorded as unfinished; that says it
             warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
     if api == "responses" and isinstance(body.get("service_tier"), str):
         tier = body["service_tier"]
         call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+
+
+def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete: bool, cut: bool,
+                 request_body: dict[str, Any] | None, include_usage: bool) -> None:
+    """Tokens of a stream: the provider's where it reported them in full, else counted by
+    :func:`.stream_usage.stream_usage` (the prompt from the request unless the provider sent it, the output
+    from the text seen) and marked ``estimated``."""
+    api = call.api
+    call.set_usage(_NO_TOKENS)  # a stream seen unfinished before keeps none of its earlier counts
+    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
+    body, output_reported = _usage_body(api, payloads, complete) if key in content else (None, False)
+    reported: dict[str, int] | None = None
+    if body is not None:
+        try:
+            model, reported = extract_usage(body, api=api)
+            call.model = model or call.model
+        except Exception:  # a usage field still null (a stream cut early): counted below
+            reported, output_reported = None, False
+    if api == "responses" and body is not None and isinstance(tier := body.get("service_tier"), str):
+        call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+    if reported is not None and output_reported:
+        call.set_usage(reported)
+        call.usage_source = "provider"
+        return
+    try:
+        usage, model = stream_usage(api, content, request_body, call.model, reported,
+                                    output_reported=output_reported)
+    except Exception as exc:
+        warn_once(f"stream-estimate:{type(exc).__name__}",
+                  f"a {api} stream reported no usage and counting its tokens failed ({exc!r}); recorded with "
+                  "the tokens the provider sent, if any")
+        call.set_usage(reported or {})
+        call.usage_source = "provider"
+        return
+    call.set_usage(usage)
+    call.model = model or call.model
+    call.usage_source = "estimated"
+    if not cut and reported is None:
+        _warn_no_usage(api, include_usage)
+
+
+def _usage_body(api: str, payloads: list[bytes], complete: bool) -> tuple[dict[str, Any] | None, bool]:
+    """The body to extract the provider's usage from, out of a stream's SSE payloads, and whether its output
+    count is final (an Anthropic stream cut before ``message_delta`` has only the prompt's; a Gemini stream
+    cut before its last chunk, the output so far)."""
+    payloads = [p for p in payloads if p and p != b"[DONE]"]
+    if not payloads:
+        return None, False
+    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
+    last = next((p for p in reversed(payloads) if key in p and not _NULL_USAGE.search(p)), None)
+    if last is None:
+        return None, False
+    last_event = _json(last) or {}
+    if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
+        response = last_event.get("response")
+        return (response if isinstance(response, dict) else None), True
+    if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
+        start = _json(payloads[0]) or {}
+        message = start.get("message") if start.get("type") == "message_start" else None
+        if not isinstance(message, dict):
+            return (last_event if last_event.get("type") == "message" else None), True
+        usage = dict(message.get("usage") or {})
+        final = last_event.get("type") == "message_delta"
+        if final:
+            usage.update({k: v for k, v in (last_event.get("usage") or {}).items() if v is not None})
+        return {**message, "usage": usage}, final
+    if api == "gemini":
+        return last_event, complete
+    return last_event, True
+
+
+_NO_TOKENS = dict.fromkeys(USAGE_KEY_TO_FIELD, 0)
+_NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
 
 
 def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
@@ -292,13 +375,15 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
     return True
 
 
-def _warn_no_usage(api: str, stream: bool, include_usage: bool) -> None:
-    if api == "chat" and stream and not include_usage:
+def _warn_no_usage(api: str, include_usage: bool) -> None:
+    if api == "chat" and not include_usage:
         warn_once("chat-stream-no-usage",
                   "an OpenAI chat stream without stream_options={'include_usage': True} reports no tokens; "
-                  "the call is recorded with 0 tokens. Pass that option to have it priced.")
+                  "llmcost_nb counted them with tiktoken and marked the call usage_source='estimated'. Pass "
+                  "that option to have the provider's own numbers.")
     else:
-        warn_once(f"no-usage:{api}", f"a {api} response carried no usage")
+        warn_once(f"stream-no-usage:{api}", f"a {api} stream carried no usage; its tokens were counted with "
+                  "tiktoken and the call marked usage_source='estimated'")
 
 
 def _json(content: bytes) -> dict[str, Any] | None:
@@ -321,29 +406,16 @@ _TERMINAL = {  # an event that says the stream is complete, by wire format
 def parse_sse(api: str, content: bytes) -> tuple[dict[str, Any] | None, bool]:
     """The body to extract usage from, out of a stream's SSE events, and whether the stream was complete
     (an SDK may close the response right after the final event, before the transport's end of stream)."""
+    payloads, complete = _sse_payloads(api, content)
+    return _usage_body(api, payloads, complete)[0], complete
+
+
+def _sse_payloads(api: str, content: bytes) -> tuple[list[bytes], bool]:
+    """The ``data:`` payloads of a stream's SSE events and whether the last one ends the stream."""
     payloads = [line[5:].strip() for line in content.splitlines() if line.startswith(b"data:")]
     complete = bool(payloads) and any(marker in payloads[-1] for marker in _TERMINAL.get(api, ()))
-    payloads = [p for p in payloads if p and p != b"[DONE]"]
-    if not payloads:
-        return None, complete
-    key = b'"usageMetadata"' if api == "gemini" else b'"usage"'
-    last = next((p for p in reversed(payloads) if key in p), None)
-    if last is None:
-        return None, complete
-    last_event = _json(last) or {}
-    if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
-        response = last_event.get("response")
-        return (response if isinstance(response, dict) else None), complete
-    if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
-        start = _json(payloads[0]) or {}
-        message = start.get("message") if start.get("type") == "message_start" else None
-        if not isinstance(message, dict):
-            return (last_event if last_event.get("type") == "message" else None), complete
-        usage = dict(message.get("usage") or {})
-        if last_event.get("type") == "message_delta":
-            usage.update({k: v for k, v in (last_event.get("usage") or {}).items() if v is not None})
-        return {**message, "usage": usage}, complete
-    return last_event, complete
+    return payloads, complete
+
 
 
 def _error_message(content: bytes) -> str:
@@ -422,9 +494,10 @@ HOOKS = _Hooks()
 
 @atexit.register
 def _flush_open_streams() -> None:
-    """At exit, streams never finished are recorded as unfinished rather than lost."""
+    """At exit, streams never finished are recorded as unfinished rather than lost: finished, so the
+    interpreter's teardown closing them later (its imports gone) records nothing again."""
     for stream in list(_open_streams):
-        stream.finish_unfinished()
+        stream.finish(cut=True)
     from ..ledger.journal import flush_all  # those rows, and calls taped but not committed yet: written now
 
     flush_all(force=True)
