@@ -140,15 +140,15 @@ class SyncError(TeamError):
 
 
 class AccessError(TeamError):
-    """The team ledger's access control refused (the message names the role and what to do); nothing written."""
+    """The team ledger's access control refused (the message names the role and the fix); nothing written."""
 
 
 class NotAdmin(AccessError):
-    """``llmcost team init`` / ``add-member`` / ``remove-member`` run by a role that cannot manage the team ledger."""
+    """``llmcost team init`` / ``add-member`` / ... run by a role that cannot manage the team ledger."""
 
 
 class NotAMember(AccessError):
-    """The role is not a member of the team ledger (no team, not FinOps): an admin runs ``team add-member``."""
+    """The role is not a member of the team ledger (no team, not FinOps): an admin runs ``add-member``."""
 
 
 class LedgerNotYours(AccessError):

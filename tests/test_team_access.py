@@ -74,7 +74,11 @@ def calls(team: str | None, micro: list[int], *, start: int = 0, scope: str | No
 
 # The two laptops' calls. Alice's ledger: search 1+2+3+4, ads 10+20+30, untagged 100 (8 rows, 170 µ$).
 # Bob's ledger: ads 1000..5000, search 7+8, infra 500 (8 rows, 15,515 µ$).
-ALICE_CALLS = [*calls("search", [1, 2, 3, 4]), *calls("ads", [10, 20, 30], start=4), *calls(None, [100], start=7)]
+ALICE_CALLS = [
+    *calls("search", [1, 2, 3, 4]),
+    *calls("ads", [10, 20, 30], start=4),
+    *calls(None, [100], start=7),
+]
 BOB_CALLS = [
     *calls("ads", [1000, 2000, 3000, 4000, 5000]),
     *calls("search", [7, 8], start=5),
@@ -111,7 +115,9 @@ class Org:
     def totals(self, who: str | None = None) -> tuple[int, Decimal]:
         """count and sum as that role sees them through a plain connection (what psql shows)."""
         with psycopg.connect(self.dsn[who] if who else self.admin) as conn:
-            n, pusd = conn.execute("SELECT count(*), COALESCE(sum(cost_pusd), 0) FROM llmcost.calls").fetchone()
+            n, pusd = conn.execute(
+                "SELECT count(*), COALESCE(sum(cost_pusd), 0) FROM llmcost.calls"
+            ).fetchone()
         return n, Decimal(pusd).scaleb(-12)
 
     def sql(self, who: str, statement: str) -> int:
@@ -148,7 +154,8 @@ def test_team_init_creates_everything_then_changes_nothing(db):
         "schema llmcost: created (version 2)",
         *[line for line in first.output.splitlines() if line.startswith("group role")],
         "owner of schema llmcost and its tables: postgres",
-        "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); llmcost_finops is a "
+        "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); "
+        "llmcost_finops is a "
         "member of llmcost_members",
         "row-level security: enabled on calls, ledgers, members, scopes",
         "policies: 12 created or updated",
@@ -160,7 +167,8 @@ def test_team_init_creates_everything_then_changes_nothing(db):
         "group role llmcost_members (members): exists",
         "group role llmcost_finops (FinOps): exists",
         "owner of schema llmcost and its tables: postgres",
-        "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); llmcost_finops is a "
+        "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); "
+        "llmcost_finops is a "
         "member of llmcost_members",
         "row-level security: already on",
         "policies: 12 unchanged",
@@ -177,11 +185,13 @@ def test_team_init_creates_everything_then_changes_nothing(db):
             "unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) AS p"
         ).fetchall()  # INSERT and UPDATE: some columns only (never ledger_id nor id)
         assert privileges == [(True, True), (False, True), (False, True)]
-        assert conn.execute("SELECT has_table_privilege('llmcost_members', 'llmcost.calls', 'DELETE'), "
-                            "has_table_privilege('llmcost_members', 'llmcost.calls', 'TRUNCATE')"
-                            ).fetchone() == (False, False)
-        assert not conn.execute("SELECT has_column_privilege('llmcost_members', 'llmcost.calls', 'ledger_id', "
-                                "'UPDATE')").fetchone()[0]
+        assert conn.execute(
+            "SELECT has_table_privilege('llmcost_members', 'llmcost.calls', 'DELETE'), "
+            "has_table_privilege('llmcost_members', 'llmcost.calls', 'TRUNCATE')"
+        ).fetchone() == (False, False)
+        assert not conn.execute(
+            "SELECT has_column_privilege('llmcost_members', 'llmcost.calls', 'ledger_id', 'UPDATE')"
+        ).fetchone()[0]
         assert conn.execute("SELECT pg_has_role('llmcost_finops', 'llmcost_members', 'USAGE')").fetchone()[0]
 
 
@@ -247,7 +257,9 @@ def test_ledgers_and_members_rows_are_each_roles_own(org):
     finally:
         alice.close()
     with psycopg.connect(org.dsn["alice"]) as conn:
-        assert conn.execute("SELECT role, teams FROM llmcost.members").fetchall() == [(org.role["alice"], ["search"])]
+        assert conn.execute("SELECT role, teams FROM llmcost.members").fetchall() == [
+            (org.role["alice"], ["search"])
+        ]
     with psycopg.connect(org.dsn["carol"]) as conn:
         assert conn.execute("SELECT count(*) FROM llmcost.members").fetchone()[0] == 4
         assert conn.execute("SELECT count(*) FROM llmcost.ledgers").fetchone()[0] == 2
@@ -264,7 +276,8 @@ def test_scopes_are_seen_with_their_calls(db, tmp_path):
     mine.write_many([*calls("search", [1], scope="sc-search"), *calls("ads", [2], scope="sc-ads")])
     for sid in ("sc-search", "sc-ads", "sc-empty"):
         mine.connection.execute(
-            "INSERT INTO scopes VALUES (?, 'cell', NULL, 'a.ipynb', 1, 's', '2026-11-10T08:00:00.000000Z', ?)",
+            "INSERT INTO scopes VALUES (?, 'cell', NULL, 'a.ipynb', 1, 's', "
+            "'2026-11-10T08:00:00.000000Z', ?)",
             (sid, mine.tagset_id({})),
         )
     assert sync(as_role(dsn, alice), ledger=mine).scopes == 3
@@ -337,8 +350,11 @@ def test_a_members_sync_stays_idempotent_and_resumable(org):
 def test_syncing_a_ledger_registered_by_someone_else_is_one_line_and_writes_nothing(org):
     org.alice_ledger.write_many(calls("search", [60], start=30))
     before = org.totals()
-    with pytest.raises(LedgerNotYours, match=rf"^ledger {ledger_id(org.alice_ledger)} \(alice.db\) is registered "
-                       rf"on the team ledger by another role, not {org.role['bob']}: "):  # fmt: skip
+    expected = (
+        rf"^ledger {ledger_id(org.alice_ledger)} \(alice.db\) is registered on the team ledger by "
+        rf"another role, not {org.role['bob']}: "
+    )
+    with pytest.raises(LedgerNotYours, match=expected):
         sync(org.dsn["bob"], ledger=org.alice_ledger)
     assert org.totals() == before
     out = run("sync", "--to", org.dsn["bob"], "--db", str(org.alice_ledger.path))
@@ -356,7 +372,9 @@ def test_a_role_without_a_team_is_told_what_to_do(org, tmp_path):
     mine = Ledger(tmp_path / "erin.db")
     mine.write_many(calls("search", [1]))
     fix = rf"an admin runs `llmcost team add-member {erin} --team TEAM --dsn ADMIN_DSN`"
-    with pytest.raises(NotAMember, match=rf"^role {erin} has no team on the team ledger \(schema llmcost\): {fix}"):
+    with pytest.raises(
+        NotAMember, match=rf"^role {erin} has no team on the team ledger \(schema llmcost\): {fix}"
+    ):
         sync(as_role(org.admin, erin), ledger=mine)
     with pytest.raises(NotAMember, match=fix):
         Ledger(as_role(org.admin, erin)).count()
@@ -376,7 +394,8 @@ def test_a_role_without_a_team_is_told_what_to_do(org, tmp_path):
 def test_removed_member_reads_and_writes_nothing(org):
     out = run("team", "remove-member", org.role["dave"], "--dsn", org.admin)
     assert out.exit_code == 0
-    assert out.output == f"member {org.role['dave']}: removed (role {org.role['dave']} kept; it reads and writes nothing here now)\n"
+    dave = org.role["dave"]
+    assert out.output == f"member {dave}: removed (role {dave} kept; it reads and writes nothing here now)\n"
     with pytest.raises(NotAMember):
         Ledger(org.dsn["dave"]).count()
     # taking one team of two
@@ -396,16 +415,16 @@ def test_a_non_admin_running_team_init_is_refused_and_nothing_is_written(org, db
         out = run("team", *command, "--dsn", org.dsn["alice"])
         assert out.exit_code == 1
         assert out.output.splitlines() == [
-            f"Error: role {org.role['alice']} cannot run `llmcost team {command[0]}`: that takes a superuser, or a "
+            f"Error: role {org.role['alice']} cannot run `llmcost team {command[0]}`: that takes a "
+            "superuser, or a "
             "role with CREATEROLE that owns schema llmcost; connect as the admin (--dsn postgresql://ADMIN@host/db)"
         ]
     with psycopg.connect(org.admin) as conn:
         assert conn.execute("SELECT policyname, qual FROM pg_policies ORDER BY 1, 2").fetchall() == policies
         assert conn.execute("SELECT count(*) FROM llmcost.members").fetchone()[0] == 4
         assert conn.execute("SELECT FROM pg_roles WHERE rolname = 'mallory'").fetchone() is None
-    with pytest.raises(NotAdmin):
-        with connect(org.dsn["alice"]) as conn:
-            init(conn, "other")
+    with pytest.raises(NotAdmin), connect(org.dsn["alice"]) as conn:
+        init(conn, "other")
     with psycopg.connect(org.admin) as conn:
         assert conn.execute("SELECT FROM pg_namespace WHERE nspname = 'other'").fetchone() is None
 
@@ -414,9 +433,13 @@ def test_add_member_needs_a_team_and_an_initialised_schema(db):
     dsn, prefix = db
     out = run("team", "add-member", f"{prefix}_x", "--dsn", dsn)
     assert out.exit_code == 2 and "give NAME a team (--team TEAM, repeatable) or --finops" in out.output
-    with pytest.raises(AccessError, match=r"^schema llmcost has no access control yet: run `llmcost team init"):
-        with connect(dsn) as conn:
-            add_member(conn, f"{prefix}_x", teams=["search"])
+    with (
+        pytest.raises(
+            AccessError, match=r"^schema llmcost has no access control yet: run `llmcost team init"
+        ),
+        connect(dsn) as conn,
+    ):
+        add_member(conn, f"{prefix}_x", teams=["search"])
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (f"{prefix}_x",)).fetchone() is None
 
@@ -428,7 +451,9 @@ def test_passwords_are_set_scram_hashed_from_a_file_or_the_prompt(org, tmp_path)
     secret = tmp_path / "pw"
     secret.write_text("correct horse\n")
     grace, heidi = f"{org.prefix}_grace", f"{org.prefix}_heidi"
-    out = run("team", "add-member", grace, "--team", "search", "--password-file", str(secret), "--dsn", org.admin)
+    out = run(
+        "team", "add-member", grace, "--team", "search", "--password-file", str(secret), "--dsn", org.admin
+    )
     assert out.output.splitlines() == [
         f"role {grace}: created (LOGIN)",
         f"role {grace}: password set (SCRAM-SHA-256)",
@@ -445,7 +470,10 @@ def test_passwords_are_set_scram_hashed_from_a_file_or_the_prompt(org, tmp_path)
     assert "correct" not in stored[grace] and "battery" not in stored[heidi]
     # an existing role is adopted, its teams added to
     out = run("team", "add-member", grace, "--team", "ads", "--dsn", org.admin)
-    assert out.output.splitlines() == [f"role {grace}: exists, adopted", f"member {grace}: teams ads, search + the ledgers it synced"]
+    assert out.output.splitlines() == [
+        f"role {grace}: exists, adopted",
+        f"member {grace}: teams ads, search + the ledgers it synced",
+    ]
 
 
 def test_members_lists_who_sees_what(org):
@@ -487,7 +515,9 @@ def test_migrating_a_shared_role_deployment(db, tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert lines[0] == "schema llmcost: migrated from version 1 to 2"
-    assert f"owner of schema llmcost and its tables: postgres (was {shared}, which keeps no privilege)" in lines
+    assert (
+        f"owner of schema llmcost and its tables: postgres (was {shared}, which keeps no privilege)" in lines
+    )
     assert lines[-1].startswith("2 ledger(s) synced before roles have no owner")
     listing = run("team", "members", "--dsn", dsn).output.splitlines()
     assert listing[0] == "no members yet: llmcost team add-member NAME --team TEAM --dsn ADMIN_DSN"
@@ -500,9 +530,9 @@ def test_migrating_a_shared_role_deployment(db, tmp_path, monkeypatch):
     # the shared role reads and writes nothing any more
     with pytest.raises(NotAMember, match=rf"^role {shared} may not read the team ledger"):
         sync(as_role(dsn, shared), ledger=laptop_a)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        with psycopg.connect(as_role(dsn, shared), autocommit=True) as conn:
-            conn.execute("DELETE FROM llmcost.calls")
+    conn = psycopg.connect(as_role(dsn, shared), autocommit=True)
+    with conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM llmcost.calls")
     # the laptops sync on as their roles: a new DSN is a new target, so its first sync checks the rows the
     # shared role pushed (all unchanged) and adds the new one
     laptop_a.write_many(calls("search", [40], start=20))

@@ -1,5 +1,5 @@
 """Team commands of the ``llmcost`` CLI: ``sync`` (to PostgreSQL), ``reconcile`` (against a provider export),
-``team init|add-member|remove-member|members`` (who sees what on the team ledger: roles and row-level security).
+``team init|add-member|remove-member|members`` (who sees what on the team ledger: roles, row-level security).
 
 Registered on the main group by :func:`register` (``llmcost_nb/cli.py``); thin shells over the Python API.
 """
@@ -221,7 +221,13 @@ def _password(prompt: bool, password_file: Path | None) -> str | None:
 
 @team_group.command("add-member")
 @click.argument("name")
-@click.option("--team", "teams", multiple=True, metavar="TEAM", help="A team it sees (repeatable): the calls' `team` tag.")
+@click.option(
+    "--team",
+    "teams",
+    multiple=True,
+    metavar="TEAM",
+    help="A team it sees (repeatable): the calls' `team` tag.",
+)
 @click.option("--finops", is_flag=True, help="FinOps: sees every call.")
 @click.option("--password", "prompt", is_flag=True, help="Set its password (asked for, never echoed).")
 @click.option(

@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import AccessError, NotAdmin, NotAMember
-from .schema import DEFAULT_SCHEMA, PG_COLUMNS, PG_MIGRATIONS, SCOPE_COLUMNS, _migrate, _schema, schema_version
+from .schema import (
+    DEFAULT_SCHEMA,
+    PG_COLUMNS,
+    PG_MIGRATIONS,
+    SCOPE_COLUMNS,
+    _migrate,
+    _schema,
+    schema_version,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -79,7 +87,8 @@ def whoami(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> Access:
     """The connected role's access to the team ledger (reads the catalogs and its own members row)."""
     s = _schema(schema)
     row = conn.execute(
-        "SELECT current_user, r.rolsuper OR r.rolbypassrls OR COALESCE(pg_has_role(n.nspowner, 'USAGE'), false), "
+        "SELECT current_user, r.rolsuper OR r.rolbypassrls OR COALESCE(pg_has_role(n.nspowner, "
+        "'USAGE'), false), "
         "COALESCE((SELECT c.relrowsecurity FROM pg_class c WHERE c.relnamespace = n.oid "
         "AND c.relname = 'calls'), false) "
         "FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = %s WHERE r.rolname = current_user",
@@ -109,9 +118,10 @@ def require_member(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> Ac
 
 
 def _require_admin(conn: psycopg.Connection, s: str, what: str) -> str:
-    """The connected role's name if it may manage the team ledger, else :class:`NotAdmin` (nothing written)."""
+    """The connected role's name if it may manage the team ledger, else :class:`NotAdmin` (writes nothing)."""
     user, superuser, createrole, create_db, owns = conn.execute(
-        "SELECT current_user, r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE'), "
+        "SELECT current_user, r.rolsuper, r.rolcreaterole, "
+        "has_database_privilege(current_database(), 'CREATE'), "
         "(SELECT pg_has_role(n.nspowner, 'MEMBER') FROM pg_namespace n WHERE n.nspname = %s) "
         "FROM pg_roles r WHERE r.rolname = current_user",
         (s,),
@@ -119,7 +129,8 @@ def _require_admin(conn: psycopg.Connection, s: str, what: str) -> str:
     if superuser or (createrole and (owns or (owns is None and create_db))):
         return user
     raise NotAdmin(
-        f"role {user} cannot run `llmcost team {what}`: that takes a superuser, or a role with CREATEROLE that "
+        f"role {user} cannot run `llmcost team {what}`: that takes a superuser, or a role with "
+        "CREATEROLE that "
         f"owns schema {s}; connect as the admin (--dsn postgresql://ADMIN@host/db)"
     )
 
@@ -173,7 +184,8 @@ def _grants(s: str) -> list[str]:
         f"GRANT {members} TO {finops}",
         f"GRANT USAGE ON SCHEMA {s} TO {members}",
         f"GRANT SELECT ON {s}.calls, {s}.scopes, {s}.ledgers, {s}.members, {s}.migrations TO {members}",
-        f"GRANT INSERT ({', '.join(PG_COLUMNS)}), UPDATE ({', '.join(call_updates)}) ON {s}.calls TO {members}",
+        f"GRANT INSERT ({', '.join(PG_COLUMNS)}), UPDATE ({', '.join(call_updates)}) ON {s}.calls TO "
+        f"{members}",
         f"GRANT INSERT (ledger_id, {', '.join(SCOPE_COLUMNS)}) ON {s}.scopes TO {members}",
         f"GRANT INSERT (ledger_id, label, hostname), UPDATE (label, hostname, last_sync) ON {s}.ledgers "
         f"TO {members}",
@@ -213,7 +225,8 @@ def init(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
             else:
                 done.append(f"group role {role} ({what}): exists")
         owners = conn.execute(
-            "SELECT DISTINCT pg_get_userbyid(o) FROM (SELECT nspowner AS o FROM pg_namespace WHERE nspname = %s "
+            "SELECT DISTINCT pg_get_userbyid(o) FROM (SELECT nspowner AS o FROM pg_namespace WHERE "
+            "nspname = %s "
             "UNION ALL SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')) AS x WHERE pg_get_userbyid(o) <> current_user",
             (s, s),
@@ -236,7 +249,8 @@ def init(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
         for grant in _grants(s):
             conn.execute(grant)
         done.append(
-            f"privileges: {members} reads, inserts and updates (no DELETE, no TRUNCATE); {finops} is a member "
+            f"privileges: {members} reads, inserts and updates (no DELETE, no TRUNCATE); {finops} is "
+            "a member "
             f"of {members}"
         )
         off = [
@@ -255,7 +269,7 @@ def init(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
         policies_before = _policy_state(conn, s)
         for table, name, _ in _policies(s):
             conn.execute(f"DROP POLICY IF EXISTS {name} ON {s}.{table}")
-        for (table, name) in {(t, n) for t, n, *_ in policies_before} - {(t, n) for t, n, _ in _policies(s)}:
+        for table, name in {(t, n) for t, n, *_ in policies_before} - {(t, n) for t, n, _ in _policies(s)}:
             conn.execute(f"DROP POLICY IF EXISTS {_quote(str(name)).as_string(conn)} ON {s}.{table}")
         for table, name, body in _policies(s):
             conn.execute(f"CREATE POLICY {name} ON {s}.{table} {body}")
@@ -309,19 +323,27 @@ def add_member(
     _require_admin(conn, s, "add-member")
     access = whoami(conn, s)
     if not access.controlled:
-        raise AccessError(f"schema {s} has no access control yet: run `llmcost team init --dsn ADMIN_DSN` first")
+        raise AccessError(
+            f"schema {s} has no access control yet: run `llmcost team init --dsn ADMIN_DSN` first"
+        )
     members_group, finops_group = group_roles(s)
     role = _quote(name).as_string(conn)
     done: list[str] = []
     with conn.transaction():
-        found = conn.execute("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        found = conn.execute(
+            "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (name,)
+        ).fetchone()
         if found is None:
             conn.execute(f"CREATE ROLE {role} LOGIN")
             done.append(f"role {name}: created (LOGIN)")
         else:
             if found[1]:
-                raise ValueError(f"role {name} is a superuser: it sees everything already, it cannot be a member")
-            done.append(f"role {name}: exists, adopted" + ("" if found[0] else " (NOLOGIN: it cannot connect)"))
+                raise ValueError(
+                    f"role {name} is a superuser: it sees everything already, it cannot be a member"
+                )
+            done.append(
+                f"role {name}: exists, adopted" + ("" if found[0] else " (NOLOGIN: it cannot connect)")
+            )
         if password is not None:
             if not password:
                 raise ValueError("empty password: omit it for certificate or peer authentication")
@@ -330,17 +352,24 @@ def add_member(
             done.append(f"role {name}: password set (SCRAM-SHA-256)")
         conn.execute(f"GRANT {finops_group if finops else members_group} TO {role}")
         conn.execute(
-            f"INSERT INTO {s}.members (role, teams, finops) VALUES (%s, %s, %s) ON CONFLICT (role) DO UPDATE SET "
+            f"INSERT INTO {s}.members (role, teams, finops) VALUES (%s, %s, %s) ON CONFLICT (role) DO "
+            "UPDATE SET "
             "teams = ARRAY(SELECT DISTINCT t FROM unnest(members.teams || EXCLUDED.teams) AS t ORDER BY 1), "
             "finops = members.finops OR EXCLUDED.finops",
             (name, teams, finops),
         )
-        mine, is_finops = conn.execute(f"SELECT teams, finops FROM {s}.members WHERE role = %s", (name,)).fetchone()  # type: ignore[misc]
+        mine, is_finops = conn.execute(
+            f"SELECT teams, finops FROM {s}.members WHERE role = %s", (name,)
+        ).fetchone()  # type: ignore[misc]
         done.append(f"member {name}: " + _sees(tuple(mine), is_finops))
         for ledger_id in ledgers:
-            owner = conn.execute(f"SELECT owner FROM {s}.ledgers WHERE ledger_id = %s", (ledger_id,)).fetchone()
+            owner = conn.execute(
+                f"SELECT owner FROM {s}.ledgers WHERE ledger_id = %s", (ledger_id,)
+            ).fetchone()
             if owner is None:
-                raise ValueError(f"no ledger {ledger_id!r} on the team ledger (`llmcost team members` lists them)")
+                raise ValueError(
+                    f"no ledger {ledger_id!r} on the team ledger (`llmcost team members` lists them)"
+                )
             conn.execute(f"UPDATE {s}.ledgers SET owner = %s WHERE ledger_id = %s", (name, ledger_id))
             done.append(f"ledger {ledger_id}: now {name}'s (was {owner[0] or 'nobody'}'s)")
     return done

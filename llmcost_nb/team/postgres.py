@@ -174,7 +174,10 @@ class PostgresLedger(LedgerReader):
             conds.append(f"({query.sql})")
         for key, values in query.filters.items():
             marks = ", ".join(["%s"] * len(values))
-            if key.startswith("tag:"):
+            if key == "tag:team":  # the stored, indexed `team` column (what the access policies test)
+                conds.append(f"team IN ({marks})")
+                params += list(map(str, values))
+            elif key.startswith("tag:"):
                 conds.append(f"tags->>%s IN ({marks})")
                 params += [key[4:], *map(str, values)]
             elif key in ("model", "provider"):
@@ -188,7 +191,9 @@ class PostgresLedger(LedgerReader):
                 params += values
         select, group, order, dim_params = [], [], [], []
         for i, dim in enumerate(dims):
-            if dim.startswith("tag:"):
+            if dim == "tag:team":
+                select.append(f"team AS g{i}")
+            elif dim.startswith("tag:"):
                 select.append(f"tags->>%s AS g{i}")
                 dim_params.append(dim[4:])
             else:

@@ -22,7 +22,8 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "PG_COLUMNS",
     "PG_MIGRATIONS",
-    "SCOPE_COLUMNS", "SyncError",
+    "SCOPE_COLUMNS",
+    "SyncError",
     "connect",
     "migrate",
     "redact_dsn",
@@ -31,7 +32,7 @@ __all__ = [
 
 DEFAULT_SCHEMA = "llmcost"
 
-# Columns a sync writes: of each call (the local row minus tagset_id, plus the tags as JSON text), of each scope.
+# Columns a sync writes: of each call (the local row minus tagset_id, plus its tags as JSON), of each scope.
 CALL_COLUMNS = SYNC_COLUMNS
 PG_COLUMNS = ("ledger_id", *CALL_COLUMNS, "tags")
 SCOPE_COLUMNS = ("id", "kind", "name", "notebook", "cell", "session_id", "started", "tags")

@@ -44,7 +44,17 @@ if TYPE_CHECKING:
 
     from ..ledger.sqlite import Ledger
 
-__all__ = ["CALL_COLUMNS", "DEFAULT_SCHEMA", "PG_COLUMNS", "SyncError", "SyncResult", "connect", "migrate", "redact_dsn", "sync"]
+__all__ = [
+    "CALL_COLUMNS",
+    "DEFAULT_SCHEMA",
+    "PG_COLUMNS",
+    "SyncError",
+    "SyncResult",
+    "connect",
+    "migrate",
+    "redact_dsn",
+    "sync",
+]
 
 DEFAULT_BATCH = 20_000
 
@@ -190,13 +200,16 @@ class _Pusher:
             with conn.transaction():
                 conn.execute(
                     f"INSERT INTO {self.s}.ledgers (ledger_id, label, hostname) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger_id) DO UPDATE SET label = EXCLUDED.label, hostname = EXCLUDED.hostname",
+                    "ON CONFLICT (ledger_id) DO UPDATE SET label = EXCLUDED.label, hostname = "
+                    "EXCLUDED.hostname",
                     (self.ledger_id, str(Path(self.ledger.path).name), socket.gethostname()),
                 )
         except psycopg.errors.InsufficientPrivilege:
             raise LedgerNotYours(
-                f"ledger {self.ledger_id} ({Path(self.ledger.path).name}) is registered on the team ledger by "
-                f"another role, not {role}: sync it as that role, give this laptop a ledger of its own, or ask "
+                f"ledger {self.ledger_id} ({Path(self.ledger.path).name}) is registered on the team "
+                "ledger by "
+                f"another role, not {role}: sync it as that role, give this laptop a ledger of its "
+                "own, or ask "
                 f"an admin to hand it to you (`llmcost team add-member {role} --team TEAM --ledger "
                 f"{self.ledger_id}`)"
             ) from None
