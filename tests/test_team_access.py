@@ -580,3 +580,30 @@ def test_the_sync_tests_superuser_path_is_unchanged(db, tmp_path):
     finally:
         shared.close()
     mine.close()
+
+
+def test_an_admin_need_not_be_a_superuser(db, tmp_path):
+    """A role with CREATEROLE and CREATE on the database runs init, adds members and syncs (as the owner it
+    reads everything, through the fast COPY path); its members get their slice."""
+    dsn, prefix = db
+    boss, alice = f"{prefix}_boss", f"{prefix}_alice"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {boss} LOGIN CREATEROLE")
+        conn.execute(f"GRANT CREATE ON DATABASE {dsn.rsplit('/', 1)[1]} TO {boss}")
+    out = run("team", "init", "--dsn", as_role(dsn, boss))
+    assert out.exit_code == 0, out.output
+    assert f"owner of schema llmcost and its tables: {boss}" in out.output.splitlines()
+    assert run("team", "add-member", alice, "--team", "search", "--dsn", as_role(dsn, boss)).exit_code == 0
+    theirs, mine = Ledger(tmp_path / "boss.db"), Ledger(tmp_path / "alice.db")
+    theirs.write_many(BOB_CALLS)
+    mine.write_many(ALICE_CALLS)
+    assert sync(as_role(dsn, boss), ledger=theirs).inserted == 8
+    assert sync(as_role(dsn, alice), ledger=mine).inserted == 8
+    for role, expected in ((boss, (16, 15_685 * MICRO)), (alice, SEES["alice"])):
+        team = Ledger(as_role(dsn, role))
+        try:
+            assert (team.count(), team.total_cost()) == expected
+        finally:
+            team.close()
+    theirs.close()
+    mine.close()

@@ -6,7 +6,9 @@ Registered on the main group by :func:`register` (``llmcost_nb/cli.py``); thin s
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +174,20 @@ _SCHEMA = click.option(
 )
 
 
-def _admin_connection(dsn: str) -> Any:
+@contextlib.contextmanager
+def _admin_connection(dsn: str) -> Iterator[Any]:
+    """A connection as the admin; a refusal by PostgreSQL (say, a schema owned by a role the admin is not a
+    member of) is one line too. Nothing is half-done: each command is one transaction."""
+    import psycopg
+
     from ..team.schema import connect
 
-    return connect(dsn)
+    with connect(dsn) as conn:
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(f"PostgreSQL refused: {message}; nothing was changed") from None
 
 
 @click.group("team")
