@@ -11,12 +11,16 @@ Timed (best of 5, after a warm-up), through ``Ledger("postgresql://…")`` as ea
   role (a member sees all of its team's calls), so the ratio is row-level security's own cost;
 - the whole-ledger summary ``summary(by=("day", "tag:team"))``: each role's slice (the member reads less).
 
-Goal: member ≤ 1.5× admin. The member's figures are checked against the admin's filtered by hand.
+Goal: member ≤ 1.5× admin. The member's figures are checked against the admin's filtered by hand. Then a
+first sync of ROWS / 5 (at most 200,000) rows as the admin and as the member, rows/s.
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -28,6 +32,7 @@ import psycopg
 from pg_server import PgServer
 
 from llmcost_nb import Ledger
+from llmcost_nb.team import sync
 from llmcost_nb.team.access import add_member, init
 from llmcost_nb.team.schema import connect
 
@@ -126,6 +131,30 @@ def main(rows: int) -> None:
         )
         for led in ledgers.values():
             led.close()
+        sync_speeds(admin, dsn["alice"], min(rows // 5, 200_000))
+
+
+def sync_speeds(admin: str, member: str, rows: int) -> None:
+    """A first sync of ROWS rows as the admin (COPY) and as a member (PostgreSQL refuses COPY under row-level
+    security: staging table + INSERT), from two copies of one local ledger (each its own ledger_id)."""
+    from bench_sync import fill as fill_local
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {"admin": Path(tmp) / "admin.db", "member": Path(tmp) / "member.db"}
+        local = Ledger(paths["admin"])
+        fill_local(local, rows)
+        local.close()
+        shutil.copy(paths["admin"], paths["member"])
+        with sqlite3.connect(paths["member"]) as conn:
+            conn.execute("UPDATE meta SET value = 'bench-member' WHERE key = 'ledger_id'")
+        speed = {
+            who: sync(dsn, ledger=paths[who]).rows_per_s
+            for who, dsn in (("admin", admin), ("member", member))
+        }
+    print(
+        f"first sync      : {rows:,} rows, admin {speed['admin']:,.0f} rows/s, member {speed['member']:,.0f} "
+        f"rows/s = {speed['member'] / speed['admin']:.2f}x admin"
+    )
 
 
 if __name__ == "__main__":
