@@ -148,15 +148,25 @@ def run(*args: str, input: str | None = None):
 
 def test_team_init_creates_everything_then_changes_nothing(db):
     dsn, _ = db
+    with psycopg.connect(dsn) as conn:
+        fresh = [
+            conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+            for role in ("llmcost_members", "llmcost_finops")
+        ]
     first = run("team", "init", "--dsn", dsn)
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [
         "schema llmcost: created (version 2)",
-        *[line for line in first.output.splitlines() if line.startswith("group role")],
+        # the group roles belong to the server: an earlier test's database may have created them
+        *(
+            f"group role {role} ({what}): {'created' if new else 'exists'}"
+            for (role, what), new in zip(
+                (("llmcost_members", "members"), ("llmcost_finops", "FinOps")), fresh, strict=True
+            )
+        ),
         "owner of schema llmcost and its tables: postgres",
         "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); "
-        "llmcost_finops is a "
-        "member of llmcost_members",
+        "llmcost_finops is a member of llmcost_members",
         "row-level security: enabled on calls, ledgers, members, scopes",
         "policies: 12 created or updated",
     ]
@@ -168,8 +178,7 @@ def test_team_init_creates_everything_then_changes_nothing(db):
         "group role llmcost_finops (FinOps): exists",
         "owner of schema llmcost and its tables: postgres",
         "privileges: llmcost_members reads, inserts and updates (no DELETE, no TRUNCATE); "
-        "llmcost_finops is a "
-        "member of llmcost_members",
+        "llmcost_finops is a member of llmcost_members",
         "row-level security: already on",
         "policies: 12 unchanged",
     ]
@@ -416,8 +425,8 @@ def test_a_non_admin_running_team_init_is_refused_and_nothing_is_written(org, db
         assert out.exit_code == 1
         assert out.output.splitlines() == [
             f"Error: role {org.role['alice']} cannot run `llmcost team {command[0]}`: that takes a "
-            "superuser, or a "
-            "role with CREATEROLE that owns schema llmcost; connect as the admin (--dsn postgresql://ADMIN@host/db)"
+            "superuser, or a role with CREATEROLE that owns schema llmcost; connect as the admin "
+            "(--dsn postgresql://ADMIN@host/db)"
         ]
     with psycopg.connect(org.admin) as conn:
         assert conn.execute("SELECT policyname, qual FROM pg_policies ORDER BY 1, 2").fetchall() == policies

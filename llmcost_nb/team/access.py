@@ -87,8 +87,8 @@ def whoami(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> Access:
     """The connected role's access to the team ledger (reads the catalogs and its own members row)."""
     s = _schema(schema)
     row = conn.execute(
-        "SELECT current_user, r.rolsuper OR r.rolbypassrls OR COALESCE(pg_has_role(n.nspowner, "
-        "'USAGE'), false), "
+        "SELECT current_user, "
+        "r.rolsuper OR r.rolbypassrls OR COALESCE(pg_has_role(n.nspowner, 'USAGE'), false), "
         "COALESCE((SELECT c.relrowsecurity FROM pg_class c WHERE c.relnamespace = n.oid "
         "AND c.relname = 'calls'), false) "
         "FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = %s WHERE r.rolname = current_user",
@@ -130,8 +130,7 @@ def _require_admin(conn: psycopg.Connection, s: str, what: str) -> str:
         return user
     raise NotAdmin(
         f"role {user} cannot run `llmcost team {what}`: that takes a superuser, or a role with "
-        "CREATEROLE that "
-        f"owns schema {s}; connect as the admin (--dsn postgresql://ADMIN@host/db)"
+        f"CREATEROLE that owns schema {s}; connect as the admin (--dsn postgresql://ADMIN@host/db)"
     )
 
 
@@ -225,9 +224,9 @@ def init(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
             else:
                 done.append(f"group role {role} ({what}): exists")
         owners = conn.execute(
-            "SELECT DISTINCT pg_get_userbyid(o) FROM (SELECT nspowner AS o FROM pg_namespace WHERE "
-            "nspname = %s "
-            "UNION ALL SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "SELECT DISTINCT pg_get_userbyid(o) FROM (SELECT nspowner AS o FROM pg_namespace "
+            "WHERE nspname = %s UNION ALL SELECT c.relowner FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')) AS x WHERE pg_get_userbyid(o) <> current_user",
             (s, s),
         ).fetchall()
@@ -249,9 +248,8 @@ def init(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
         for grant in _grants(s):
             conn.execute(grant)
         done.append(
-            f"privileges: {members} reads, inserts and updates (no DELETE, no TRUNCATE); {finops} is "
-            "a member "
-            f"of {members}"
+            f"privileges: {members} reads, inserts and updates (no DELETE, no TRUNCATE); "
+            f"{finops} is a member of {members}"
         )
         off = [
             t
@@ -352,8 +350,8 @@ def add_member(
             done.append(f"role {name}: password set (SCRAM-SHA-256)")
         conn.execute(f"GRANT {finops_group if finops else members_group} TO {role}")
         conn.execute(
-            f"INSERT INTO {s}.members (role, teams, finops) VALUES (%s, %s, %s) ON CONFLICT (role) DO "
-            "UPDATE SET "
+            f"INSERT INTO {s}.members (role, teams, finops) VALUES (%s, %s, %s) "
+            "ON CONFLICT (role) DO UPDATE SET "
             "teams = ARRAY(SELECT DISTINCT t FROM unnest(members.teams || EXCLUDED.teams) AS t ORDER BY 1), "
             "finops = members.finops OR EXCLUDED.finops",
             (name, teams, finops),

@@ -207,11 +207,9 @@ class _Pusher:
         except psycopg.errors.InsufficientPrivilege:
             raise LedgerNotYours(
                 f"ledger {self.ledger_id} ({Path(self.ledger.path).name}) is registered on the team "
-                "ledger by "
-                f"another role, not {role}: sync it as that role, give this laptop a ledger of its "
-                "own, or ask "
-                f"an admin to hand it to you (`llmcost team add-member {role} --team TEAM --ledger "
-                f"{self.ledger_id}`)"
+                f"ledger by another role, not {role}: sync it as that role, give this laptop a ledger of "
+                f"its own, or ask an admin to hand it to you "
+                f"(`llmcost team add-member {role} --team TEAM --ledger {self.ledger_id}`)"
             ) from None
 
     def _push_all(self, conn: psycopg.Connection) -> None:
