@@ -17,6 +17,10 @@ Our exception hierarchy::
     │   └── GridOverBudget
     ├── TeamError
     │   ├── SyncError
+    │   ├── AccessError
+    │   │   ├── NotAdmin
+    │   │   ├── NotAMember
+    │   │   └── LedgerNotYours
     │   └── ExportFormatError (+ ValueError)
     └── DemoFailed (+ RuntimeError)
 
@@ -35,6 +39,7 @@ This module imports nothing from llmcost_nb: every layer may import it.
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "AnalysisError",
     "BudgetError",
     "DemoFailed",
@@ -43,8 +48,11 @@ __all__ = [
     "FilterError",
     "GridOverBudget",
     "LedgerError",
+    "LedgerNotYours",
     "LlmcostError",
     "LlmcostWarning",
+    "NotAMember",
+    "NotAdmin",
     "PricingError",
     "RecordingError",
     "ReplayMiss",
@@ -129,6 +137,22 @@ class TeamError(LlmcostError):
 
 class SyncError(TeamError):
     """A sync could not finish (server unreachable, bad DSN); what was committed stays, the rest waits."""
+
+
+class AccessError(TeamError):
+    """The team ledger's access control refused (the message names the role and the fix); nothing written."""
+
+
+class NotAdmin(AccessError):
+    """``llmcost team init`` / ``add-member`` / ... run by a role that cannot manage the team ledger."""
+
+
+class NotAMember(AccessError):
+    """The role is not a member of the team ledger (no team, not FinOps): an admin runs ``add-member``."""
+
+
+class LedgerNotYours(AccessError):
+    """The local ledger was registered on the team ledger by another role: only that role may sync it."""
 
 
 class ExportFormatError(TeamError, ValueError):

@@ -5,7 +5,9 @@
 Decimal('812.4410')
 
 Rows come from every laptop that synced (``llmcost sync --to …``); ``ledger_id`` tells them apart, and
-``id`` is the row's id in its own local ledger. Read only: calls are recorded locally and synced.
+``id`` is the row's id in its own local ledger. Read only: calls are recorded locally and synced. Under access
+control (``llmcost team init``) PostgreSQL itself shows each role its slice: a member its teams' calls and its
+own ledgers', FinOps every call (row-level security; see :mod:`llmcost_nb.team.access`).
 
 It implements the ledger read protocol (:class:`~llmcost_nb.ledger.LedgerReader`) in PostgreSQL, from the raw
 rows: ``summary``, ``latency_histogram``, ``anomalies`` and the dashboard's filter choices give the same
@@ -28,6 +30,7 @@ from ..core.times import PG_TS_FORMAT
 from ..ledger.filters import Dialect, where
 from ..ledger.protocol import LedgerReader
 from ..ledger.query import Query, check_column
+from .access import require_member
 from .schema import DEFAULT_SCHEMA, _schema, connect, migrate, redact_dsn
 
 if TYPE_CHECKING:
@@ -89,8 +92,14 @@ class PostgresLedger(LedgerReader):
         """An autocommit psycopg connection (reopened if the server went away)."""
         with self._lock:
             if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = connect(self.dsn)
-                migrate(self._conn, self.schema)
+                conn = connect(self.dsn)
+                try:
+                    migrate(conn, self.schema)
+                    require_member(conn, self.schema)  # a role without a team: one line, not an empty ledger
+                except BaseException:
+                    conn.close()
+                    raise
+                self._conn = conn
         return self._conn
 
     def close(self) -> None:
@@ -165,7 +174,10 @@ class PostgresLedger(LedgerReader):
             conds.append(f"({query.sql})")
         for key, values in query.filters.items():
             marks = ", ".join(["%s"] * len(values))
-            if key.startswith("tag:"):
+            if key == "tag:team":  # the stored, indexed `team` column (what the access policies test)
+                conds.append(f"team IN ({marks})")
+                params += list(map(str, values))
+            elif key.startswith("tag:"):
                 conds.append(f"tags->>%s IN ({marks})")
                 params += [key[4:], *map(str, values)]
             elif key in ("model", "provider"):
@@ -179,7 +191,9 @@ class PostgresLedger(LedgerReader):
                 params += values
         select, group, order, dim_params = [], [], [], []
         for i, dim in enumerate(dims):
-            if dim.startswith("tag:"):
+            if dim == "tag:team":
+                select.append(f"team AS g{i}")
+            elif dim.startswith("tag:"):
                 select.append(f"tags->>%s AS g{i}")
                 dim_params.append(dim[4:])
             else:

@@ -11,14 +11,31 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import SyncError
+from ..core.columns import SYNC_COLUMNS
+from ..errors import NotAMember, SyncError
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_SCHEMA", "PG_MIGRATIONS", "SyncError", "connect", "migrate", "redact_dsn"]
+__all__ = [
+    "CALL_COLUMNS",
+    "DEFAULT_SCHEMA",
+    "PG_COLUMNS",
+    "PG_MIGRATIONS",
+    "SCOPE_COLUMNS",
+    "SyncError",
+    "connect",
+    "migrate",
+    "redact_dsn",
+    "schema_version",
+]
 
 DEFAULT_SCHEMA = "llmcost"
+
+# Columns a sync writes: of each call (the local row minus tagset_id, plus its tags as JSON), of each scope.
+CALL_COLUMNS = SYNC_COLUMNS
+PG_COLUMNS = ("ledger_id", *CALL_COLUMNS, "tags")
+SCOPE_COLUMNS = ("id", "kind", "name", "notebook", "cell", "session_id", "started", "tags")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # PostgreSQL migrations: (version, name, SQL with {s} for the schema). Append only.
@@ -53,6 +70,22 @@ PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     """),
     (2, "usage_source", """
     ALTER TABLE {s}.calls ADD COLUMN IF NOT EXISTS usage_source text NOT NULL DEFAULT 'provider';
+    """),
+    # Access control's columns (the policies themselves come from `llmcost team init`, run by an admin):
+    # who registered each ledger (NULL for ledgers synced before there were roles), the `team` tag as a
+    # column (the read policy tests it on every row: a plain text comparison, indexable), the members.
+    (3, "access", """
+    ALTER TABLE {s}.ledgers ADD COLUMN owner name;
+    ALTER TABLE {s}.ledgers ALTER COLUMN owner SET DEFAULT current_user;
+    CREATE INDEX ledgers_owner ON {s}.ledgers (owner);
+    ALTER TABLE {s}.calls ADD COLUMN team text GENERATED ALWAYS AS (tags->>'team') STORED;
+    CREATE INDEX calls_team_ts ON {s}.calls (team, ts);
+    CREATE INDEX calls_scope ON {s}.calls (scope_id) WHERE scope_id IS NOT NULL;
+    CREATE INDEX scopes_ledger ON {s}.scopes (ledger_id);
+    CREATE TABLE {s}.members (
+        role name PRIMARY KEY, teams text[] NOT NULL DEFAULT '{{}}', finops boolean NOT NULL DEFAULT false,
+        added timestamptz NOT NULL DEFAULT now(), added_by name NOT NULL DEFAULT current_user
+    );
     """),
 )  # fmt: skip
 
@@ -91,9 +124,52 @@ def connect(dsn: str, *, connect_timeout: int = 10) -> psycopg.Connection:
     return conn
 
 
-def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> int:
-    """Create or upgrade the team schema (safe when many clients do it at once); returns its version."""
+def schema_version(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> int:
+    """The team schema's version (0: not created yet), read without writing anything (a member's role may
+    not create anything in the database, nor even see the schema)."""
     s = _schema(schema)
+    (exists,) = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'migrations')",
+        (s,),
+    ).fetchone()  # type: ignore[misc]
+    if not exists:
+        return 0
+    (readable,) = conn.execute(
+        "SELECT has_schema_privilege(%s, 'USAGE') AND has_table_privilege(%s, 'SELECT')",
+        (s, f"{s}.migrations"),
+    ).fetchone()  # type: ignore[misc]
+    if not readable:
+        (user,) = conn.execute("SELECT current_user").fetchone()  # type: ignore[misc]
+        raise NotAMember(
+            f"role {user} may not read the team ledger (schema {s}): an admin adds it with "
+            f"`llmcost team add-member {user} --team TEAM --dsn ADMIN_DSN`"
+        )
+    (version,) = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {s}.migrations").fetchone()  # type: ignore[misc]
+    return int(version)
+
+
+def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> int:
+    """Create or upgrade the team schema (safe when many clients do it at once); returns its version.
+    Writes nothing when the schema is up to date. A role that may not migrate it (a member, once
+    ``llmcost team init`` set up access control) gets a one-line :class:`SyncError` naming the fix."""
+    s = _schema(schema)
+    if schema_version(conn, s) >= PG_MIGRATIONS[-1][0]:
+        return PG_MIGRATIONS[-1][0]
+    import psycopg
+
+    try:
+        _migrate(conn, s)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        (user,) = conn.execute("SELECT current_user").fetchone()  # type: ignore[misc]
+        raise SyncError(
+            f"the team schema {s} needs an upgrade that role {user} may not make ({str(exc).strip()}): "
+            "an admin runs `llmcost team init --dsn ADMIN_DSN`"
+        ) from None
+    return PG_MIGRATIONS[-1][0]
+
+
+def _migrate(conn: psycopg.Connection, s: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"llmcost_nb.migrate.{s}",))
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
@@ -106,4 +182,3 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> int:
             if version not in applied:
                 conn.execute(sql.format(s=s))  # type: ignore[arg-type]
                 conn.execute(f"INSERT INTO {s}.migrations (version, name) VALUES (%s, %s)", (version, name))
-    return PG_MIGRATIONS[-1][0]

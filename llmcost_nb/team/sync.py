@@ -25,27 +25,44 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
-from ..core.columns import SYNC_COLUMNS
-from .schema import DEFAULT_SCHEMA, SyncError, _schema, connect, migrate, redact_dsn
+from ..errors import AccessError, LedgerNotYours
+from .access import require_member
+from .schema import (
+    CALL_COLUMNS,
+    DEFAULT_SCHEMA,
+    PG_COLUMNS,
+    SCOPE_COLUMNS,
+    SyncError,
+    _schema,
+    connect,
+    migrate,
+    redact_dsn,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
     from ..ledger.sqlite import Ledger
 
-__all__ = ["DEFAULT_SCHEMA", "SyncError", "SyncResult", "connect", "migrate", "redact_dsn", "sync"]
+__all__ = [
+    "CALL_COLUMNS",
+    "DEFAULT_SCHEMA",
+    "PG_COLUMNS",
+    "SyncError",
+    "SyncResult",
+    "connect",
+    "migrate",
+    "redact_dsn",
+    "sync",
+]
 
 DEFAULT_BATCH = 20_000
 
 
-# Columns pushed for each call, in order (the local row minus tagset_id, plus the tags as JSON text).
-CALL_COLUMNS = SYNC_COLUMNS
-PG_COLUMNS = ("ledger_id", *CALL_COLUMNS, "tags")
 _SELECT_CALLS = (
     "SELECT " + ", ".join(f"c.{c}" for c in CALL_COLUMNS) + ", COALESCE(t.tags, '{}') "
     "FROM calls c LEFT JOIN tagsets t ON t.id = c.tagset_id "
 )
-_SCOPE_COLUMNS = ("id", "kind", "name", "notebook", "cell", "session_id", "started", "tags")
 
 
 @dataclass
@@ -137,6 +154,11 @@ class _Pusher:
         conn = connect(self.dsn)
         try:
             migrate(conn, self.s)
+            access = require_member(conn, self.s)  # a role without a team: one line, nothing written
+            # Row-level security applies to this role (a member, once `llmcost team init` ran): PostgreSQL
+            # refuses COPY into such a table, so new rows go through the staging table too.
+            (self.rls,) = conn.execute("SELECT row_security_active(%s)", (f"{self.s}.calls",)).fetchone()
+            self._register(conn, access.role)
             # One sync per ledger and target at a time (a notebook's background sync and the CLI, or a
             # copied ledger file): a slower sync could otherwise overwrite a newer row with an older state.
             conn.execute(
@@ -150,14 +172,10 @@ class _Pusher:
                 " ON COMMIT DELETE ROWS"
             )
             self._push_all(conn)
-            with conn.transaction():
-                conn.execute(
-                    f"INSERT INTO {self.s}.ledgers (ledger_id, label, hostname) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger_id) DO UPDATE SET last_sync = now(), label = EXCLUDED.label, "
-                    "hostname = EXCLUDED.hostname",
-                    (self.ledger_id, str(Path(self.ledger.path).name), socket.gethostname()),
-                )
-        except SyncError:
+            conn.execute(
+                f"UPDATE {self.s}.ledgers SET last_sync = now() WHERE ledger_id = %s", (self.ledger_id,)
+            )
+        except (SyncError, AccessError):
             raise
         except Exception as exc:
             import psycopg
@@ -172,6 +190,27 @@ class _Pusher:
             conn.close()
             self.result.seconds = time.perf_counter() - started
         return self.result
+
+    def _register(self, conn: psycopg.Connection, role: str) -> None:
+        """Register the local ledger before any of its rows (under access control a role writes only the rows
+        of ledgers it registered): :class:`LedgerNotYours` if another role registered it, nothing written."""
+        import psycopg
+
+        try:
+            with conn.transaction():
+                conn.execute(
+                    f"INSERT INTO {self.s}.ledgers (ledger_id, label, hostname) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (ledger_id) DO UPDATE SET label = EXCLUDED.label, hostname = "
+                    "EXCLUDED.hostname",
+                    (self.ledger_id, str(Path(self.ledger.path).name), socket.gethostname()),
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            raise LedgerNotYours(
+                f"ledger {self.ledger_id} ({Path(self.ledger.path).name}) is registered on the team "
+                f"ledger by another role, not {role}: sync it as that role, give this laptop a ledger of "
+                f"its own, or ask an admin to hand it to you "
+                f"(`llmcost team add-member {role} --team TEAM --ledger {self.ledger_id}`)"
+            ) from None
 
     def _push_all(self, conn: psycopg.Connection) -> None:
         last_id, last_seq, last_scope = self.marks()
@@ -252,7 +291,7 @@ class _Pusher:
 
     def _push_calls(self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> None:
         ledger_id, columns = self.ledger_id, ", ".join(PG_COLUMNS)
-        if rows[0][0] > self.server_max_id:
+        if rows[0][0] > self.server_max_id and not self.rls:
             # Ids above the server's highest for this ledger cannot be there yet (we hold the ledger's lock):
             # COPY straight into the table, no staging or conflict check.
             copy_sql = f"COPY {self.s}.calls ({columns}) FROM STDIN"
@@ -267,7 +306,13 @@ class _Pusher:
             with cur.copy(f"COPY llmcost_stage ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row((ledger_id, *row))
-            inserted, updated = cur.execute(_upsert_sql(self.s)).fetchone()  # type: ignore[misc]
+            if rows[0][0] > self.server_max_id:  # new rows only (see above), row-level security on
+                cur.execute(
+                    f"INSERT INTO {self.s}.calls ({columns}) SELECT {columns} FROM llmcost_stage ORDER BY id"
+                )
+                inserted, updated = cur.rowcount, 0
+            else:
+                inserted, updated = cur.execute(_upsert_sql(self.s)).fetchone()  # type: ignore[misc]
         self.result.inserted += inserted
         self.result.updated += updated
         self.result.unchanged += len(rows) - inserted - updated
@@ -291,8 +336,8 @@ class _Pusher:
             return
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {self.s}.scopes (ledger_id, {', '.join(_SCOPE_COLUMNS)}) "
-                f"VALUES (%s, {', '.join(['%s'] * len(_SCOPE_COLUMNS))}) ON CONFLICT (id) DO NOTHING",
+                f"INSERT INTO {self.s}.scopes (ledger_id, {', '.join(SCOPE_COLUMNS)}) "
+                f"VALUES (%s, {', '.join(['%s'] * len(SCOPE_COLUMNS))}) ON CONFLICT (id) DO NOTHING",
                 [(self.ledger_id, *row[1:]) for row in rows],
             )
         self.result.scopes += len(rows)
