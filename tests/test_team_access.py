@@ -506,7 +506,8 @@ def test_members_lists_who_sees_what(org):
 def test_migrating_a_shared_role_deployment(db, tmp_path, monkeypatch):
     dsn, prefix = db
     shared, alice, bob = f"{prefix}_shared", f"{prefix}_alice", f"{prefix}_bob"
-    # yesterday's docs/team.md: one role for everybody, owning the schema it created (version 1)
+    # yesterday's docs/team.md: one role for everybody, owning the schema it created (before access control:
+    # version 2, which this release's sync needs for its usage_source column)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {shared} LOGIN")
         conn.execute(f"GRANT CREATE ON DATABASE {dsn.rsplit('/', 1)[1]} TO {shared}")
@@ -514,16 +515,16 @@ def test_migrating_a_shared_role_deployment(db, tmp_path, monkeypatch):
     laptop_a.write_many(ALICE_CALLS)
     laptop_b.write_many(BOB_CALLS)
     with monkeypatch.context() as m:
-        m.setattr(team_schema, "PG_MIGRATIONS", team_schema.PG_MIGRATIONS[:1])  # the version it ran
+        m.setattr(team_schema, "PG_MIGRATIONS", team_schema.PG_MIGRATIONS[:2])  # the version it ran
         for laptop in (laptop_a, laptop_b):
             assert sync(as_role(dsn, shared), ledger=laptop).inserted == 8
     with psycopg.connect(as_role(dsn, shared)) as conn:  # the shared role may wipe anybody's rows
-        assert conn.execute("SELECT max(version) FROM llmcost.migrations").fetchone()[0] == 1
+        assert conn.execute("SELECT max(version) FROM llmcost.migrations").fetchone()[0] == 2
     # the admin puts it under access control
     out = run("team", "init", "--dsn", dsn)
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
-    assert lines[0] == "schema llmcost: migrated from version 1 to 3"
+    assert lines[0] == "schema llmcost: migrated from version 2 to 3"
     assert (
         f"owner of schema llmcost and its tables: postgres (was {shared}, which keeps no privilege)" in lines
     )
