@@ -30,6 +30,7 @@ from ..core.columns import call_row
 from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
 from ..core.money import parse_usd
+from ..core.times import parse_when
 from ..pricing.pricer import price_call
 from . import journal as _journal
 from . import segment as _segment
@@ -538,6 +539,74 @@ class Ledger(LedgerReader):
                 sql = raw
             rows = conn.execute(sql).fetchall()
         return [r[0] for r in rows if r[0]]
+
+    # -- live views (the JupyterLab server extension): small reads, never a scan of the whole ledger ---------
+    def notebook_sessions(self, notebooks: Iterable[str]) -> list[tuple[str, str | None, int, int, str, str]]:
+        """The tracking sessions (kernel processes) that recorded cells in each of ``notebooks`` (paths as
+        the kernel saw them: ``__session__`` / ``JPY_SESSION_NAME``), from the scope rollup: notebook,
+        session id, calls and picodollars of its tracked cells, first and last call's timestamps; by
+        notebook, then oldest first. Cells only: a session's calls outside any scope carry no notebook."""
+        paths = sorted(set(notebooks))
+        if not paths:
+            return []
+        from .rollups import scope_rows
+
+        marks = ", ".join("?" * len(paths))
+        conn = self.connection
+        with self._lock:
+            owners = {sid: (nb, session) for sid, nb, session in conn.execute(
+                f"SELECT id, notebook, session_id FROM scopes WHERE notebook IN ({marks})", paths)}
+            if not owners:
+                return []
+            rows = scope_rows(conn, f"scope_id IN (SELECT id FROM scopes WHERE notebook IN ({marks}))", paths)
+        found: dict[tuple[str, str | None], list[Any]] = {}
+        for scope_id, n, pusd, first, last in rows:
+            key = owners[scope_id]
+            if key in found:
+                entry = found[key]
+                entry[0] += n
+                entry[1] += pusd
+                entry[2], entry[3] = min(entry[2], first), max(entry[3], last)
+            else:
+                found[key] = [n, pusd, first, last]
+        return sorted(((nb, session, *v) for (nb, session), v in found.items()), key=lambda r: (r[0], r[4]))
+
+    def latest_calls(self, limit: int = 20, *, session_id: str | None = None, since: Any = None
+                     ) -> list[dict[str, Any]]:
+        """The last ``limit`` calls (of one session, from ``since`` on: give it for a big ledger, the
+        timestamp index then bounds the read), newest first, as dicts: ``id``, ``ts``, ``provider``,
+        ``model``, ``status``, the five token counts, ``cost`` (exact Decimal, ``None`` when unpriced),
+        ``latency_ms``, ``notebook`` and ``cell`` (of the call's scope) and ``tags``."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+        conds, params = [], []
+        if session_id is not None:
+            conds.append("c.session_id = ?")
+            params.append(session_id)
+        if since is not None:
+            conds.append("c.ts >= ?")
+            params.append(parse_when(since))
+        sql = (
+            "SELECT c.id, c.ts, c.provider, COALESCE(c.model, c.model_requested), c.status, c.input_tokens, "
+            "c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.cost_pusd, "
+            "c.latency_ms, s.notebook, s.cell, t.tags FROM calls c LEFT JOIN scopes s ON s.id = c.scope_id "
+            "LEFT JOIN tagsets t ON t.id = c.tagset_id"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " ORDER BY c.id DESC LIMIT ?"
+        )
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute(sql, [*params, limit]).fetchall()
+        names = ("id", "ts", "provider", "model", "status", "input_tokens", "output_tokens",
+                 "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "latency_ms",
+                 "notebook", "cell", "tags")
+        found = []
+        for row in rows:
+            call = dict(zip(names, row, strict=True))
+            call["cost"] = from_pusd(call["cost"])
+            call["tags"] = json.loads(call["tags"]) if call["tags"] else {}
+            found.append(call)
+        return found
 
     def stored_budget(self, scope: str) -> Decimal | None:
         """A budget set with llmcost_nb.budget for ``scope`` (``day`` / ``month``), if that table exists."""
