@@ -131,6 +131,12 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
     # the current session: its two cells and the untracked call between them; the notebook: both kernels
     assert (entry["calls"], entry["cost"]) == (3, "0.002256")
     assert (entry["notebook_calls"], entry["notebook_cost"]) == (3, "0.00725")
+    assert {b["scope"]: (b["limit"], b["spent"], b["fraction"]) for b in entry["budgets"]} == {
+        "day": ("0.01", "0.008456", "0.8456"),
+        f"notebook:{notebook}": ("0.004", "0.00725", "1.8125"),
+        "tag:team=search": ("0.001", "0.00025", "0.2500"),
+        "session": ("1", "0.002256", "0.0022"),
+    }
     assert entry["tightest_budget"] == {"scope": f"notebook:{notebook}", "fraction": "1.8125"}
     assert [(c["model"], c["cost"], c["notebook"], c["cell"], c["tags"]) for c in entry["last_calls"]] == [
         ("model-x", "0.00025", notebook, 2, {"team": "search"}),

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,8 @@ def _totals(rows: list[tuple[Any, ...]], groups: int) -> dict[str, Any]:
 
 
 def _fraction(spent: Decimal, limit: Decimal) -> str | None:
-    return None if not limit else _money((spent / limit).quantize(Decimal("0.0001")))
+    """The spent share of a limit, rounded down to 4 decimals (so 80% shows only once reached)."""
+    return None if not limit else _money((spent / limit).quantize(Decimal("0.0001"), rounding=ROUND_FLOOR))
 
 
 def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: datetime | None = None,
@@ -152,23 +153,18 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
                          cost=_money(ledger.total_cost(session_id=latest[1], since=first)),
                          last_calls=[_call(c) for c in ledger.latest_calls(last_calls, session_id=latest[1],
                                                                             since=first)])
-        tightest = None
+        entry["budgets"] = []
         for b in stored:
-            kind = b.kind
-            if kind == "notebook" and b.scope[9:] not in nb.get("paths", ()):
+            if b.kind == "notebook" and b.scope[9:] not in nb.get("paths", ()):
                 continue
             spent = spent_on(b.scope, entry)
-            if spent is None or not b.limit:
-                continue
-            share = spent / b.limit
-            if tightest is None or share > tightest[0]:
-                tightest = (share, b.scope)
-        entry["tightest_budget"] = None if tightest is None else {
-            "scope": tightest[1], "fraction": _money(tightest[0].quantize(Decimal("0.0001")))}
+            entry["budgets"].append({
+                "scope": b.scope, "limit": _money(b.limit), "hard": b.hard, "spent": _money(spent),
+                "fraction": None if spent is None else _fraction(spent, b.limit),
+            })
+        entry["tightest_budget"] = _tightest(entry["budgets"])
         notebook_list.append(entry)
 
-    overall = [(Decimal(b["fraction"]), b["scope"]) for b in budget_list if b["fraction"] is not None]
-    top = max(overall, default=None)
     return {
         "ledger": str(ledger.path),
         "exists": True,
@@ -177,10 +173,19 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
         "today": today,
         "month": {"month": month, **_totals(month_rows, 0)},
         "budgets": budget_list,
-        "tightest_budget": None if top is None else {"scope": top[1], "fraction": _money(top[0])},
+        "tightest_budget": _tightest(budget_list),
         "notebooks": notebook_list,
         "last_calls": [_call(c) for c in ledger.latest_calls(last_calls)],
     }
+
+
+def _tightest(budgets: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The budget with the largest spent share (the first of equals), or ``None``."""
+    shares = [(Decimal(b["fraction"]), -i, b["scope"]) for i, b in enumerate(budgets) if b["fraction"]]
+    if not shares:
+        return None
+    fraction, _, scope = max(shares)
+    return {"scope": scope, "fraction": _money(fraction)}
 
 
 def _call(call: dict[str, Any]) -> dict[str, Any]:
