@@ -51,6 +51,11 @@ def outside_checkout_env(root: Path) -> dict[str, str]:
     return env
 
 
+def plain(text: str) -> str:
+    """Terminal text without its colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
@@ -143,12 +148,12 @@ def test_the_installed_wheel_enables_the_jupyterlab_meter(installed, tmp_path):
     jupyter = str(installed / BIN / "jupyter")
     labext = run([jupyter, "labextension", "list"], cwd=tmp_path, env=env)
     assert labext.returncode == 0, labext.stderr
-    listed = labext.stdout + labext.stderr  # (Lab writes its list to stderr)
+    listed = plain(labext.stdout + labext.stderr)  # (Lab writes its list to stderr)
     lines = [line.split() for line in listed.splitlines() if "llmcost-nb" in line]
     assert [words[:3] for words in lines] == [["llmcost-nb", "v0.1.0", "enabled"]], listed
     server = run([jupyter, "server", "extension", "list"], cwd=tmp_path, env=env)
     assert server.returncode == 0, server.stderr
-    ours = [line.split() for line in (server.stdout + server.stderr).splitlines()
+    ours = [line.split() for line in plain(server.stdout + server.stderr).splitlines()
             if "llmcost_nb.notebook.server" in line]
     assert ["llmcost_nb.notebook.server", "enabled"] in [words[:2] for words in ours], server.stderr
     assert any("OK" in words for words in ours), server.stderr  # it imports and validates

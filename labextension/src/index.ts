@@ -188,7 +188,7 @@ function tokens(n: number): string {
 }
 
 function time(ts: string): string {
-  return new Date(ts).toLocaleTimeString();
+  return new Date(ts).toLocaleTimeString([], { hour12: false });
 }
 
 /** The open notebook's entry: by its kernel, else by its path. */
@@ -334,12 +334,11 @@ class CostsPanel extends Widget {
     body.push(el('h3', { text: 'Today by model' }));
     body.push(
       table(
-        ['Model', 'Calls', 'In', 'Out', 'Cost'],
+        ['Model', 'Calls', 'Tokens in → out', 'Cost'],
         today.by_model.map(m => [
           m.model ?? '?',
           String(m.calls),
-          tokens(m.input_tokens),
-          tokens(m.output_tokens),
+          `${tokens(m.input_tokens)} → ${tokens(m.output_tokens)}`,
           usd(m.cost, f)
         ]),
         'llmcost-models'
@@ -359,19 +358,20 @@ class CostsPanel extends Widget {
       );
       body.push(
         table(
-          ['Time', 'Model', 'In', 'Out', 'Cost', 'Cell', 'Tags'],
+          ['Time', 'Cell', 'Model', 'Tokens', 'Cost'],
           mine.last_calls.map(c => [
             time(c.ts),
-            c.model ?? '?',
-            tokens(c.input_tokens),
-            tokens(c.output_tokens),
-            usd(c.cost, f),
             c.cell === null ? '' : `[${c.cell}]`,
+            c.model ?? '?',
+            `${tokens(c.input_tokens)} → ${tokens(c.output_tokens)}`,
+            usd(c.cost, f)
+          ]),
+          'llmcost-calls',
+          mine.last_calls.map(c =>
             Object.entries(c.tags)
               .map(([k, v]) => `${k}=${v}`)
               .join(' ')
-          ]),
-          'llmcost-calls'
+          )
         )
       );
     } else {
@@ -433,11 +433,23 @@ function tracker_hint(tracker: INotebookTracker | null): string {
     : 'Open a notebook to see its session here.';
 }
 
-function table(head: string[], rows: string[][], className: string): HTMLTableElement {
+/** A table; `hints`: each row's tooltip (a call's tags). */
+function table(
+  head: string[],
+  rows: string[][],
+  className: string,
+  hints: string[] = []
+): HTMLTableElement {
   const node = el('table', { className: `llmcost-table ${className}` });
   node.append(el('thead', {}, el('tr', {}, ...head.map(h => el('th', { text: h })))));
   node.append(
-    el('tbody', {}, ...rows.map(r => el('tr', {}, ...r.map(c => el('td', { text: c })))))
+    el(
+      'tbody',
+      {},
+      ...rows.map((r, i) =>
+        el('tr', { title: hints[i] ?? '' }, ...r.map(c => el('td', { text: c })))
+      )
+    )
   );
   return node;
 }

@@ -247,17 +247,25 @@ def _handler_class() -> type:
         def initialize(self, reader: _Reader) -> None:
             self.reader = reader
 
-        @web.authenticated
-        async def get(self) -> None:
-            notebooks = []
+        async def open_notebooks(self) -> list[dict[str, Any]]:
+            """The server's open notebook sessions that have a kernel."""
+            found = []
             kernels = self.kernel_manager
             for session in await self.session_manager.list_sessions():
                 if session.get("type") not in (None, "notebook") or not session.get("kernel"):
                     continue
                 paths = kernel_paths(session["path"], session.get("name"), kernels.root_dir,
                                      kernels.cwd_for_path)
-                notebooks.append(dict(path=session["path"], kernel_id=session["kernel"]["id"],
-                                              paths=paths))
+                found.append(dict(path=session["path"], kernel_id=session["kernel"]["id"], paths=paths))
+            return found
+
+        @web.authenticated
+        async def get(self) -> None:
+            try:
+                notebooks = await self.open_notebooks()
+            except Exception as exc:  # e.g. jupyter_server's model of a kernel still starting: next time
+                self.log.debug("llmcost_nb: open sessions unavailable (%s)", exc)
+                notebooks = []
             loop = asyncio.get_running_loop()
             try:
                 answer = await loop.run_in_executor(None, self.reader.read, notebooks)
