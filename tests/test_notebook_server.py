@@ -128,23 +128,24 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
     (entry,) = answer["notebooks"]
     assert entry["path"] == "nb.ipynb" and entry["kernel_id"] == opened["kernel"]["id"]
     assert entry["session_id"] == session
-    # the current session: its two cells and the untracked call between them; the notebook: both kernels
-    assert (entry["calls"], entry["cost"]) == (3, "0.002256")
+    # the current session: its two tracked cells (not the untracked call between them); the notebook: both
+    # kernels' cells
+    assert (entry["calls"], entry["cost"]) == (2, "0.00225")
     assert (entry["notebook_calls"], entry["notebook_cost"]) == (3, "0.00725")
     assert {b["scope"]: (b["limit"], b["spent"], b["fraction"]) for b in entry["budgets"]} == {
         "day": ("0.01", "0.008456", "0.8456"),
         f"notebook:{notebook}": ("0.004", "0.00725", "1.8125"),
         "tag:team=search": ("0.001", "0.00025", "0.2500"),
-        "session": ("1", "0.002256", "0.0022"),
+        "session": ("1", "0.00225", "0.0022"),
     }
     assert entry["tightest_budget"] == {"scope": f"notebook:{notebook}", "fraction": "1.8125"}
     assert [(c["model"], c["cost"], c["notebook"], c["cell"], c["tags"]) for c in entry["last_calls"]] == [
         ("model-x", "0.00025", notebook, 2, {"team": "search"}),
-        ("model-y", "0.000006", None, None, {}),
         ("model-x", "0.002", notebook, 1, {}),
     ]
     assert len(answer["last_calls"]) == 5 + len(rows)
-    assert answer["last_calls"][0]["input_tokens"] == rows[-1]["input_tokens"]
+    assert [c["input_tokens"] for c in answer["last_calls"]] == [  # newest first, by time
+        250, 3, 1000, 500, 5000, *sorted((r["input_tokens"] for r in rows), reverse=True)]
 
 
 async def test_a_new_call_shows_in_the_next_answer(jp_fetch, jp_root_dir):

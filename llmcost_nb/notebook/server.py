@@ -13,18 +13,20 @@ ledger that does not exist yet is not created: the answer says ``"exists": false
 
 How an open notebook is matched to its calls: jupyter_server starts a notebook's kernel with
 ``JPY_SESSION_NAME`` = the notebook's absolute path (ipykernel shows it as ``__session__``), and each
-tracked cell (``%%llmcost``, or every cell after ``%llmcost track all``) stores a scope row with that path
+tracked cell (``%%llmcost``, or every cell after ``%llmcost on``) stores a scope row with that path
 and the kernel's tracking session id. For each open session of the server (its session manager: notebook
 path ↔ kernel id) the answer takes the tracking sessions whose cells were recorded under that notebook's
-path; the latest one is the kernel's current session, and its spend counts *all* its calls from its first
-tracked cell on (also those of untracked cells in between). Not matched: a kernel that has run no tracked
-cell yet (its figure is ``$0`` until it does), a notebook renamed since its kernel started (the kernel
-still reports the old path), and calls made before the session's first tracked cell.
+path; the latest one is the kernel's current session, and its spend is that of its tracked cells, read
+from the ledger's scope rollup (so it stays cheap however long the kernel runs). Not counted there: calls
+of untracked cells (``%llmcost on`` tracks every cell), a kernel that has run no tracked cell yet (``$0``
+until it does), a notebook renamed since its kernel started (the kernel still reports the old path). All
+of them count in today's, this month's and the budgets' figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -146,13 +148,13 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
             "session_id": None, "calls": 0, "cost": "0", "since": None, "last_calls": [],
         }
         if rows:
-            latest = max(rows, key=lambda r: r[5])
-            first = min(r[4] for r in rows if r[1] == latest[1])
-            entry.update(session_id=latest[1], since=first,
-                         calls=ledger.count(session_id=latest[1], since=first),
-                         cost=_money(ledger.total_cost(session_id=latest[1], since=first)),
-                         last_calls=[_call(c) for c in ledger.latest_calls(last_calls, session_id=latest[1],
-                                                                            since=first)])
+            session = max(rows, key=lambda r: r[5])[1]  # the latest: the kernel's current session
+            mine = [r for r in rows if r[1] == session]
+            first, last = min(r[4] for r in mine), max(r[5] for r in mine)
+            recent = max(first, last[:10])  # its latest day: bounds the read on the timestamp index
+            calls = ledger.latest_calls(last_calls, session_id=session, since=recent, tracked=True)
+            entry.update(session_id=session, since=first, calls=sum(r[2] for r in mine),
+                         cost=_pusd(sum(r[3] for r in mine)), last_calls=[_call(c) for c in calls])
         entry["budgets"] = []
         for b in stored:
             if b.kind == "notebook" and b.scope[9:] not in nb.get("paths", ()):
@@ -218,23 +220,32 @@ class LlmcostExtension(Configurable):
 
 class _Reader:
     """One open ledger for the server's requests (opened when it exists, reopened when the path changes),
-    read from one worker thread at a time so the event loop never waits on SQLite."""
+    read from one worker thread at a time so the event loop never waits on SQLite. An answer is kept until
+    another process commits to the ledger, the day changes or the open notebooks do: a poll that finds
+    nothing new costs one PRAGMA (``benchmarks/bench_server.py``)."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
         self.lock = threading.Lock()
         self.ledger: Any = None
+        self.kept: tuple[Any, dict[str, Any]] | None = None
 
-    def read(self, notebooks: list[dict[str, Any]]) -> dict[str, Any]:
+    def read(self, notebooks: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
         path = self.config.ledger_path()
+        now = now or datetime.now(UTC)
         with self.lock:
             if not path.exists():
+                self.kept = None
                 return {"ledger": str(path), "exists": False, "currency": "USD"}
             if self.ledger is None or self.ledger.path != path:
                 from ..ledger import Ledger
 
-                self.ledger = Ledger(path)
-            return summary(self.ledger, notebooks, last_calls=self.config.last_calls)
+                self.ledger, self.kept = Ledger(path), None
+            key = (str(path), self.ledger.data_version(), now.strftime("%Y-%m-%d"),
+                   json.dumps(notebooks, sort_keys=True), self.config.last_calls)
+            if self.kept is None or self.kept[0] != key:
+                self.kept = (key, summary(self.ledger, notebooks, now=now, last_calls=self.config.last_calls))
+            return {**self.kept[1], "now": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def _handler_class() -> type:
