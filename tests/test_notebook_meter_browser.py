@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,5 +179,24 @@ def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
     page.keyboard.type("Show LLM costs")
     assert page.locator(".lm-CommandPalette-item", has_text="Show LLM costs").count() >= 1
     page.keyboard.press("Escape")
+
+    # the dashboard link: a notebook next to the others, opened in a tab, reading this ledger
+    panel.locator(".llmcost-dashboard-link").click()
+    page.locator(".lm-TabBar-tab", has_text="llmcost-dashboard.ipynb").wait_for(timeout=30_000)
+    dashboard = nbformat.read(kernel_env / "root" / "llmcost-dashboard.ipynb", as_version=4)
+    assert f"llmcost_nb.dashboard({json.dumps(str(ledger))})" in dashboard.cells[-1].source
+
+    # the Settings Editor's choices: other figures, another currency format
+    settings = {"figures": "today-and-month", "currencyFormat": "adaptive"}
+    request = urllib.request.Request(
+        f"{base}/lab/api/settings/llmcost-nb:plugin?token={token}", method="PUT",
+        data=json.dumps({"raw": json.dumps(settings)}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+    page.reload()
+    adaptive = format_usd(COST)  # 4 decimals under $100
+    expected = f"LLM today {adaptive} · month {adaptive}"
+    page.wait_for_function(f"() => document.querySelector('.llmcost-status')?.textContent === {expected!r}",
+                           timeout=60_000)
     assert errors == []
     page.close()

@@ -192,3 +192,12 @@ def test_summary_function_takes_the_day_it_is_asked_for(sample):
     assert [c["id"] for c in answer["last_calls"]] == sorted(
         [c["id"] for c in answer["last_calls"]], reverse=True)
     assert len(answer["last_calls"]) == 3
+
+
+async def test_a_ledger_that_cannot_be_read_is_said_in_the_answer_not_a_500(jp_fetch, tmp_path):
+    path = tmp_path / "default-ledger.db"  # $LLMCOST_DB
+    path.write_bytes(b"this is not a SQLite file" * 100)
+    answer = await get_summary(jp_fetch)
+    assert (answer["ledger"], answer["exists"]) == (str(path), True)
+    assert "not a usable llmcost_nb ledger" in answer["error"]
+    assert path.read_bytes() == b"this is not a SQLite file" * 100  # left as it was

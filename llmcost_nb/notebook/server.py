@@ -102,8 +102,7 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
     month_spent = sum(r[7] for r in month_rows)
 
     open_nbs = list(notebooks)
-    kernel_paths = {p for nb in open_nbs for p in nb.get("paths", ())}
-    sessions = ledger.notebook_sessions(kernel_paths)
+    sessions = ledger.notebook_sessions({p for nb in open_nbs for p in nb.get("paths", ())})
     by_path: dict[str, list[tuple[Any, ...]]] = {}
     for row in sessions:
         by_path.setdefault(row[0], []).append(row)
@@ -113,8 +112,12 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
 
     from ..core.money import from_pusd
 
+    known: dict[str, Decimal] = {}  # tag and notebook budgets: read once per answer
+
     def spent_on(scope: str, notebook: dict[str, Any] | None) -> Decimal | None:
         kind = scope.split(":", 1)[0]
+        if scope in known:
+            return known[scope]
         if kind == "day":
             return from_pusd(today_spent)
         if kind == "month":
@@ -122,10 +125,12 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
         if kind == "tag":
             key, _, value = scope[4:].partition("=")
             rows = ledger.aggregate(Query.parse((), where={f"tag:{key}": value}))
-            return from_pusd(sum(r[7] for r in rows))
+            known[scope] = from_pusd(sum(r[7] for r in rows))  # type: ignore[assignment]
+            return known[scope]
         if kind == "notebook":
-            rows = ledger.notebook_sessions([scope[9:]])
-            return from_pusd(sum(r[3] for r in rows))
+            found = ledger.notebook_sessions([scope[9:]])
+            known[scope] = from_pusd(sum(r[3] for r in found))  # type: ignore[assignment]
+            return known[scope]
         if kind == "session" and notebook is not None and notebook["session_id"] is not None:
             return Decimal(notebook["cost"])
         return None  # a session budget outside a notebook: each kernel has its own
