@@ -2,11 +2,7 @@
  * llmcost_nb in JupyterLab 4 / Notebook 7: a status-bar meter (`LLM $0.42 · today $3.10`) and a side panel
  * ("LLM costs"), both fed by the server extension's `GET {base_url}llmcost/api/summary`.
  */
-import {
-  ILabShell,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { INotebookTracker } from '@jupyterlab/notebook';
@@ -482,7 +478,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'LLM spend from the llmcost_nb ledger: a status-bar meter and a side panel.',
   autoStart: true,
-  optional: [IStatusBar, ICommandPalette, ISettingRegistry, INotebookTracker, ILabShell],
+  optional: [IStatusBar, ICommandPalette, ISettingRegistry, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
