@@ -31,4 +31,11 @@ if [ ! -f "$VENV/.llmcost-editable" ] || [ pyproject.toml -nt "$VENV/.llmcost-ed
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
     touch "$VENV/.llmcost-editable"
 fi
+# The JupyterLab meter: an editable install gets no data files (setuptools installs them from wheels only), so
+# link the built labextension and the server extension's config into the venv where a wheel puts them. Links:
+# a rebuilt bundle (scripts/build_labextension.sh) is live at once.
+mkdir -p "$VENV/share/jupyter/labextensions" "$VENV/etc/jupyter/jupyter_server_config.d"
+ln -sfn "$PWD/llmcost_nb/labextension" "$VENV/share/jupyter/labextensions/llmcost-nb"
+ln -sf "$PWD/jupyter-config/jupyter_server_config.d/llmcost_nb.json" \
+    "$VENV/etc/jupyter/jupyter_server_config.d/llmcost_nb.json"
 source scripts/tiktoken.sh

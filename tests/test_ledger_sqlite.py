@@ -291,3 +291,44 @@ def test_retag_mixes_known_new_shared_and_empty_tag_sets_and_a_second_ledger_agr
     other.store_tagsets([{"v": "1", "score": "0"}, {"v": "9"}])
     assert other.connection.execute("SELECT COUNT(*) FROM tagsets").fetchone()[0] == sets_before + 2
     assert other.tagset_id({"score": "0", "v": "1"}) == ledger.tagset_id({"v": "1", "score": "0"})
+
+
+def test_notebook_sessions_and_latest_calls_read_what_the_jupyterlab_meter_shows(ledger):
+    """Per notebook and tracking session: the tracked cells' calls and exact cost (from the scope rollup);
+    the last calls newest first, of one session, tracked ones only on request."""
+    from llmcost_nb.testing import reset
+    from llmcost_nb.tracking.scope import Scope, get_session
+
+    def priced():
+        get_session().use_ledger(ledger)
+        ledger.set_price("model-x", input_mtok="1", output_mtok="10")
+
+    priced()
+    first = get_session().id
+    with Scope(kind="cell", notebook="/nb/a.ipynb", cell=1):
+        llmcost_nb.log(model="model-x", input_tokens=100, output_tokens=0)
+    reset()
+    priced()
+    second = get_session().id
+    with Scope(kind="cell", notebook="/nb/a.ipynb", cell=1):
+        llmcost_nb.log(model="model-x", input_tokens=200, output_tokens=1, tags={"t": "1"})
+    llmcost_nb.log(model="model-x", input_tokens=7, output_tokens=0)  # no cell
+    with Scope(kind="cell", notebook="/nb/b.ipynb", cell=4):
+        llmcost_nb.log(model="model-x", input_tokens=300, output_tokens=0)
+    ledger.flush()
+    found = ledger.notebook_sessions(["/nb/a.ipynb", "/nb/b.ipynb", "/nb/none.ipynb"])
+    assert [row[:4] for row in found] == [
+        ("/nb/a.ipynb", first, 1, 100_000_000), ("/nb/a.ipynb", second, 1, 210_000_000),
+        ("/nb/b.ipynb", second, 1, 300_000_000)]
+    assert all(row[4] <= row[5] for row in found)
+    assert ledger.notebook_sessions([]) == []
+
+    calls = ledger.latest_calls(10, session_id=second)
+    assert [(c["input_tokens"], c["notebook"], c["cell"], c["cost"], c["tags"]) for c in calls] == [
+        (300, "/nb/b.ipynb", 4, Decimal("0.0003"), {}), (7, None, None, Decimal("0.000007"), {}),
+        (200, "/nb/a.ipynb", 1, Decimal("0.00021"), {"t": "1"})]
+    assert [c["input_tokens"] for c in ledger.latest_calls(10, session_id=second, tracked=True)] == [300, 200]
+    assert [c["input_tokens"] for c in ledger.latest_calls(2)] == [300, 7]
+    assert ledger.latest_calls(10, since="2999-01-01") == []
+    with pytest.raises(ValueError, match="limit must be a non-negative integer"):
+        ledger.latest_calls(-1)

@@ -29,6 +29,9 @@ ASSETS = ROOT / "llmcost_nb" / "_assets"
 BIN = "Scripts" if os.name == "nt" else "bin"
 # What setuptools reads to build the wheel (README.md is the long description).
 BUILD_INPUTS = ("pyproject.toml", "README.md", "setup.py", "setup.cfg", "MANIFEST.in")
+# the data files outside the package: the server extension's config (the built labextension is in llmcost_nb/)
+DATA_INPUTS = ("jupyter-config",)
+LABEXTENSION = ROOT / "llmcost_nb" / "labextension"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -48,6 +51,11 @@ def outside_checkout_env(root: Path) -> dict[str, str]:
     return env
 
 
+def plain(text: str) -> str:
+    """Terminal text without its colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
@@ -62,6 +70,8 @@ def wheel(tmp_path_factory) -> Path:
     # the notebook in the package is a link to notebooks/quickstart.ipynb: copied as the file it points to
     shutil.copytree(ROOT / "llmcost_nb", src / "llmcost_nb",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    for name in DATA_INPUTS:
+        shutil.copytree(ROOT / name, src / name)
     dist = tmp_path_factory.mktemp("dist")
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
                  "-w", str(dist), str(src)])
@@ -111,6 +121,42 @@ def test_the_wheel_ships_the_notebook_and_every_asset(wheel):
     assert "llmcost_nb/_demo/quickstart.ipynb" in names
     # the shipped notebook is the committed one, byte for byte (the package holds a link to it, not a copy)
     assert zipfile.ZipFile(wheel).read("llmcost_nb/_demo/quickstart.ipynb") == QUICKSTART.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_built_labextension_and_the_server_config_once(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = "llmcost_nb-0.1.0.data/data/"
+    built = sorted(p.relative_to(LABEXTENSION).as_posix() for p in LABEXTENSION.rglob("*") if p.is_file())
+    assert "package.json" in built and any(b.startswith("static/remoteEntry.") for b in built)
+    shipped = sorted(n[len(data + "share/jupyter/labextensions/llmcost-nb/"):] for n in names
+                     if n.startswith(data + "share/jupyter/labextensions/llmcost-nb/"))
+    assert shipped == built
+    for name in built:  # byte for byte the committed bundle
+        wheel_name = f"{data}share/jupyter/labextensions/llmcost-nb/{name}"
+        assert zipfile.ZipFile(wheel).read(wheel_name) == (LABEXTENSION / name).read_bytes()
+    config = json.loads(zipfile.ZipFile(wheel).read(
+        f"{data}etc/jupyter/jupyter_server_config.d/llmcost_nb.json"))
+    assert config == {"ServerApp": {"jpserver_extensions": {"llmcost_nb.notebook.server": True}}}
+    assert not [n for n in names if n.startswith("llmcost_nb/labextension")]  # not twice
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_enables_the_jupyterlab_meter(installed, tmp_path):
+    """`pip install` alone: JupyterLab lists the labextension enabled and the server its extension."""
+    env = outside_checkout_env(tmp_path)
+    jupyter = str(installed / BIN / "jupyter")
+    labext = run([jupyter, "labextension", "list"], cwd=tmp_path, env=env)
+    assert labext.returncode == 0, labext.stderr
+    listed = plain(labext.stdout + labext.stderr)  # (Lab writes its list to stderr)
+    lines = [line.split() for line in listed.splitlines() if "llmcost-nb" in line]
+    assert [words[:3] for words in lines] == [["llmcost-nb", "v0.1.0", "enabled"]], listed
+    server = run([jupyter, "server", "extension", "list"], cwd=tmp_path, env=env)
+    assert server.returncode == 0, server.stderr
+    ours = [line.split() for line in plain(server.stdout + server.stderr).splitlines()
+            if "llmcost_nb.notebook.server" in line]
+    assert ["llmcost_nb.notebook.server", "enabled"] in [words[:2] for words in ours], server.stderr
+    assert any("OK" in words for words in ours), server.stderr  # it imports and validates
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from ..core.columns import call_row
 from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
 from ..core.money import parse_usd
+from ..core.times import parse_when
 from ..pricing.pricer import price_call
 from . import journal as _journal
 from . import segment as _segment
@@ -565,6 +566,82 @@ class Ledger(LedgerReader):
                 sql = raw
             rows = conn.execute(sql).fetchall()
         return [r[0] for r in rows if r[0]]
+
+    # -- live views (the JupyterLab server extension): small reads, never a scan of the whole ledger ---------
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (another process: a kernel, a script) commits
+        to the file, so a reader can keep an answer until it does (SQLite's ``PRAGMA data_version``)."""
+        conn = self._raw  # not .connection: this process's pending rows are not a change to wait for
+        with self._lock:
+            return conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def notebook_sessions(self, notebooks: Iterable[str]) -> list[tuple[str, str | None, int, int, str, str]]:
+        """The tracking sessions (kernel processes) that recorded cells in each of ``notebooks`` (paths as
+        the kernel saw them: ``__session__`` / ``JPY_SESSION_NAME``), from the scope rollup: notebook,
+        session id, calls and picodollars of its tracked cells, first and last call's timestamps; by
+        notebook, then oldest first. Cells only: a session's calls outside any scope carry no notebook."""
+        paths = sorted(set(notebooks))
+        if not paths:
+            return []
+        from .rollups import refresh
+
+        marks = ", ".join("?" * len(paths))
+        rolled = ("SUM(r.n), SUM(r.cost_pusd), MIN(r.first_ts), MAX(r.last_ts) "
+                  "FROM rollup_scope r JOIN scopes s ON s.id = r.scope_id")
+        raw = ("COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), MAX(c.ts) "
+               "FROM calls c JOIN scopes s ON s.id = c.scope_id")
+        conn = self.connection
+        with self._lock:
+            try:
+                refresh(conn)
+                measures = rolled
+            except sqlite3.OperationalError as exc:  # a read-only file cannot bring its rollups up to date
+                if "readonly" not in str(exc):
+                    raise
+                measures = raw
+            return conn.execute(
+                f"SELECT s.notebook, s.session_id, {measures} WHERE s.notebook IN ({marks}) "
+                "GROUP BY s.notebook, s.session_id ORDER BY s.notebook, 5", paths).fetchall()
+
+    def latest_calls(self, limit: int = 20, *, session_id: str | None = None, since: Any = None,
+                     tracked: bool = False) -> list[dict[str, Any]]:
+        """The last ``limit`` calls (of one session, from ``since`` on, only those of tracked scopes), newest
+        first, read backwards along the timestamp index (give ``since`` with a session: it bounds the read),
+        as dicts: ``id``, ``ts``, ``provider``,
+        ``model``, ``status``, the five token counts, ``cost`` (exact Decimal, ``None`` when unpriced),
+        ``latency_ms``, ``notebook`` and ``cell`` (of the call's scope) and ``tags``."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+        conds, params = [], []
+        if session_id is not None:
+            conds.append("c.session_id = ?")
+            params.append(session_id)
+        if since is not None:
+            conds.append("c.ts >= ?")
+            params.append(parse_when(since))
+        if tracked:
+            conds.append("c.scope_id IS NOT NULL")
+        sql = (
+            "SELECT c.id, c.ts, c.provider, COALESCE(c.model, c.model_requested), c.status, c.input_tokens, "
+            "c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.cost_pusd, "
+            "c.latency_ms, s.notebook, s.cell, t.tags FROM calls c LEFT JOIN scopes s ON s.id = c.scope_id "
+            "LEFT JOIN tagsets t ON t.id = c.tagset_id"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " ORDER BY c.ts DESC, c.id DESC LIMIT ?"
+        )
+        conn = self.connection
+        with self._lock:
+            rows = conn.execute(sql, [*params, limit]).fetchall()
+        names = ("id", "ts", "provider", "model", "status", "input_tokens", "output_tokens",
+                 "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "latency_ms",
+                 "notebook", "cell", "tags")
+        found = []
+        for row in rows:
+            call = dict(zip(names, row, strict=True))
+            call["cost"] = from_pusd(call["cost"])
+            call["tags"] = json.loads(call["tags"]) if call["tags"] else {}
+            found.append(call)
+        return found
 
     def stored_budget(self, scope: str) -> Decimal | None:
         """A budget set with llmcost_nb.budget for ``scope`` (``day`` / ``month``), if that table exists."""
