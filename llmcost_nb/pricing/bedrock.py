@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import struct
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
+
+from .usage import json_object
 
 __all__ = ["APIS", "EVENTSTREAM", "decode_frames", "family", "is_bedrock_host", "max_output_tokens", "route",
            "usage_body"]
@@ -208,11 +209,11 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
     streamed = EVENTSTREAM in content_type
     if api == "converse":
         if not streamed:
-            return _json(content), "converse", True
+            return json_object(content), "converse", True
         spans, whole = _spans(content)
         found = next((span for span in reversed(spans) if _type_at(content, span) == "metadata"), None)
         message = _message(content, found) if found is not None else None
-        body = _json(message[1]) if message is not None else None
+        body = json_object(message[1]) if message is not None else None
         return body, "converse", whole and bool(spans) and _type_at(content, spans[-1]) in _CONVERSE_STOP
     kind = family(model)
     if streamed:  # usage is in the first chunk and the last few: only those are read
@@ -223,7 +224,7 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
         chunks = [c for c in (_chunk(m[1]) for m in messages if m is not None) if c is not None]
         body, usage_api = _stream_usage(kind, chunks)
         return body, usage_api, whole and bool(chunks) and None not in messages and _final(chunks[-1])
-    decoded = _json(content)
+    decoded = json_object(content)
     body, usage_api = _body_usage(kind, decoded) if decoded is not None else (None, "converse")
     if body is None:
         body, usage_api = _header_usage(header_pairs), "converse"
@@ -232,11 +233,11 @@ def usage_body(api: str, model: str | None, content: bytes, content_type: str,
 
 def _chunk(payload: bytes) -> dict[str, Any] | None:
     """The model's own chunk inside a ``chunk`` event: JSON, base64-encoded in ``bytes``."""
-    event = _json(payload)
+    event = json_object(payload)
     if event is None or not isinstance(event.get("bytes"), str):
         return None
     try:
-        return _json(base64.b64decode(event["bytes"]))
+        return json_object(base64.b64decode(event["bytes"]))
     except ValueError:
         return None
 
@@ -310,9 +311,3 @@ def _header_usage(pairs: Any) -> dict[str, Any] | None:
     return _counts(**counts)
 
 
-def _json(content: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None

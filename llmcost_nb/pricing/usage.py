@@ -12,6 +12,7 @@ are strict on purpose, because a miscounted call is worse than a warning: a pres
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from typing import Any
 from ..errors import UsageError
 from .genai import import_genai_prices
 
-__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "usage_keys"]
+__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "json_object", "usage_keys"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
 MAX_COUNT = 10**12
@@ -230,3 +231,12 @@ def usage_keys() -> frozenset[str]:
     from genai_prices.units import _get_registry
 
     return frozenset(_get_registry()._reported_usage_keys)
+
+
+def json_object(content: bytes) -> dict[str, Any] | None:
+    """The JSON object a response body (or one stream event) holds; ``None`` for anything else."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import re
 import threading
 import weakref
@@ -20,7 +19,7 @@ from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.tokens import preload as preload_tokenizer
-from ..pricing.usage import extract_usage
+from ..pricing.usage import extract_usage, json_object
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
@@ -245,7 +244,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
                      include_usage=include_usage)
         return
     else:
-        body = _json(content)
+        body = json_object(content)
     call.status = "unfinished" if cut else "ok"
     call.usage_source = "provider"
     if body is None:
@@ -314,12 +313,12 @@ def _usage_body(api: str, payloads: list[bytes], complete: bool) -> tuple[dict[s
     last = next((p for p in reversed(payloads) if key in p and not _NULL_USAGE.search(p)), None)
     if last is None:
         return None, False
-    last_event = _json(last) or {}
+    last_event = json_object(last) or {}
     if api == "responses":  # response.completed / .incomplete / .failed carry the whole response
         response = last_event.get("response")
         return (response if isinstance(response, dict) else None), True
     if api == "messages":  # message_start has input and cache tokens; message_delta the output (cumulative)
-        start = _json(payloads[0]) or {}
+        start = json_object(payloads[0]) or {}
         message = start.get("message") if start.get("type") == "message_start" else None
         if not isinstance(message, dict):
             return (last_event if last_event.get("type") == "message" else None), True
@@ -349,7 +348,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
         return False  # (InvokeModel's body is the model family's own: read by _fill)
     scope, session, endpoint = pending.scope, pending.session, pending.endpoint
     try:
-        body = _json(content)
+        body = json_object(content)
         if body is None:
             return False
         model, usage = extract_usage(body, api=endpoint.api)
@@ -386,14 +385,6 @@ def _warn_no_usage(api: str, include_usage: bool) -> None:
                   "tiktoken and the call marked usage_source='estimated'")
 
 
-def _json(content: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 _TERMINAL = {  # an event that says the stream is complete, by wire format
     "chat": (b"[DONE]",),
     "completions": (b"[DONE]",),
@@ -419,7 +410,7 @@ def _sse_payloads(api: str, content: bytes) -> tuple[list[bytes], bool]:
 
 
 def _error_message(content: bytes) -> str:
-    body = _json(content)
+    body = json_object(content)
     if body is not None:
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
