@@ -513,9 +513,10 @@ def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
         ("/nb/x.ipynb", "k1", 3, 90_000_000_000), ("/nb/x.ipynb", "k2", 1, 30_000_000_000),
         ("/nb/y.ipynb", "k1", 1, 40_000_000_000)]
+    day = "2026-11-0{}T00:00:00.000000Z".format
     assert led.notebook_sessions(["/nb/x.ipynb"]) == [
-        ("/nb/x.ipynb", "k1", 3, 90_000_000_000, "2026-11-01T00:00:00.000000Z", "2026-11-06T00:00:00.000000Z"),
-        ("/nb/x.ipynb", "k2", 1, 30_000_000_000, "2026-11-03T00:00:00.000000Z", "2026-11-03T00:00:00.000000Z")]
+        ("/nb/x.ipynb", "k1", 3, 90_000_000_000, day(1), day(6)),
+        ("/nb/x.ipynb", "k2", 1, 30_000_000_000, day(3), day(3))]
 
     conn.execute("UPDATE calls SET cost_pusd = 1 WHERE id = 1")  # rolled up already: logged as a delta
     conn.execute("DELETE FROM calls WHERE id = 3")  # k2's only call in x
@@ -531,7 +532,8 @@ def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope
         ("/nb/y.ipynb", "k1", 1, 40_000_000_000), ("/nb/y.ipynb", "k3", 2, 3_000_000_000_000)]
     conn.execute("UPDATE calls SET cost_pusd = 7 WHERE scope_id = 'f'")
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn)
-    assert [r[:4] for r in led.notebook_sessions(["/nb/y.ipynb"])][-1] == ("/nb/y.ipynb", None, 1, 3_000_000_000_000)
+    found = [r[:4] for r in led.notebook_sessions(["/nb/y.ipynb"])]
+    assert found[-1] == ("/nb/y.ipynb", None, 1, 3_000_000_000_000)  # the newest: by first call
 
 
 def test_a_version_8_ledger_builds_its_notebook_rollup_from_the_scope_rollup(tmp_path):
@@ -550,7 +552,7 @@ def test_a_version_8_ledger_builds_its_notebook_rollup_from_the_scope_rollup(tmp
         old()(getattr(migrations_module, name))
     old.apply(Database(conn))
     conn.execute("PRAGMA user_version = 8")
-    conn.executemany("INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00.000000Z', NULL)",
+    conn.executemany("INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)",
                      [(f"c{k}", f"/nb/{k % 3}.ipynb", f"k{k % 2}") for k in range(12)])
     insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id) "
               "VALUES (?, 'chat', 'ok', 1, 0, ?, ?)")

@@ -4,9 +4,9 @@ schema ("migrations run on open", README).
 A ledger of schema version N is what a release with N migrations left: its first N migrations applied and
 recorded by sqlite-utils (``Migrations.apply(db, stop_before=...)``, public API), ``PRAGMA user_version = N``,
 WAL mode, and rows written with the columns that version had (``estimated_input_tokens`` and the budgets
-table came in version 3, ``replayed`` / ``saved_pusd`` in 5, ``call_content`` in 6, ``usage_source`` in 8). The migration names are
-written out here on purpose: they are stored in every ledger, so renaming one would make old ledgers run it
-again.
+table came in version 3, ``replayed`` / ``saved_pusd`` in 5, ``call_content`` in 6, ``usage_source`` in 8).
+The migration names are written out here on purpose: they are stored in every ledger, so renaming one would
+make old ledgers run it again.
 
 Prices are the ledger's own overrides (model-x $1 / $10, model-y $3 / $15 per million input / output tokens),
 so the stored costs are exact re-pricings: 1200 in + 300 out of model-x = $0.0042; 7 in + 1 out of model-y
@@ -132,7 +132,7 @@ def test_a_ledger_of_an_earlier_schema_opens_with_its_rows_migrated(tmp_path, ve
     assert by_model.cost_usd.to_dict() == {"model-x": Decimal("0.0042"), "model-y": Decimal("0.000036")}
     assert budget.spent("notebook", notebook="/work/a.ipynb", ledger=led) == Decimal("0.0042")
     assert led.notebook_sessions(["/work/a.ipynb"]) == [  # the notebook rollup: scope sc-1's two calls
-        ("/work/a.ipynb", "s-old", 2, 4200 * PUSD, "2026-10-01T09:00:00.000001Z", "2026-10-02T00:00:00.000000Z")]
+        ("/work/a.ipynb", "s-old", 2, 4200 * PUSD, ROWS[0]["ts"], ROWS[2]["ts"])]
     assert budget.budgets(led) == (
         [budget.Budget(Decimal("5.00"), "day", True, (Decimal("0.8"), Decimal("1")))] if version >= 3 else [])
 

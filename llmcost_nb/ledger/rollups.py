@@ -195,8 +195,8 @@ def refresh(conn: sqlite3.Connection) -> int:
         if scopes_top > admitted:
             _admit_scopes(conn, admitted, scopes_top)
             done += scopes_top - admitted
-        conn.execute("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES ('calls', ?)", (top,))
-        conn.execute("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES ('scopes', ?)", (scopes_top,))
+        conn.executemany("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES (?, ?)",
+                         [("calls", top), ("scopes", scopes_top)])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -587,10 +587,10 @@ class Ledger(LedgerReader):
         from .rollups import refresh
 
         marks = ", ".join("?" * len(paths))
-        rolled = ("SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, first_ts, last_ts FROM rollup_notebook "
-                  f"WHERE notebook IN ({marks}) ORDER BY notebook, first_ts")
-        raw = ("SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), MAX(c.ts) "
-               f"FROM calls c JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IN ({marks}) "
+        rolled = ("SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, first_ts, last_ts "
+                  f"FROM rollup_notebook WHERE notebook IN ({marks}) ORDER BY notebook, first_ts")
+        raw = ("SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), "
+               f"MAX(c.ts) FROM calls c JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IN ({marks}) "
                "GROUP BY s.notebook, s.session_id ORDER BY s.notebook, 5")
         conn = self.connection
         with self._lock:
