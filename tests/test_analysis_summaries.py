@@ -426,7 +426,7 @@ def test_forecast_is_spent_plus_run_rate(sample, rows):
 def test_the_insert_path_carries_no_rollup_work(tmp_path):
     led = Ledger(tmp_path / "w.db")
     triggers = led.connection.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-    assert not [sql for (sql,) in triggers if "INSERT ON calls" in sql.upper()]
+    assert not [sql for (sql,) in triggers if "INSERT ON" in sql.upper()]  # on calls, scopes or any table
     led.write(Call(provider="openai", model="gpt-4.1", cost=Decimal("0.01")))
     led.write(Call(provider="openai", model="gpt-4.1", cost=Decimal("0.02")))
     # nothing rolled up until a query asks; then updates of rolled-up rows are logged, others are not
@@ -481,6 +481,97 @@ def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
         ("a", 2, 40_000_000_001), ("b", 2, 70_000_000_000), ("d", 1, 1_000_000_000_000)]
     notebook = scope_rows(conn, "scope_id IN (?, ?)", ("b", "d"))
     assert [r[0] for r in notebook] == ["b", "d"]
+
+
+def _notebooks_from_calls(conn):
+    return conn.execute(
+        "SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0) FROM calls c "
+        "JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IS NOT NULL "
+        "GROUP BY s.notebook, s.session_id ORDER BY 1, 2").fetchall()
+
+
+def _notebook_rollup(conn):
+    from llmcost_nb.ledger.rollups import refresh
+
+    refresh(conn)
+    return conn.execute(
+        "SELECT notebook, NULLIF(session_id, ''), n, cost_pusd FROM rollup_notebook ORDER BY 1, 2").fetchall()
+
+
+def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope_rows(tmp_path):
+    """Per notebook and session, what joining the calls with their scope rows gives: after new calls,
+    updates and deletes of rolled-up calls, and a scope row written after its calls were rolled up."""
+    led = Ledger(tmp_path / "n.db")
+    conn = led.connection
+    scope_row = "INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00.000000Z', NULL)"
+    conn.executemany(scope_row, [("a", "/nb/x.ipynb", "k1"), ("b", "/nb/x.ipynb", "k1"),
+                                 ("c", "/nb/x.ipynb", "k2"), ("d", "/nb/y.ipynb", "k1"), ("e", None, "k1")])
+    for i, scope in enumerate("abcdea"):  # e: a scope outside a notebook; one call in no scope at all
+        led.write(Call(model="gpt-4.1", cost=Decimal("0.01") * (i + 1), scope_id=scope,
+                       ts=f"2026-11-0{i + 1}T00:00:00.000000Z"))
+    led.write(Call(model="gpt-4.1", cost=Decimal("5")))
+    assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
+        ("/nb/x.ipynb", "k1", 3, 90_000_000_000), ("/nb/x.ipynb", "k2", 1, 30_000_000_000),
+        ("/nb/y.ipynb", "k1", 1, 40_000_000_000)]
+    day = "2026-11-0{}T00:00:00.000000Z".format
+    assert led.notebook_sessions(["/nb/x.ipynb"]) == [
+        ("/nb/x.ipynb", "k1", 3, 90_000_000_000, day(1), day(6)),
+        ("/nb/x.ipynb", "k2", 1, 30_000_000_000, day(3), day(3))]
+
+    conn.execute("UPDATE calls SET cost_pusd = 1 WHERE id = 1")  # rolled up already: logged as a delta
+    conn.execute("DELETE FROM calls WHERE id = 3")  # k2's only call in x
+    led.write(Call(model="gpt-4.1", cost=Decimal("1"), scope_id="f"))  # its scope row comes later
+    assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
+        ("/nb/x.ipynb", "k1", 3, 80_000_000_001), ("/nb/y.ipynb", "k1", 1, 40_000_000_000)]
+    conn.execute(scope_row, ("f", "/nb/y.ipynb", "k3"))  # after its call was rolled up: counted when admitted
+    led.write(Call(model="gpt-4.1", cost=Decimal("2"), scope_id="f"))
+    conn.execute(scope_row, ("g", "/nb/y.ipynb", None))  # a scope row without session
+    led.write(Call(model="gpt-4.1", cost=Decimal("3"), scope_id="g"))
+    assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
+        ("/nb/x.ipynb", "k1", 3, 80_000_000_001), ("/nb/y.ipynb", None, 1, 3_000_000_000_000),
+        ("/nb/y.ipynb", "k1", 1, 40_000_000_000), ("/nb/y.ipynb", "k3", 2, 3_000_000_000_000)]
+    conn.execute("UPDATE calls SET cost_pusd = 7 WHERE scope_id = 'f'")
+    assert _notebook_rollup(conn) == _notebooks_from_calls(conn)
+    found = [r[:4] for r in led.notebook_sessions(["/nb/y.ipynb"])]
+    assert found[-1] == ("/nb/y.ipynb", None, 1, 3_000_000_000_000)  # the newest: by first call
+
+
+def test_a_version_8_ledger_builds_its_notebook_rollup_from_the_scope_rollup(tmp_path):
+    """Opening a ledger of schema 8 (the scope rollup built up to some id, a delta logged with its scope)
+    migrates it: per notebook and session, the same figures as the calls joined with their scope rows."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from llmcost_nb.ledger import migrations as migrations_module
+
+    path = tmp_path / "v8.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    old = Migrations("llmcost_nb")  # the set as it was at schema 8: our first eight migration functions
+    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:8]:
+        old()(getattr(migrations_module, name))
+    old.apply(Database(conn))
+    conn.execute("PRAGMA user_version = 8")
+    conn.executemany("INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)",
+                     [(f"c{k}", f"/nb/{k % 3}.ipynb", f"k{k % 2}") for k in range(12)])
+    insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id) "
+              "VALUES (?, 'chat', 'ok', 1, 0, ?, ?)")
+    for i in range(300):
+        conn.execute(insert, (f"2026-11-01T00:{i // 60:02d}:{i % 60:02d}.000000Z", 1000 + i, f"c{i % 12}"))
+    conn.execute("INSERT INTO rollup_scope SELECT scope_id, COUNT(*), SUM(cost_pusd), MIN(ts), MAX(ts) "
+                 "FROM calls WHERE id <= 200 GROUP BY scope_id")  # what schema 8's refresh left
+    conn.execute("INSERT INTO rollup_state (name, last_id) VALUES ('calls', 200)")
+    conn.execute("UPDATE calls SET cost_pusd = 7 WHERE id = 1")  # logged with its scope
+    conn.close()
+    led = Ledger(path)
+    conn = led.connection
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    expected = _notebooks_from_calls(conn)
+    assert [(nb, k, n) for nb, k, n, _ in expected] == [
+        (f"/nb/{k % 3}.ipynb", f"k{k % 2}", 50) for k in (0, 3, 4, 1, 2, 5)]
+    assert _notebook_rollup(conn) == expected
+    found = led.notebook_sessions(["/nb/0.ipynb", "/nb/1.ipynb", "/nb/2.ipynb"])  # by notebook, oldest first
+    assert sorted(r[:4] for r in found) == expected
 
 
 def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):

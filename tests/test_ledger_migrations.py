@@ -4,9 +4,9 @@ schema ("migrations run on open", README).
 A ledger of schema version N is what a release with N migrations left: its first N migrations applied and
 recorded by sqlite-utils (``Migrations.apply(db, stop_before=...)``, public API), ``PRAGMA user_version = N``,
 WAL mode, and rows written with the columns that version had (``estimated_input_tokens`` and the budgets
-table came in version 3, ``replayed`` / ``saved_pusd`` in 5, ``call_content`` in 6). The migration names are
-written out here on purpose: they are stored in every ledger, so renaming one would make old ledgers run it
-again.
+table came in version 3, ``replayed`` / ``saved_pusd`` in 5, ``call_content`` in 6, ``usage_source`` in 8).
+The migration names are written out here on purpose: they are stored in every ledger, so renaming one would
+make old ledgers run it again.
 
 Prices are the ledger's own overrides (model-x $1 / $10, model-y $3 / $15 per million input / output tokens),
 so the stored costs are exact re-pricings: 1200 in + 300 out of model-x = $0.0042; 7 in + 1 out of model-y
@@ -28,7 +28,7 @@ from llmcost_nb.ledger.migrations import migrations
 from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 
 NAMES = ("m001_calls", "m002_sync_outbox", "m003_budgets_and_estimates", "m004_rollups", "m005_replay",
-         "m006_call_content", "m007_scope_rollup", "m008_usage_source")
+         "m006_call_content", "m007_scope_rollup", "m008_usage_source", "m009_notebook_rollup")
 SET_AT = "2026-09-30T12:00:00.000000Z"
 PUSD = 1_000_000  # picodollars in a micro-dollar
 
@@ -58,6 +58,7 @@ ROWS = [
         "model_requested": "model-x", "model": "model-x", "input_tokens": 1200, "output_tokens": 300,
         "cost_pusd": 0, "status": "ok", "billed": 0, "streamed": 0, "session_id": "s-old",
         "attribution": "manual", (5, "replayed"): 1, (5, "saved_pusd"): 4200 * PUSD,
+        (8, "usage_source"): "manual",
     },
 ]
 TAGS = [{"team": "search"}, {"team": "ads", "user": "ana"}]
@@ -130,6 +131,8 @@ def test_a_ledger_of_an_earlier_schema_opens_with_its_rows_migrated(tmp_path, ve
     assert by_model.requests.to_dict() == {"model-x": 3, "model-y": 1}
     assert by_model.cost_usd.to_dict() == {"model-x": Decimal("0.0042"), "model-y": Decimal("0.000036")}
     assert budget.spent("notebook", notebook="/work/a.ipynb", ledger=led) == Decimal("0.0042")
+    assert led.notebook_sessions(["/work/a.ipynb"]) == [  # the notebook rollup: scope sc-1's two calls
+        ("/work/a.ipynb", "s-old", 2, 4200 * PUSD, ROWS[0]["ts"], ROWS[2]["ts"])]
     assert budget.budgets(led) == (
         [budget.Budget(Decimal("5.00"), "day", True, (Decimal("0.8"), Decimal("1")))] if version >= 3 else [])
 

@@ -329,6 +329,9 @@ def test_notebook_sessions_and_latest_calls_read_what_the_jupyterlab_meter_shows
         (200, "/nb/a.ipynb", 1, Decimal("0.00021"), {"t": "1"})]
     assert [c["input_tokens"] for c in ledger.latest_calls(10, session_id=second, tracked=True)] == [300, 200]
     assert [c["input_tokens"] for c in ledger.latest_calls(2)] == [300, 7]
+    before = ledger.latest_calls(10, session_id=second, until=calls[0]["ts"])  # until: ts < bound
+    assert [c["input_tokens"] for c in before] == [7, 200]
+    assert ledger.latest_calls(10, since=calls[0]["ts"], until=calls[0]["ts"]) == []
     assert ledger.latest_calls(10, since="2999-01-01") == []
     with pytest.raises(ValueError, match="limit must be a non-negative integer"):
         ledger.latest_calls(-1)

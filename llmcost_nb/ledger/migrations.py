@@ -272,3 +272,29 @@ def m008_usage_source(db: Database) -> None:
         """
         + _delta_triggers(cols, if_not_exists=False)
     )
+
+
+@migrations()
+def m009_notebook_rollup(db: Database) -> None:
+    # The JupyterLab meter's per-notebook figures: calls, exact cost and first and last timestamps per
+    # notebook and tracking session (kernel), so an open notebook costs a lookup however many cells it ran
+    # (joining rollup_scope with scopes read every cell run of the notebook). Kept current by the same
+    # refresh as rollup_scope, from the same per-scope deltas; the insert path (calls and scopes) stays
+    # trigger-free. A scope row counts here once admitted (its rowid at or below rollup_state 'scopes'):
+    # the refresh that admits it adds its whole rollup_scope row, so a scope row written after its calls
+    # were rolled up still counts them. Scope rows are written once and never changed.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS rollup_notebook (
+            notebook TEXT NOT NULL, session_id TEXT NOT NULL,  -- '' for a scope row without session
+            n INTEGER NOT NULL, cost_pusd INTEGER NOT NULL, first_ts TEXT NOT NULL, last_ts TEXT NOT NULL,
+            PRIMARY KEY (notebook, session_id)
+        ) WITHOUT ROWID;
+        INSERT INTO rollup_notebook
+            SELECT s.notebook, COALESCE(s.session_id, ''), SUM(r.n), SUM(r.cost_pusd), MIN(r.first_ts),
+                   MAX(r.last_ts)
+            FROM rollup_scope r JOIN scopes s ON s.id = r.scope_id WHERE s.notebook IS NOT NULL GROUP BY 1, 2;
+        INSERT OR REPLACE INTO rollup_state (name, last_id)
+            VALUES ('scopes', (SELECT COALESCE(MAX(rowid), 0) FROM scopes));
+        """
+    )

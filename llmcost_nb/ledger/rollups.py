@@ -14,7 +14,9 @@ bucket 0 is < 10 ms, bucket k (1..31) starts at ``10 ms * 2**((k-1)/2)`` — eac
 √2; 31 is open-ended (>= ~5.5 min).
 
 and ``rollup_scope`` (``m007_scope_rollup``): per scope, its calls, exact cost and first and last timestamps,
-for runaway cells and notebook budgets (:func:`scope_rows`).
+for runaway cells and notebook budgets (:func:`scope_rows`); ``rollup_notebook`` (``m009_notebook_rollup``):
+the same per notebook and tracking session (the scopes' ``notebook`` and ``session_id``), for the JupyterLab
+meter's open notebooks (``Ledger.notebook_sessions``).
 
 :func:`refresh` rolls up the rows with ``id`` above the high-water mark and applies the deltas that triggers
 logged for updated or deleted rows that were already rolled up. The insert path carries no trigger.
@@ -165,35 +167,36 @@ def _roll(conn: sqlite3.Connection, table: str, where: str, sign: str, params: S
 
 
 def refresh(conn: sqlite3.Connection) -> int:
-    """Bring both rollups up to date; returns how many new rows and deltas were rolled up (0: nothing to do).
+    """Bring the rollups up to date; returns how many new rows, deltas and scope rows were rolled up (0:
+    nothing to do).
 
-    Cheap when current (two indexed lookups); otherwise one write transaction."""
+    Cheap when current (four indexed lookups); otherwise one write transaction."""
     _ensure_log2(conn)
-    state = conn.execute("SELECT last_id FROM rollup_state WHERE name = 'calls'").fetchone()
-    last_id = state[0] if state else 0
-    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+    last_id, top, admitted, scopes_top = _marks(conn)
     has_delta = conn.execute("SELECT EXISTS (SELECT 1 FROM rollup_delta)").fetchone()[0]
-    if top <= last_id and not has_delta:
+    if top <= last_id and not has_delta and scopes_top <= admitted:
         return 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        state = conn.execute("SELECT last_id FROM rollup_state WHERE name = 'calls'").fetchone()
-        last_id = state[0] if state else 0
-        top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+        last_id, top, admitted, scopes_top = _marks(conn)
         done = 0
         if top > last_id:
             _roll(conn, "calls", " WHERE id > ? AND id <= ?", "1", (last_id, top))
-            _roll_scopes(conn, "calls", "id > ? AND id <= ?", "1", (last_id, top))
+            _roll_scopes(conn, "calls", "id > ? AND id <= ?", "1", (last_id, top), admitted)
             done += top - last_id
         max_seq = conn.execute("SELECT MAX(seq) FROM rollup_delta").fetchone()[0]
         if max_seq is not None:
             _roll(conn, "rollup_delta", " WHERE seq <= ?", "sign", (max_seq,))
-            _roll_scopes(conn, "rollup_delta", "seq <= ?", "sign", (max_seq,))
-            for rollup in (*_KEYS, "rollup_scope"):
+            _roll_scopes(conn, "rollup_delta", "seq <= ?", "sign", (max_seq,), admitted)
+            for rollup in (*_KEYS, "rollup_scope", "rollup_notebook"):
                 conn.execute(f"DELETE FROM {rollup} WHERE n = 0")
             conn.execute("DELETE FROM rollup_delta WHERE seq <= ?", (max_seq,))
             done += max_seq
-        conn.execute("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES ('calls', ?)", (top,))
+        if scopes_top > admitted:
+            _admit_scopes(conn, admitted, scopes_top)
+            done += scopes_top - admitted
+        conn.executemany("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES (?, ?)",
+                         [("calls", top), ("scopes", scopes_top)])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -201,14 +204,53 @@ def refresh(conn: sqlite3.Connection) -> int:
     return done
 
 
-def _roll_scopes(conn: sqlite3.Connection, table: str, where: str, sign: str, params: Sequence[object]
-                 ) -> None:
-    """Add ``table``'s matching rows into ``rollup_scope`` (first and last timestamps only ever widen)."""
+def _marks(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+    """The last call id rolled up and the highest one; the last scope rowid admitted into
+    ``rollup_notebook`` and the highest one."""
+    state = dict(conn.execute("SELECT name, last_id FROM rollup_state WHERE name IN ('calls', 'scopes')"))
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+    scopes_top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM scopes").fetchone()[0]
+    return state.get("calls", 0), top, state.get("scopes", 0), scopes_top
+
+
+def _roll_scopes(conn: sqlite3.Connection, table: str, where: str, sign: str, params: Sequence[object],
+                 admitted: int) -> None:
+    """Add ``table``'s matching rows into ``rollup_scope`` (first and last timestamps only ever widen), and
+    into ``rollup_notebook`` for the scope rows already admitted there (rowid <= ``admitted``)."""
+    conn.execute("DROP TABLE IF EXISTS temp.scope_new")
+    conn.execute(
+        "CREATE TEMP TABLE scope_new AS "
+        f"SELECT scope_id, SUM({sign}) AS n, SUM({sign} * COALESCE(cost_pusd, 0)) AS cost_pusd, "
+        "MIN(ts) AS first_ts, MAX(ts) AS last_ts "
+        f"FROM {table} WHERE {where} AND scope_id IS NOT NULL GROUP BY scope_id",
+        params,
+    )
     conn.execute(
         "INSERT INTO rollup_scope (scope_id, n, cost_pusd, first_ts, last_ts) "
-        f"SELECT scope_id, SUM({sign}), SUM({sign} * COALESCE(cost_pusd, 0)), MIN(ts), MAX(ts) "
-        f"FROM {table} WHERE {where} AND scope_id IS NOT NULL GROUP BY scope_id "
+        "SELECT scope_id, n, cost_pusd, first_ts, last_ts FROM temp.scope_new WHERE true "
         "ON CONFLICT (scope_id) DO UPDATE SET n = n + excluded.n, "
+        "cost_pusd = cost_pusd + excluded.cost_pusd, first_ts = min(first_ts, excluded.first_ts), "
+        "last_ts = max(last_ts, excluded.last_ts)"
+    )
+    _add_notebooks(conn, "temp.scope_new", "s.rowid <= ?", (admitted,))
+    conn.execute("DROP TABLE temp.scope_new")
+
+
+def _admit_scopes(conn: sqlite3.Connection, admitted: int, scopes_top: int) -> None:
+    """Count the scope rows written since the last refresh (rowid in ``(admitted, scopes_top]``) in
+    ``rollup_notebook`` with all their calls rolled up so far (none, usually: a scope row comes first)."""
+    _add_notebooks(conn, "rollup_scope", "s.rowid > ? AND s.rowid <= ?", (admitted, scopes_top))
+
+
+def _add_notebooks(conn: sqlite3.Connection, source: str, where: str, params: Sequence[object]) -> None:
+    """Add per-scope figures (``source``: scope_id, n, cost_pusd, first_ts, last_ts) of the scope rows
+    matching ``where`` into ``rollup_notebook``, by the scopes' notebook and session."""
+    conn.execute(
+        "INSERT INTO rollup_notebook (notebook, session_id, n, cost_pusd, first_ts, last_ts) "
+        "SELECT s.notebook, COALESCE(s.session_id, ''), SUM(r.n), SUM(r.cost_pusd), MIN(r.first_ts), "
+        f"MAX(r.last_ts) FROM {source} r JOIN scopes s ON s.id = r.scope_id "
+        f"WHERE s.notebook IS NOT NULL AND {where} GROUP BY 1, 2 "
+        "ON CONFLICT (notebook, session_id) DO UPDATE SET n = n + excluded.n, "
         "cost_pusd = cost_pusd + excluded.cost_pusd, first_ts = min(first_ts, excluded.first_ts), "
         "last_ts = max(last_ts, excluded.last_ts)",
         params,

@@ -577,37 +577,38 @@ class Ledger(LedgerReader):
 
     def notebook_sessions(self, notebooks: Iterable[str]) -> list[tuple[str, str | None, int, int, str, str]]:
         """The tracking sessions (kernel processes) that recorded cells in each of ``notebooks`` (paths as
-        the kernel saw them: ``__session__`` / ``JPY_SESSION_NAME``), from the scope rollup: notebook,
-        session id, calls and picodollars of its tracked cells, first and last call's timestamps; by
-        notebook, then oldest first. Cells only: a session's calls outside any scope carry no notebook."""
+        the kernel saw them: ``__session__`` / ``JPY_SESSION_NAME``), from the notebook rollup (a lookup per
+        notebook, however many cells it ran): notebook, session id, calls and picodollars of its tracked
+        cells, first and last call's timestamps; by notebook, then oldest first. Cells only: a session's
+        calls outside any scope carry no notebook."""
         paths = sorted(set(notebooks))
         if not paths:
             return []
         from .rollups import refresh
 
         marks = ", ".join("?" * len(paths))
-        rolled = ("SUM(r.n), SUM(r.cost_pusd), MIN(r.first_ts), MAX(r.last_ts) "
-                  "FROM rollup_scope r JOIN scopes s ON s.id = r.scope_id")
-        raw = ("COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), MAX(c.ts) "
-               "FROM calls c JOIN scopes s ON s.id = c.scope_id")
+        rolled = ("SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, first_ts, last_ts "
+                  f"FROM rollup_notebook WHERE notebook IN ({marks}) ORDER BY notebook, first_ts")
+        raw = ("SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), "
+               f"MAX(c.ts) FROM calls c JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IN ({marks}) "
+               "GROUP BY s.notebook, s.session_id ORDER BY s.notebook, 5")
         conn = self.connection
         with self._lock:
             try:
                 refresh(conn)
-                measures = rolled
+                sql = rolled
             except sqlite3.OperationalError as exc:  # a read-only file cannot bring its rollups up to date
                 if "readonly" not in str(exc):
                     raise
-                measures = raw
-            return conn.execute(
-                f"SELECT s.notebook, s.session_id, {measures} WHERE s.notebook IN ({marks}) "
-                "GROUP BY s.notebook, s.session_id ORDER BY s.notebook, 5", paths).fetchall()
+                sql = raw
+            return conn.execute(sql, paths).fetchall()
 
     def latest_calls(self, limit: int = 20, *, session_id: str | None = None, since: Any = None,
-                     tracked: bool = False) -> list[dict[str, Any]]:
-        """The last ``limit`` calls (of one session, from ``since`` on, only those of tracked scopes), newest
-        first, read backwards along the timestamp index (give ``since`` with a session: it bounds the read),
-        as dicts: ``id``, ``ts``, ``provider``,
+                     until: Any = None, tracked: bool = False) -> list[dict[str, Any]]:
+        """The last ``limit`` calls (of one session, from ``since`` on and before ``until``, only those of
+        tracked scopes), newest first, read backwards along the timestamp index (give ``since`` and
+        ``until`` with a session: they bound the read; without ``until`` it starts at the newest call of
+        the ledger), as dicts: ``id``, ``ts``, ``provider``,
         ``model``, ``status``, the five token counts, ``cost`` (exact Decimal, ``None`` when unpriced),
         ``latency_ms``, ``notebook`` and ``cell`` (of the call's scope) and ``tags``."""
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
@@ -619,6 +620,9 @@ class Ledger(LedgerReader):
         if since is not None:
             conds.append("c.ts >= ?")
             params.append(parse_when(since))
+        if until is not None:
+            conds.append("c.ts < ?")
+            params.append(parse_when(until))
         if tracked:
             conds.append("c.scope_id IS NOT NULL")
         sql = (

@@ -17,7 +17,7 @@ tracked cell (``%%llmcost``, or every cell after ``%llmcost on``) stores a scope
 and the kernel's tracking session id. For each open session of the server (its session manager: notebook
 path ↔ kernel id) the answer takes the tracking sessions whose cells were recorded under that notebook's
 path; the latest one is the kernel's current session, and its spend is that of its tracked cells, read
-from the ledger's scope rollup (so it stays cheap however long the kernel runs). Not counted there: calls
+from the ledger's notebook rollup (so it stays cheap however long the kernel runs). Not counted there: calls
 of untracked cells (``%llmcost on`` tracks every cell), a kernel that has run no tracked cell yet (``$0``
 until it does), a notebook renamed since its kernel started (the kernel still reports the old path). All
 of them count in today's, this month's and the budgets' figures.
@@ -156,8 +156,12 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
             session = max(rows, key=lambda r: r[5])[1]  # the latest: the kernel's current session
             mine = [r for r in rows if r[1] == session]
             first, last = min(r[4] for r in mine), max(r[5] for r in mine)
-            recent = max(first, last[:10])  # its latest day: bounds the read on the timestamp index
-            calls = ledger.latest_calls(last_calls, session_id=session, since=recent, tracked=True)
+            # its latest day up to its last call: bounds the read on the timestamp index to that window,
+            # however long ago the session last ran and however busy the ledger has been since
+            recent = max(first, last[:10])
+            after_last = datetime.fromisoformat(last) + timedelta(microseconds=1)
+            calls = ledger.latest_calls(last_calls, session_id=session, since=recent, until=after_last,
+                                        tracked=True)
             entry.update(session_id=session, since=first, calls=sum(r[2] for r in mine),
                          cost=_pusd(sum(r[3] for r in mine)), last_calls=[_call(c) for c in calls])
         entry["budgets"] = []
