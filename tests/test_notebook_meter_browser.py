@@ -93,7 +93,10 @@ def jupyter(kernel_env: Path, fake, app: list[str]):
                 [sys.executable, "-m", "jupyter", *app, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
                  "--ServerApp.port_retries=0", f"--ServerApp.token={token}", "--allow-root",
                  f"--ServerApp.root_dir={root}"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=root, env=os.environ.copy())
+                # the test's own Jupyter dirs before the venv's (where an editable install of another
+                # checkout may have linked its own build): jupyter_core prefers the venv's by default
+                stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                env={**os.environ, "JUPYTER_PREFER_ENV_PATH": "0"})
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
             while server.poll() is None:
@@ -116,6 +119,15 @@ def jupyter(kernel_env: Path, fake, app: list[str]):
             except subprocess.TimeoutExpired:
                 server.kill()
         log.close()
+
+
+def assert_serves_the_committed_bundle(page) -> None:
+    """The page loaded this checkout's build of the extension (its remoteEntry file), no other."""
+    built = json.loads((ROOT / "llmcost_nb" / "labextension" / "package.json").read_text())
+    entry = built["jupyterlab"]["_build"]["load"].split("/")[-1]
+    loaded = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)")
+    ours = [url for url in loaded if "/llmcost-nb/static/remoteEntry." in url]
+    assert len(ours) == 1 and ours[0].split("?")[0].endswith(f"/{entry}"), ours
 
 
 def wait_for_one_idle_kernel(base: str, token: str) -> None:
@@ -152,6 +164,7 @@ def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
     page.wait_for_function("() => document.querySelector('.llmcost-status').textContent === 'LLM —'",
                            timeout=30_000)
     assert not ledger.exists()
+    assert_serves_the_committed_bundle(page)
     wait_for_one_idle_kernel(base, token)
 
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()

@@ -20,6 +20,7 @@ from test_notebook_meter_browser import (
     INPUT,
     MODEL,
     OUTPUT,
+    assert_serves_the_committed_bundle,
     jupyter,
     wait_for_one_idle_kernel,
 )
@@ -51,6 +52,7 @@ def test_notebook7_top_bar_item_and_right_panel_show_a_cells_calls(browser, note
     page.wait_for_function("() => document.querySelector('.llmcost-status').textContent === 'LLM —'",
                            timeout=30_000)
     assert not ledger.exists()
+    assert_serves_the_committed_bundle(page)
     wait_for_one_idle_kernel(base, token)
 
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
