@@ -3,14 +3,17 @@ test_notebook_meter_browser.py does in JupyterLab (same server set-up, same note
 
 Notebook 7 has no status bar: the item (``.llmcost-status``) sits in the notebook page's top bar, right of the
 kernel logo. The "LLM costs" panel opens in Notebook 7's right sidebar, from the command palette and from the
-item. Screenshots: artifacts/screenshots/notebook7-meter-{status,panel}.png.
+item; its dashboard link opens the dashboard notebook in a new browser tab. The file browser's page has the
+item too, without a session figure. Screenshots: artifacts/screenshots/notebook7-meter-{status,panel}.png.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 
+import nbformat
 import pytest
 from test_notebook_browser import api, browser, check_screenshot  # noqa: F401 (browser: a fixture)
 from test_notebook_meter_browser import (
@@ -103,6 +106,22 @@ def test_notebook7_top_bar_item_and_right_panel_show_a_cells_calls(browser, note
     status.click()
     panel.wait_for(state="visible", timeout=10_000)
     assert panel.locator(".llmcost-calls tbody tr").count() == CALLS
+
+    # the dashboard link: Notebook 7 opens the notebook in a new browser tab
+    with page.context.expect_page(timeout=30_000) as opened:
+        panel.locator(".llmcost-dashboard-link").click()
+    dashboard_page = opened.value
+    dashboard_page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    assert dashboard_page.url.split("?")[0] == f"{base}/notebooks/llmcost-dashboard.ipynb"
+    dashboard = nbformat.read(kernel_env / "root" / "llmcost-dashboard.ipynb", as_version=4)
+    assert f"llmcost_nb.dashboard({json.dumps(str(ledger))})" in dashboard.cells[-1].source
+    dashboard_page.close()
+
+    # the file browser's page has the item too; no notebook is current there, so no session figure
+    page.goto(f"{base}/tree?token={token}")
+    expected = f"LLM — · today {amount}"
+    page.wait_for_function(f"() => document.querySelector('#top-panel .llmcost-status')?.textContent === "
+                           f"{expected!r}", timeout=60_000)
 
     # Notebook 7 itself raises one error while loading its settings, with or without this extension (seen
     # with the extension disabled in page_config): only errors from our bundle count
