@@ -10,6 +10,7 @@ artifacts/screenshots/ (kept by CI); the time from the cell's end to the meter's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -60,8 +61,11 @@ def notebook(fake_url: str) -> nbformat.NotebookNode:
                                     metadata={"kernelspec": kernelspec})
 
 
-@pytest.fixture
-def lab(kernel_env, fake):
+@contextlib.contextmanager
+def jupyter(kernel_env: Path, fake, app: list[str]):
+    """A real Jupyter server (``python -m jupyter <app...>``: JupyterLab or Notebook 7) on 127.0.0.1 with a
+    token, the meter notebook in its root, the committed labextension and the server extension enabled:
+    yields (base URL, token). Its log is kernel_env/<app>.log."""
     root = kernel_env / "root"
     root.mkdir()
     nbformat.write(notebook(fake.openai_base_url), root / "meter.ipynb")
@@ -79,17 +83,20 @@ def lab(kernel_env, fake):
     (labconfig / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     token = secrets.token_hex(16)
-    log = (kernel_env / "lab.log").open("w")
+    log_path = kernel_env / f"{app[0]}.log"
+    log = log_path.open("w")
     server = None
     try:
-        for _attempt in range(3):  # the port is free when picked, and taken back by Lab only later
+        for _attempt in range(3):  # the port is free when picked, and taken back by the server only later
             port = free_port()
             server = subprocess.Popen(
-                [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+                [sys.executable, "-m", "jupyter", *app, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
                  "--ServerApp.port_retries=0", f"--ServerApp.token={token}", "--allow-root",
-                 f"--ServerApp.root_dir={root}",
-                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=root, env=os.environ.copy())
+                 f"--ServerApp.root_dir={root}"],
+                # the test's own Jupyter dirs before the venv's (where an editable install of another
+                # checkout may have linked its own build): jupyter_core prefers the venv's by default
+                stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                env={**os.environ, "JUPYTER_PREFER_ENV_PATH": "0"})
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
             while server.poll() is None:
@@ -97,13 +104,13 @@ def lab(kernel_env, fake):
                     api(base, "/api/status", token)
                     break
                 except OSError:
-                    assert time.monotonic() < deadline, (kernel_env / "lab.log").read_text()
+                    assert time.monotonic() < deadline, log_path.read_text()
                     time.sleep(0.3)
             if server.poll() is None:
                 break
         else:
-            pytest.fail(f"JupyterLab did not start: {(kernel_env / 'lab.log').read_text()[-3000:]}")
-        yield base, token, kernel_env
+            pytest.fail(f"{app[0]} did not start: {log_path.read_text()[-3000:]}")
+        yield base, token
     finally:
         if server is not None and server.poll() is None:
             server.terminate()
@@ -112,6 +119,35 @@ def lab(kernel_env, fake):
             except subprocess.TimeoutExpired:
                 server.kill()
         log.close()
+
+
+def assert_serves_the_committed_bundle(page) -> None:
+    """The page loaded this checkout's build of the extension (its remoteEntry file), no other."""
+    built = json.loads((ROOT / "llmcost_nb" / "labextension" / "package.json").read_text())
+    entry = built["jupyterlab"]["_build"]["load"].split("/")[-1]
+    loaded = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)")
+    ours = [url for url in loaded if "/llmcost-nb/static/remoteEntry." in url]
+    assert len(ours) == 1 and ours[0].split("?")[0].endswith(f"/{entry}"), ours
+
+
+def wait_for_one_idle_kernel(base: str, token: str) -> None:
+    deadline = time.monotonic() + 60  # the page may start and drop a second kernel while loading
+    while True:
+        try:
+            kernels = api(base, "/api/kernels", token)
+        except urllib.error.HTTPError:  # jupyter_server answers 500 while a kernel is still starting
+            kernels = []
+        if len(kernels) == 1 and kernels[0]["execution_state"] == "idle":
+            break
+        assert time.monotonic() < deadline, kernels
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def lab(kernel_env, fake):
+    app = ["lab", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with jupyter(kernel_env, fake, app) as (base, token):
+        yield base, token, kernel_env
 
 
 def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
@@ -128,16 +164,8 @@ def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
     page.wait_for_function("() => document.querySelector('.llmcost-status').textContent === 'LLM —'",
                            timeout=30_000)
     assert not ledger.exists()
-    deadline = time.monotonic() + 60  # Lab may start and drop a second kernel while loading
-    while True:
-        try:
-            kernels = api(base, "/api/kernels", token)
-        except urllib.error.HTTPError:  # jupyter_server answers 500 while a kernel is still starting
-            kernels = []
-        if len(kernels) == 1 and kernels[0]["execution_state"] == "idle":
-            break
-        assert time.monotonic() < deadline, kernels
-        time.sleep(0.5)
+    assert_serves_the_committed_bundle(page)
+    wait_for_one_idle_kernel(base, token)
 
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

@@ -537,7 +537,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         isActive: () => true
       });
     } else {
-      // Notebook 7's notebook page has no status bar: the meter goes in its top area.
+      // Notebook 7 has no status bar (no plugin provides IStatusBar there): the meter goes in the top bar,
+      // right of the kernel logo; the panel still opens in the right sidebar (Notebook 7's shell has one).
       item.addClass('llmcost-status-top');
       app.shell.add(item, 'top', { rank: 1000 });
     }
