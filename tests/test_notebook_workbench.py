@@ -351,7 +351,8 @@ def test_a_run_with_estimated_tokens_says_so_in_the_history():
     assert record.cost_text() == "≈$0.000052 (1 estimated) + 1 unpriced"
     frame = history_frame([record])
     assert frame.loc[0, ["cost", "unpriced", "estimated"]].tolist() == [Decimal("0.000052"), 1, 1]
-    assert '<td style="white-space:nowrap">≈$0.000052 (1 estimated) + 1 unpriced</td>' in history_html([record])
+    cell = '<td style="white-space:nowrap">≈$0.000052 (1 estimated) + 1 unpriced</td>'
+    assert cell in history_html([record])
     assert " · cost ≈$0.000052 (1 estimated) + 1 unpriced · 3 calls · " in history_text([record])
 
 
