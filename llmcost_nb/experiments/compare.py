@@ -42,7 +42,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
-from ..core.money import format_total
+from ..core.money import format_total, format_usd
 from ..core.tags import clean_tags
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
@@ -251,7 +251,8 @@ def _tick(bar: Any, run: Run) -> None:
     bar.update(run.done - bar.n)
     text = format_total(run.spent, unpriced=run.unpriced, estimated=run.estimated)
     if run.race is not None:
-        text += f" · live {len(run.race.live)}/{len(run.race.cells)} cells · saved ≈${run.saved:.6f}"
+        live = f"{len(run.race.live)}/{len(run.race.cells)}"
+        text += f" · live {live} cells · saved an estimated {format_usd(run.saved)}"
     bar.set_postfix_str(text, refresh=True)
 
 
