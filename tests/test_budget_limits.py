@@ -246,7 +246,7 @@ def test_each_budget_counts_the_unpriced_calls_its_spending_leaves_out(priced):
         llmcost_nb.log(model="my-ft", input_tokens=10, output_tokens=2)
     priced.write_many([
         Call(model="my-ft", input_tokens=10, output_tokens=2, cost=None, billed=True, session_id="another"),
-        Call(model="my-ft", status="error", http_status=500, cost=None, billed=False),  # not billed: not counted
+        Call(model="my-ft", status="error", http_status=500, cost=None, billed=False),  # not billed: left out
     ])
     counts = {b.scope: budget.unpriced_against(b) for b, _ in budget.budgets_with_spent()}
     assert counts == {"session": 2, "day": 3, "month": 3, "tag:team=ads": 1, "notebook:/work/a.ipynb": 1}
