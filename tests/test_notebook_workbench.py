@@ -306,6 +306,8 @@ def test_a_model_without_a_price_gives_no_dollar_estimate_and_its_runs_count_it_
     wb.widget()
     assert wb.quote.label() == "cost unknown for mystery-1 (no price) · 12 calls · 192 input tokens"
     assert wb.estimate is None and "$" not in wb._estimate.value
+    grid = estimate_grid({"terse": "Q: {question}"}, ["gpt-4.1", "mystery-1"], QUESTIONS, max_tokens=16)
+    assert str(grid).startswith("cost unknown for mystery-1 (no price) — 12 calls = 1 variants × 2 models")
     # no budget: compare() runs such a grid (its calls are unpriced), so Run is enabled
     assert wb.quote.runnable and not wb._run.disabled
     with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'mystery-1'"):
