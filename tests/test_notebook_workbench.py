@@ -311,8 +311,9 @@ def test_a_model_without_a_price_gives_no_dollar_estimate_and_its_runs_count_it_
     # no budget: compare() runs such a grid (its calls are unpriced), so Run is enabled
     assert wb.quote.runnable and not wb._run.disabled
     with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'mystery-1'"):
-        result = wb.run(progress=False)
+        result = wb.run()  # the widget's own progress: its status line words the running cost
     assert result.total_cost == 6 * cost("gpt-4.1", 9, 1) == Decimal("0.000156")
+    assert "12 / 12 calls · $0.000156 + 6 unpriced</span>" in wb._status.value
     history = wb.history
     assert history.loc[0, "cost"] == Decimal("0.000156") and history.loc[0, "estimate"] is None
     assert (history.loc[0, "unpriced"], history.loc[0, "estimated"]) == (6, 0)
