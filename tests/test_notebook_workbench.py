@@ -321,6 +321,12 @@ def test_a_model_without_a_price_gives_no_dollar_estimate_and_its_runs_count_it_
     assert ('<td style="white-space:nowrap">$0.000156 + 6 unpriced</td>'
             '<td style="white-space:nowrap">unknown</td>') in wb._history.value
     assert "cost $0.000156 + 6 unpriced · 12 calls · first run" in repr(wb)
+    wb.set_variant("terse", "Question: {question}")
+    wb.run(progress=False)  # (the warning about mystery-1 came once, in run 1)
+    html = wb.compare_runs(1, 2)._repr_html_()  # each cell's total as format_total words it
+    row = "\n      ".join
+    assert row(["<td>mystery-1</td>", "<td>6</td>", "<td>50%</td>", "<td>6 unpriced</td>"]) in html
+    assert row(["<td>gpt-4.1</td>", "<td>6</td>", "<td>100%</td>", "<td>$0.000156</td>"]) in html
 
 
 def test_with_a_budget_a_grid_without_a_price_cannot_run_and_the_label_says_why(client, fake):

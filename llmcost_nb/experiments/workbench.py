@@ -469,9 +469,18 @@ class RunComparison:
 
     def _repr_html_(self) -> str:
         table = self.table.copy()
+        cells = list(zip(table["variant"], table["model"], strict=True))
+        for r in (self.a, self.b):  # each run's cell totals say what they leave out and guess
+            counts = {(v, m): (u, e) for v, m, u, e in zip(*(r.result.table[c] for c in (
+                "variant", "model", "unpriced", "estimated")), strict=True)}
+            column = f"total_cost_run{r.run}"
+            table[column] = [format_total(v, unpriced=counts[c][0], estimated=counts[c][1])
+                             if isinstance(v, Decimal) and c in counts else v
+                             for v, c in zip(table[column], cells, strict=True)]
         for column in table.columns:
             if "cost" in column:
-                table[column] = [format_usd(v) if isinstance(v, Decimal) else "–" for v in table[column]]
+                table[column] = [v if isinstance(v, str) else format_usd(v) if isinstance(v, Decimal) else "–"
+                                 for v in table[column]]
             if column.startswith("success_rate"):
                 table[column] = [f"{v:.0%}" if v == v else "–" for v in table[column]]
         diff = _diff_html(self.diff) if self.diff else "<i>same variant texts</i>"
