@@ -622,3 +622,52 @@ def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
     assert runaways[runaways["kind"] == "runaway_scope"]["scope_id"].tolist() == ["r"]
     conn.execute("UPDATE calls SET cost_pusd = 9 WHERE id = 2")  # logged with its scope now
     assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn)
+
+
+def test_an_anomalys_reason_words_unpriced_and_estimated_calls_as_every_view_does(tmp_path):
+    """Issue 16: a spike day's cost leaves out its unpriced calls and guesses its estimated ones; the reason
+    says so through format_total (the cost_usd column keeps the exact priced total)."""
+    led = Ledger(tmp_path / "spike.db")
+    weekdays = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06", "2026-11-09",
+                "2026-11-10"]
+    at = "T10:00:00.000000Z"
+    calls = [Call(provider="openai", model="gpt-4.1", input_tokens=10, output_tokens=1, cost=Decimal(1),
+                  ts=d + at) for d in weekdays]
+    spike = "2026-11-11" + at
+    calls += [
+        Call(provider="openai", model="gpt-4.1", input_tokens=10, output_tokens=1, cost=Decimal(4),
+             usage_source="estimated", streamed=True, ts=spike),
+        Call(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=1, cost=Decimal(1),
+             ts=spike),
+        *[Call(provider="openai", model="my-ft", input_tokens=10, output_tokens=1, cost=None, billed=True,
+               ts=spike) for _ in range(2)],
+    ]
+    led.write_many(calls)
+    found = led.anomalies(scopes=False)
+    assert found["start"].tolist() == ["2026-11-11"] and found["cost_usd"].tolist() == [Decimal(5)]
+    assert found["reason"].tolist() == [
+        "≈$5.00 (1 estimated) + 2 unpriced is 5.0× the trailing average ($1.00 over 7 earlier weekdays); "
+        "largest: gpt-4.1 (≈$4.00 (1 estimated))"
+    ]
+    led.close()
+
+
+def test_a_runaway_scopes_reason_counts_its_unpriced_calls(tmp_path, recwarn):
+    import llmcost_nb
+
+    led = Ledger(tmp_path / "runaway.db")
+    led.set_price("model-x", input_mtok="1", output_mtok="10")
+    llmcost_nb.get_session().use_ledger(led)
+    for cell in (1, 2, 3):
+        with llmcost_nb.Scope(kind="cell", notebook="/work/a.ipynb", cell=cell):
+            llmcost_nb.log(model="model-x", input_tokens=1000, output_tokens=0)
+    with llmcost_nb.Scope(kind="cell", notebook="/work/a.ipynb", cell=4):
+        for _ in range(4):
+            llmcost_nb.log(model="model-x", input_tokens=1000, output_tokens=0)
+        for _ in range(2):
+            llmcost_nb.log(model="my-ft", input_tokens=1000, output_tokens=0)
+    found = led.anomalies(runaway_factor=2, runaway_calls=3)
+    assert found["kind"].tolist() == ["runaway_scope"] and found["cost_usd"].tolist() == [Decimal("0.004")]
+    assert found["reason"].iloc[0].startswith(
+        "cell 4 of /work/a.ipynb made 6 calls in 0 min ($0.0040 + 2 unpriced): 6× the median scope (1 call; "
+    )

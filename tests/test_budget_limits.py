@@ -229,3 +229,26 @@ def test_threads_share_the_hard_budget(fake):
         results = list(pool.map(one, range(8)))
     assert results == ["ok"] * 5 + ["stopped"] * 3
     assert fake.request_count == 5
+
+
+def test_each_budget_counts_the_unpriced_calls_its_spending_leaves_out(priced):
+    """Issue 16: a call of unknown price adds nothing to what a budget has spent; unpriced_against says how
+    many such billed calls fall under each budget (the views print "not counting N unpriced calls")."""
+    from llmcost_nb import Call
+
+    for scope_key, kw in [("session", {}), ("day", {}), ("month", {}), ("tag:team=ads", {}),
+                          ("notebook", {"notebook": "/work/a.ipynb"})]:
+        budget.set_budget("1", scope=scope_key, **kw)
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'my-ft'"):
+        with llmcost_nb.Scope(kind="cell", notebook="/work/a.ipynb", cell=1):
+            spend(5, team="ads")
+            llmcost_nb.log(model="my-ft", input_tokens=10, output_tokens=2, tags={"team": "ads"})
+        llmcost_nb.log(model="my-ft", input_tokens=10, output_tokens=2)
+    priced.write_many([
+        Call(model="my-ft", input_tokens=10, output_tokens=2, cost=None, billed=True, session_id="another"),
+        Call(model="my-ft", status="error", http_status=500, cost=None, billed=False),  # not billed: left out
+    ])
+    counts = {b.scope: budget.unpriced_against(b) for b, _ in budget.budgets_with_spent()}
+    assert counts == {"session": 2, "day": 3, "month": 3, "tag:team=ads": 1, "notebook:/work/a.ipynb": 1}
+    # what they have spent is unchanged: priced calls only
+    assert {b.scope: s for b, s in budget.budgets_with_spent()} == dict.fromkeys(counts, Decimal("0.000005"))

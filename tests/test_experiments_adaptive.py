@@ -114,11 +114,11 @@ def test_the_race_stops_the_cells_that_cannot_win_and_the_full_grid_agrees(oai, 
     )
     assert race.saved == saved == Decimal("0.002859105882")
     assert race.race_verdict() == (
-        "raced on cost_per_success at 95%: 5 of 6 cells stopped, saved ≈ $0.002859; "
+        "raced on cost_per_success at 95%: 5 of 6 cells stopped, saved an estimated $0.002859; "
         "winner: right · gpt-4.1-mini"
     )
     # the progress bar ends with the live cells and the money saved
-    assert "live 1/6 cells · saved ≈$0.002859" in capsys.readouterr().err
+    assert "live 1/6 cells · saved an estimated $0.002859" in capsys.readouterr().err
     # the ledger: every call tagged with the race, a stopped cell's last calls with why
     calls = ledger.calls(tags={"experiment": "race-1"})
     assert set(calls["tags"].map(lambda t: t["race"])) == {"cost_per_success@0.95"}

@@ -45,12 +45,12 @@ def test_committed_with_outputs_and_no_errors(notebook):
     raced = next(text for text in checked.values() if text.startswith("full grid:"))
     assert raced == (
         "full grid: 0.0170748 for 480 calls\n"
-        "adaptive:  0.0108778 for 362 calls (64% of the full grid); saved ≈ 0.006215888889\n"
+        "adaptive:  0.0108778 for 362 calls (64% of the full grid); saved an estimated 0.006215888889\n"
         "winner, full grid: terse · gpt-4.1-mini\n"
         "winner, adaptive:  terse · gpt-4.1-mini\n"
-        "raced on cost_per_success at 95%: 4 of 6 cells stopped, saved ≈ $0.006216; no clear winner at 95%: "
-        "2 cells still in the race (terse · gpt-4.1-mini, guided · gpt-4.1-mini), best() picks among them on "
-        "their figures\n"
+        "raced on cost_per_success at 95%: 4 of 6 cells stopped, saved an estimated $0.006216; no clear "
+        "winner at 95%: 2 cells still in the race (terse · gpt-4.1-mini, guided · gpt-4.1-mini), best() "
+        "picks among them on their figures\n"
         "ledger total for experiment=quiz-raced: 0.0108778\n"
     )
 
@@ -75,7 +75,8 @@ def test_charts_are_svg_and_the_explorer_renders_without_a_kernel(notebook):
     bars = [m for m in models if m.get("_model_name") == "FloatProgressModel"]
     assert {"value": 362.0, "max": 362.0, "bar_style": "success"}.items() <= bars[-1].items()
     texts = [str(m.get("value")) for m in models]
-    assert any("live\u20072/6\u2007cells\u2007·\u2007saved\u2007≈$0.006216" in t for t in texts)
+    saved = "live\u20072/6\u2007cells\u2007·\u2007saved\u2007an\u2007estimated\u2007$0.006216"
+    assert any(saved in t for t in texts)
     explorer = next(o for o in outputs if "llmcost-explorer" in o.data.get("text/html", ""))
     state = notebook.metadata["widgets"][WIDGET_STATE]["state"]
     assert explorer.data[WIDGET_VIEW]["model_id"] in state

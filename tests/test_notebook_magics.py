@@ -359,3 +359,35 @@ def test_budget_subcommand_sets_lists_and_removes(ip):
     assert run(ip, "%llmcost budget off --scope day")[0].result is True
     assert run(ip, "%llmcost budget off --scope tag:team=ads")[0].result is True
     assert repr(run(ip, "%llmcost budget")[0].result) == "no budgets"
+
+
+def test_budget_lines_say_which_unpriced_calls_they_do_not_count(ip):
+    """Issue 16: the spend a budget counts leaves out calls of unknown price; every budget line says so."""
+    run(ip, "%llmcost budget 5")
+    run(ip, "%llmcost budget 2 --scope day --hard")
+    run(ip, "%llmcost budget 1 --scope tag:team=ads")  # no call carries the tag: nothing left out
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'my-ft'"):
+        _, outputs, _ = run(
+            ip, "%%llmcost\nask()\nfor _ in range(2):\n    client.chat.completions.create(model='my-ft', "
+                "messages=HELLO)"
+        )
+    bundle = summary_of(outputs)
+    lines = bundle["text/plain"].splitlines()
+    assert "  budget session: [--------------------] 0% of $5.0000 · not counting 2 unpriced calls" in lines
+    empty = "[--------------------] 0%"
+    assert f"  budget day: {empty} of $2.0000 (hard) · not counting 2 unpriced calls" in lines
+    assert "  budget tag:team=ads: [--------------------] 0% of $1.0000" not in lines  # the cell's tags only
+    assert ("<small>budget session: $0.000084 of $5.0000 · not counting 2 unpriced calls</small>"
+            in bundle["text/html"])
+    status = repr(run(ip, "%llmcost status")[0].result).splitlines()
+    assert "budget session: $0.000084 of $5.0000 · not counting 2 unpriced calls" in status
+    assert "budget day: $0.000084 of $2.0000 (hard) · not counting 2 unpriced calls" in status
+    assert "budget tag:team=ads: $0.0000 of $1.0000" in status
+    listed = repr(run(ip, "%llmcost budget")[0].result).splitlines()
+    assert listed == [
+        "budget session: $5.0000, alerts at 80%, 100%; spent $0.000084 · not counting 2 unpriced calls",
+        "budget day: $2.0000 (hard), alerts at 80%, 100%; spent $0.000084 · not counting 2 unpriced calls",
+        "budget tag:team=ads: $1.0000, alerts at 80%, 100%; spent $0.0000",
+    ]
+    for scope in ("session", "day", "tag:team=ads"):
+        run(ip, f"%llmcost budget off --scope {scope}")

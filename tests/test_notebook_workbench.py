@@ -299,6 +299,72 @@ def test_adaptive_is_passed_to_compare(client):
     assert result.total_cost == ledger().total_cost(tags={"workbench": "race", "run": "1"})
 
 
+# -- honest numbers (issue 16): unknown is never $0, estimated is never exact -----------------------------
+def test_a_model_without_a_price_gives_no_dollar_estimate_and_its_runs_count_it_unpriced(client, fake):
+    wb = workbench(QUESTIONS, models=["gpt-4.1", "mystery-1"], client=client, scorer="exact", max_tokens=16,
+                   variants={"terse": "Q: {question}"}, name="unknown")
+    wb.widget()
+    assert wb.quote.label() == "cost unknown for mystery-1 (no price) · 12 calls · 192 input tokens"
+    assert wb.estimate is None and "$" not in wb._estimate.value
+    grid = estimate_grid({"terse": "Q: {question}"}, ["gpt-4.1", "mystery-1"], QUESTIONS, max_tokens=16)
+    assert str(grid).startswith("cost unknown for mystery-1 (no price) — 12 calls = 1 variants × 2 models")
+    # no budget: compare() runs such a grid (its calls are unpriced), so Run is enabled
+    assert wb.quote.runnable and not wb._run.disabled
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="no price known for model 'mystery-1'"):
+        result = wb.run()  # the widget's own progress: its status line words the running cost
+    assert result.total_cost == 6 * cost("gpt-4.1", 9, 1) == Decimal("0.000156")
+    assert "12 / 12 calls · $0.000156 + 6 unpriced</span>" in wb._status.value
+    history = wb.history
+    assert history.loc[0, "cost"] == Decimal("0.000156") and history.loc[0, "estimate"] is None
+    assert (history.loc[0, "unpriced"], history.loc[0, "estimated"]) == (6, 0)
+    assert wb.bench.runs[0].headline().endswith(" · cost $0.000156 + 6 unpriced")
+    assert ('<td style="white-space:nowrap">$0.000156 + 6 unpriced</td>'
+            '<td style="white-space:nowrap">unknown</td>') in wb._history.value
+    assert "cost $0.000156 + 6 unpriced · 12 calls · first run" in repr(wb)
+    wb.set_variant("terse", "Question: {question}")
+    wb.run(progress=False)  # (the warning about mystery-1 came once, in run 1)
+    html = wb.compare_runs(1, 2)._repr_html_()  # each cell's total as format_total words it
+    row = "\n      ".join
+    assert row(["<td>mystery-1</td>", "<td>6</td>", "<td>50%</td>", "<td>6 unpriced</td>"]) in html
+    assert row(["<td>gpt-4.1</td>", "<td>6</td>", "<td>100%</td>", "<td>$0.000156</td>"]) in html
+
+
+def test_with_a_budget_a_grid_without_a_price_cannot_run_and_the_label_says_why(client, fake):
+    wb = workbench(QUESTIONS, models=["gpt-4.1", "mystery-1"], client=client, budget="0.50", max_tokens=16,
+                   variants={"terse": "Q: {question}"})
+    wb.widget()
+    assert wb.quote.label() == ("cost unknown for mystery-1 (no price) · 12 calls · 192 input tokens · "
+                                "cannot be checked against the budget of $0.5000")
+    assert wb._run.disabled and "color:#c62828" in wb._estimate.value
+    with pytest.raises(GridOverBudget, match=r"cost unknown for mystery-1 .* Nothing was sent\. Set a price"):
+        wb.run()
+    assert fake.request_count == 0 and wb.history.empty
+
+
+def test_a_run_with_estimated_tokens_says_so_in_the_history():
+    from llmcost_nb import Call
+    from llmcost_nb.experiments.result import from_ledger
+    from llmcost_nb.experiments.workbench import Grid, RunRecord, history_frame, history_html, history_text
+
+    def call(n: int, **kw) -> Call:
+        tags = {"experiment": "est/run-1", "variant": "terse", "model": "gpt-4.1", "input_id": f"q{n}"}
+        return Call(provider="openai", model="gpt-4.1", input_tokens=9, output_tokens=1, tags=tags, **kw)
+
+    ledger().write_many([call(1, cost=Decimal("0.000026")),
+                         call(2, cost=Decimal("0.000026"), usage_source="estimated", streamed=True),
+                         call(3, cost=None, billed=True)])
+    record = RunRecord(run=1, experiment="est/run-1", started="2026-12-06T08:00:00Z", variants={"terse": "Q"},
+                       grid=Grid(("gpt-4.1",), 3), estimate=Decimal("0.0004"),
+                       result=from_ledger("est/run-1", ledger()))
+    assert record.cost == Decimal("0.000052") and (record.unpriced, record.estimated) == (1, 1)
+    assert record.cost_text() == "≈$0.000052 (1 estimated) + 1 unpriced"
+    frame = history_frame([record])
+    assert frame.loc[0, ["cost", "unpriced", "estimated"]].tolist() == [Decimal("0.000052"), 1, 1]
+    cell = '<td style="white-space:nowrap">≈$0.000052 (1 estimated) + 1 unpriced</td>'
+    assert cell in history_html([record])
+    assert " · cost ≈$0.000052 (1 estimated) + 1 unpriced · 3 calls · " in history_text([record])
+
+
 # -- displays --------------------------------------------------------------------------------------------
 def test_the_fallbacks_show_the_last_results_and_the_history(wb):
     wb.run(progress=False)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import from_pusd
-from ..core.money import format_usd
+from ..core.money import format_total, format_usd
 from ..core.times import HOUR_KEY_FORMAT, parse_when
 from .summaries import AnalysisError, summary
 
@@ -41,6 +41,13 @@ def _fmt(value: Decimal) -> str:
     return format_usd(value, places=2)
 
 
+def _fmt_total(value: Decimal, counts: tuple[int, int]) -> str:
+    """A period's or a scope's cost, saying what it leaves out and what it guesses (``$8.19 + 3 unpriced``,
+    ``≈$8.19 (2 estimated)``): :func:`~llmcost_nb.core.money.format_total`."""
+    unpriced, estimated = counts
+    return format_total(value, unpriced=unpriced, estimated=estimated, places=2)
+
+
 def _spikes(
     ledger: LedgerReader,
     freq: str,
@@ -55,15 +62,19 @@ def _spikes(
     if by_time.empty:
         return []
     per: dict[str, Decimal] = {}
-    top: dict[str, tuple[str, Decimal]] = {}
+    top: dict[str, tuple[str, Decimal, tuple[int, int]]] = {}
     calls: dict[str, int] = {}
-    for when, model, n, cost in zip(
-        by_time[freq], by_time["model"], by_time["requests"], by_time["cost_usd"], strict=True
+    counts: dict[str, tuple[int, int]] = {}  # per period: (unpriced, estimated) calls, for the reason's words
+    for when, model, n, cost, unpriced, estimated in zip(
+        by_time[freq], by_time["model"], by_time["requests"], by_time["cost_usd"], by_time["unpriced"],
+        by_time["estimated"], strict=True
     ):
         per[when] = per.get(when, Decimal(0)) + cost
         calls[when] = calls.get(when, 0) + int(n)
+        was = counts.get(when, (0, 0))
+        counts[when] = (was[0] + int(unpriced), was[1] + int(estimated))
         if cost > top.get(when, ("", Decimal(-1)))[1]:
-            top[when] = (model or "(unknown)", cost)
+            top[when] = (model or "(unknown)", cost, (int(unpriced), int(estimated)))
     step = timedelta(hours=1) if freq == "hour" else timedelta(days=1)
     parse = (
         (lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")))
@@ -110,11 +121,11 @@ def _spikes(
         baseline = sum(history, Decimal(0)) / len(history)
         if cost > baseline * Decimal(str(threshold)) and cost - baseline >= min_cost:
             ratio = float(cost / baseline) if baseline else float("inf")
-            model, model_cost = top[label(t)]
+            model, model_cost, model_counts = top[label(t)]
             times = f"{ratio:.1f}×" if baseline else "infinitely more than"
             reason = (
-                f"{_fmt(cost)} is {times} the trailing average ({_fmt(baseline)} over {what}); "
-                f"largest: {model} ({_fmt(model_cost)})"
+                f"{_fmt_total(cost, counts[label(t)])} is {times} the trailing average ({_fmt(baseline)} "
+                f"over {what}); largest: {model} ({_fmt_total(model_cost, model_counts)})"
             )
             found.append(("cost_spike", label(t), cost, baseline, ratio, calls[label(t)], None, reason))
     return found
@@ -143,8 +154,11 @@ def _runaways(
             datetime.fromisoformat(last[:19]) - datetime.fromisoformat(first[:19])
         ).total_seconds() / 60
         cost = from_pusd(pusd or 0) or Decimal(0)
+        own = summary(ledger, by=None, where={"scope_id": scope_id})
+        scope_counts = (int(own["unpriced"].sum()), int(own["estimated"].sum()))
         reason = (
-            f"{what} made {n:,} calls in {minutes:.0f} min ({_fmt(cost)}): {n / median:.0f}× the median "
+            f"{what} made {n:,} calls in {minutes:.0f} min ({_fmt_total(cost, scope_counts)}): "
+            f"{n / median:.0f}× the median "
             f"scope ({median:g} call{'s' * (median != 1)}; threshold {limit:g})"
         )
         found.append(("runaway_scope", first[:10], cost, None, n / median, n, scope_id, reason))

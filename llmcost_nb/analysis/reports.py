@@ -22,7 +22,7 @@ from decimal import Decimal
 from html import escape
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..core.money import format_total, format_usd, parse_usd
+from ..core.money import format_total, format_usd, not_counting, parse_usd
 from .summaries import AnalysisError, summary
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class DailyReport:
             share = self.budget_used or Decimal(0)
             pct = f"{share * 100:.0f}% of the daily budget ({usd(self.budget)}) used"
             if self.unpriced:
-                pct += f", not counting {self.unpriced:,} unpriced call{'s' * (self.unpriced != 1)}"
+                pct += f", {not_counting(self.unpriced)}"
             lines.append(
                 ("Over budget: " if share > 1 else "Alert: " if share >= Decimal("0.5") else "") + pct
             )

@@ -25,6 +25,7 @@ from .limits import (
     set_budget,
     set_default_max_output_tokens,
     spent,
+    unpriced_against,
     warn,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "set_budget",
     "set_default_max_output_tokens",
     "spent",
+    "unpriced_against",
     "warn",
 ]
 

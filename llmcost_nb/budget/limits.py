@@ -69,6 +69,7 @@ __all__ = [
     "set_budget",
     "set_default_max_output_tokens",
     "spent",
+    "unpriced_against",
     "warn",
 ]
 
@@ -211,6 +212,25 @@ class _Book:
         start = date.fromisoformat(period if kind == "day" else f"{period}-01")
         return led.total_cost(since=start)
 
+    def unpriced_on(self, budget: Budget, session: Session, ts: str) -> int:
+        """How many billed calls of unknown price fall under ``budget`` in the period of ``ts``: the
+        calls its spending does not count (read from the ledger each time: shown, never enforced)."""
+        from ..ledger.filters import SQLITE, where
+
+        kind, period = budget.kind, budget.period(ts)
+        if kind == "notebook":
+            condition = " WHERE scope_id IN (SELECT id FROM scopes WHERE notebook = ?)"
+            params: list[Any] = [budget.scope[9:]]
+        else:
+            key, _, value = budget.scope[4:].partition("=")
+            filters = ({"session_id": session.id} if kind == "session" else {"tags": {key: value}}
+                       if kind == "tag" else {"since": date.fromisoformat(
+                           period if kind == "day" else f"{period}-01")})
+            condition, params = where(filters, SQLITE)
+        sql = f"SELECT COUNT(*) FROM calls{condition or ' WHERE 1'} AND billed = 1 AND cost_pusd IS NULL"
+        with self.ledger._lock:
+            return int(self.ledger.connection.execute(sql, params).fetchone()[0])
+
     def add(self, call: Call, scope: Scope | None, session: Session) -> list[BudgetAlert]:
         """Count a recorded call against the budgets it falls under; the alerts it sets off."""
         with self.lock:
@@ -276,6 +296,14 @@ def budgets_with_spent(session: Session | None = None, *,
     book = _book(ledger or session.ledger)
     ts = now_iso()
     return [(b, book.spent_on(b, session, ts)) for b in list(book.budgets.values())]
+
+
+def unpriced_against(budget: Budget, session: Session | None = None, *, ledger: Ledger | None = None) -> int:
+    """Billed calls of unknown price under ``budget`` this period (``ledger``: the session's by default).
+    What was spent against a budget counts priced calls only; the views say how many it leaves out
+    (``$0.42 of $5.00 · not counting 3 unpriced calls``, :func:`~llmcost_nb.core.money.not_counting`)."""
+    session = session or get_session()
+    return _book(ledger or session.ledger).unpriced_on(budget, session, now_iso())
 
 
 def exceeds(spent: Decimal, request_cost: Decimal | None, limit: Decimal) -> bool:

@@ -12,6 +12,11 @@ counted by us (a stream that sent no usage) is ``≈``, never shown as exact. Ev
 ('unpriced', '≈$0.004200', '—')
 >>> format_total(Decimal("1.2042"), unpriced=2, estimated=1, places=2), format_total(Decimal(0), unpriced=3)
 ('≈$1.20 (1 estimated) + 2 unpriced', '3 unpriced')
+
+A spend against a limit says what it leaves out:
+
+>>> f"{format_usd(Decimal('0.42'))} of {format_usd(5)} · {not_counting(3)}"
+'$0.4200 of $5.0000 · not counting 3 unpriced calls'
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ __all__ = [
     "format_total",
     "format_usd",
     "from_pusd",
+    "not_counting",
     "parse_usd",
     "to_pusd",
 ]
@@ -117,6 +123,14 @@ def format_total(
     if unpriced:
         text += f" + {unpriced:,} {UNPRICED}"
     return text
+
+
+def not_counting(unpriced: int) -> str:
+    """What a spend against a limit leaves out: ``not counting 3 unpriced calls`` (``""`` for none). Budget
+    lines and the daily report put it after the amount (``$0.42 of $5.00 · not counting 3 unpriced calls``).
+    """
+    unpriced = int(unpriced or 0)
+    return f"not counting {unpriced:,} {UNPRICED} call{'s' * (unpriced != 1)}" if unpriced else ""
 
 
 def parse_usd(

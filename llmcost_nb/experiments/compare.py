@@ -42,7 +42,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
-from ..core.money import format_total
+from ..core.money import format_total, format_usd
 from ..core.tags import clean_tags
 from ..errors import GridOverBudget
 from ..tracking import resolve_ledger
@@ -251,24 +251,42 @@ def _tick(bar: Any, run: Run) -> None:
     bar.update(run.done - bar.n)
     text = format_total(run.spent, unpriced=run.unpriced, estimated=run.estimated)
     if run.race is not None:
-        text += f" · live {len(run.race.live)}/{len(run.race.cells)} cells · saved ≈${run.saved:.6f}"
+        live = f"{len(run.race.live)}/{len(run.race.cells)}"
+        text += f" · live {live} cells · saved an estimated {format_usd(run.saved)}"
     bar.set_postfix_str(text, refresh=True)
 
 
 class _Report:
     """``progress=callable``: ``callable(done, total, spent)`` each time calls finish (and once at the end),
-    in the thread that called :func:`compare`: for a caller that draws its own progress bar."""
+    in the thread that called :func:`compare`: for a caller that draws its own progress bar. A callable that
+    takes ``unpriced`` and ``estimated`` keywords gets the counts of calls ``spent`` leaves out and guesses
+    too (to word it as :func:`~llmcost_nb.core.money.format_total` does)."""
 
-    def __init__(self, report: Callable[[int, int, Decimal], None]) -> None:
-        self.report, self.n = report, -1
+    def __init__(self, report: Callable[..., None]) -> None:
+        self.report, self.n, self.counts = report, -1, _takes_counts(report)
 
     def update(self, run: Run) -> None:
         if run.done != self.n:
             self.n = run.done
-            self.report(run.done, len(run.cells) - len(run.raced_out), run.spent)
+            args = (run.done, len(run.cells) - len(run.raced_out), run.spent)
+            if self.counts:
+                self.report(*args, unpriced=run.unpriced, estimated=run.estimated)
+            else:
+                self.report(*args)
 
     def close(self) -> None:
         pass
+
+
+def _takes_counts(report: Callable[..., None]) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(report).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: the three positional values only
+        return False
+    return ("unpriced" in params and "estimated" in params) or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _bar(total: int, name: str, progress: bool | Callable[[int, int, Decimal], None]) -> Any:
@@ -313,7 +331,8 @@ def compare(
     ``best()`` takes, latency percentiles aside) shows at ``confidence`` that it cannot win, never before
     ``min_inputs`` inputs; ``adaptive=False`` (the default) runs the full grid.
     ``progress``: a progress bar with the running cost (True), none (False), or a function
-    ``progress(done, total, spent)`` called as calls finish. ``stop``: an event another thread may set to stop
+    ``progress(done, total, spent)`` called as calls finish (with ``unpriced=``, ``estimated=`` counts when
+    it takes them). ``stop``: an event another thread may set to stop
     the grid as an interrupt does (no new call launched, calls in flight cancelled, what finished returned,
     ``.stopped == "interrupted"``).
 

@@ -46,7 +46,7 @@ class GridEstimate:
         cost = (
             f"at most {format_usd(self.max_cost)}"
             if self.max_cost is not None
-            else (f"cost unknown (no price for {', '.join(self.unpriced_models)})")
+            else f"cost unknown for {', '.join(self.unpriced_models)} (no price)"
         )
         return f"{cost} — {self.describe()}"
 

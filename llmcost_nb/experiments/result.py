@@ -323,7 +323,7 @@ class CompareResult:
         race, live = self.race, self.live_cells
         head = (
             f"raced on {race.by} at {race.confidence:.0%}: {len(race.stops)} of {len(self.cells())} cells "
-            f"stopped, saved ≈ {format_usd(self.saved)}"
+            f"stopped, saved an estimated {format_usd(self.saved)}"
         )
         if self.stopped is not None:  # budget, interrupt: the cells left did not all run every input
             return f"{head}; the race did not finish ({self.stopped}): no verdict"

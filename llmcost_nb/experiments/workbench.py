@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import now_iso
-from ..core.money import format_usd
+from ..core.money import format_total, format_usd
 from ..pricing.tokens import count_message_tokens, encoding_name
 from ..tracking import resolve_ledger
 from .plan import GridEstimate, _items, plan, usd_amount
+from .result import _count
 from .scorers import LLMJudge, resolve_scorer
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ __all__ = ["Bench", "Grid", "Quote", "RunComparison", "RunRecord", "TokenCounter
 
 NO_MATH = "mathjax_ignore tex2jax_ignore"  # Jupyter must not typeset "$0.04 … $0.05" as LaTeX
 HISTORY_COLUMNS = ("run", "experiment", "started", "variants", "changes", "models", "inputs", "repeats",
-                   "max_tokens", "adaptive", "calls", "estimate", "cost", "winner", "success_rate",
-                   "stopped")
+                   "max_tokens", "adaptive", "calls", "estimate", "cost", "unpriced", "estimated", "winner",
+                   "success_rate", "stopped")
 
 
 # -- variants ----------------------------------------------------------------------------------------------
@@ -243,17 +244,24 @@ class Quote:
         return self.problem is None and self.estimate is not None and not self.over_budget
 
     def label(self) -> str:
-        """``≤ $0.0410 · 120 calls · 3,660 input tokens`` (and the budget when the grid is over it)."""
+        """``≤ $0.0410 · 120 calls · 3,660 input tokens`` (and the budget when the grid is over it).
+
+        A model with no known price gives no dollar figure: ``cost unknown for mystery-1 (no price) · …``.
+        Run then goes without a budget (its calls are ``unpriced`` in the results) and is refused with one,
+        as :func:`~llmcost_nb.experiments.compare.compare` refuses: the grid cannot be checked against it.
+        """
         if self.problem is not None or self.estimate is None:
             return f"cannot run: {self.problem}"
         e = self.estimate
         if e.max_cost is None:
-            cost = f"cost unknown (no price for {', '.join(e.unpriced_models)})"
+            cost = f"cost unknown for {', '.join(e.unpriced_models)} (no price)"
         else:
             cost = f"≤ {format_usd(e.max_cost)}"
         judge = f" (+{e.judge_calls:,} judge)" if e.judge_calls else ""
         text = f"{cost} · {e.calls:,} calls{judge} · {e.input_tokens:,} input tokens"
-        if self.over_budget:
+        if self.over_budget and e.max_cost is None:
+            text += f" · cannot be checked against the budget of {format_usd(self.budget)}"
+        elif self.over_budget:
             text += f" · over the budget of {format_usd(self.budget)}"
         return text
 
@@ -302,6 +310,20 @@ class RunRecord:
         return len(self.result.rows)
 
     @property
+    def unpriced(self) -> int:
+        """Billed calls with no known price: their cost is not in :attr:`cost`."""
+        return _count(self.result.rows["unpriced"])
+
+    @property
+    def estimated(self) -> int:
+        """Calls whose tokens were counted by llmcost_nb (the provider sent no usage)."""
+        return _count(self.result.rows["estimated"])
+
+    def cost_text(self) -> str:
+        """:attr:`cost` for people: ``$0.0120``, ``≈$0.0120 (2 estimated)``, ``$0.0120 + 3 unpriced``."""
+        return format_total(self.cost, unpriced=self.unpriced, estimated=self.estimated)
+
+    @property
     def winner(self) -> tuple[str, str] | None:
         try:
             best = self.result.best("cost_per_success")
@@ -335,17 +357,19 @@ class RunRecord:
             "calls": self.calls,
             "estimate": self.estimate,
             "cost": self.cost,
+            "unpriced": self.unpriced,
+            "estimated": self.estimated,
             "winner": " · ".join(winner) if winner else None,
             "success_rate": self.success_rate,
             "stopped": self.result.stopped,
         }
 
     def headline(self) -> str:
-        """``run 3: guided · gpt-4.1-mini won at 85% · cost $0.0120``."""
+        """``run 3: guided · gpt-4.1-mini won at 85% · cost $0.0120`` (the cost as :meth:`cost_text`)."""
         winner, rate = self.winner, self.success_rate
         won = f"{' · '.join(winner)} won at {rate:.0%}" if winner else "no cell succeeded"
         stopped = f" · stopped ({self.result.stopped})" if self.result.stopped else ""
-        return f"run {self.run}: {won} · cost {format_usd(self.cost)}{stopped}"
+        return f"run {self.run}: {won} · cost {self.cost_text()}{stopped}"
 
 
 def _changes(before: Mapping[str, str] | None, after: Mapping[str, str]) -> tuple[list[str], str]:
@@ -393,6 +417,7 @@ def history_html(runs: Sequence[RunRecord]) -> str:
     for r in runs:
         winner, rate = r.winner, r.success_rate
         stopped = f" <small>(stopped: {escape(r.result.stopped)})</small>" if r.result.stopped else ""
+        estimate = f"≤ {format_usd(r.estimate)}" if r.estimate is not None else "unknown"
         changes = escape("; ".join(r.changes))
         if r.diff:
             changes = f"<details><summary>{changes}</summary>{_diff_html(r.diff)}</details>"
@@ -400,8 +425,8 @@ def history_html(runs: Sequence[RunRecord]) -> str:
                         f"{escape(t)}</pre></details>" for n, t in r.variants.items())
         body.append(
             f"<tr><td>{r.run}</td><td>{texts}</td><td>{escape(r.grid.describe())}</td>"
-            f'<td style="white-space:nowrap">{format_usd(r.cost)}{stopped}</td>'
-            f'<td style="white-space:nowrap">≤ {format_usd(r.estimate)}</td>'
+            f'<td style="white-space:nowrap">{escape(r.cost_text())}{stopped}</td>'
+            f'<td style="white-space:nowrap">{estimate}</td>'
             f"<td>{escape(' · '.join(winner)) if winner else '–'}</td>"
             f"<td>{f'{rate:.0%}' if rate is not None else '–'}</td><td>{r.calls:,}</td>"
             f"<td>{changes}</td></tr>")
@@ -444,9 +469,18 @@ class RunComparison:
 
     def _repr_html_(self) -> str:
         table = self.table.copy()
+        cells = list(zip(table["variant"], table["model"], strict=True))
+        for r in (self.a, self.b):  # each run's cell totals say what they leave out and guess
+            counts = {(v, m): (u, e) for v, m, u, e in zip(*(r.result.table[c] for c in (
+                "variant", "model", "unpriced", "estimated")), strict=True)}
+            column = f"total_cost_run{r.run}"
+            table[column] = [format_total(v, unpriced=counts[c][0], estimated=counts[c][1])
+                             if isinstance(v, Decimal) and c in counts else v
+                             for v, c in zip(table[column], cells, strict=True)]
         for column in table.columns:
             if "cost" in column:
-                table[column] = [format_usd(v) if isinstance(v, Decimal) else "–" for v in table[column]]
+                table[column] = [v if isinstance(v, str) else format_usd(v) if isinstance(v, Decimal) else "–"
+                                 for v in table[column]]
             if column.startswith("success_rate"):
                 table[column] = [f"{v:.0%}" if v == v else "–" for v in table[column]]
         diff = _diff_html(self.diff) if self.diff else "<i>same variant texts</i>"
@@ -658,6 +692,10 @@ class Bench:
         quote = self.quote()
         if quote.problem is not None:
             raise ValueError(f"the grid cannot run: {quote.problem}")
+        if quote.over_budget and quote.max_cost is None:  # as compare() refuses it
+            raise GridOverBudget(f"workbench {self.name}: {quote.label()}. Nothing was sent. Set a price "
+                                 "with llmcost_nb.set_price(model, input_mtok=..., output_mtok=...) or run "
+                                 "without a budget.")
         if quote.over_budget:
             raise GridOverBudget(f"workbench {self.name}: {quote.label()}. Nothing was sent. Lower "
                                  "max_tokens, use fewer inputs, variants or models, or raise the budget.")

@@ -114,9 +114,10 @@ class Status:
     unpriced: int = 0  # billed calls with no known price: not in total_cost
     estimated: int = 0  # calls whose tokens were estimated: in total_cost, not exact
     capture: str = "capture: off"  # the HTTP stacks hooked (llmcost_nb.tracking.capture.status_line)
+    budget_unpriced: dict[str, int] = field(default_factory=dict)  # budget scope -> unpriced calls left out
 
     def _lines(self) -> list[str]:
-        from ..core.money import format_total, format_usd
+        from ..core.money import format_total, format_usd, not_counting
 
         total = format_total(self.total_cost, unpriced=self.unpriced, estimated=self.estimated)
         lines = [f"session {self.session_id[:8]}: {self.calls} calls, {total}",
@@ -124,6 +125,7 @@ class Status:
                  f"tracking: {'every cell' if self.tracking_all else '%%llmcost cells'}",
                  "tags: " + (", ".join(f"{k}={v}" for k, v in self.tags.items()) or "none")]
         lines += [f"budget {b.scope}: {format_usd(s)} of {format_usd(b.limit)}{' (hard)' if b.hard else ''}"
+                  + (f" · {not_counting(n)}" if (n := self.budget_unpriced.get(b.scope)) else "")
                   for b, s in self.budgets] or ["budgets: none"]
         return [*lines, self.capture, self.replay]
 
@@ -142,11 +144,14 @@ class BudgetTable:
     """``%llmcost budget``: every budget and what has been spent against it."""
 
     rows: list[tuple[Budget, Decimal]]
+    unpriced: dict[str, int] = field(default_factory=dict)  # budget scope -> unpriced calls left out
 
     def _lines(self) -> list[str]:
-        from ..core.money import format_usd
+        from ..core.money import format_usd, not_counting
 
-        return [f"{b.describe()}; spent {format_usd(s)}" for b, s in self.rows] or ["no budgets"]
+        return [f"{b.describe()}; spent {format_usd(s)}"
+                + (f" · {not_counting(n)}" if (n := self.unpriced.get(b.scope)) else "")
+                for b, s in self.rows] or ["no budgets"]
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -245,15 +250,16 @@ class LlmcostMagics(Magics):
         from ..recording.replay import status_line
         from ..tracking import capture
         from ..tracking.scope import get_session
-        from .widgets import all_budgets
+        from .widgets import all_budgets, budget_unpriced
 
         self._parse("status", words)
 
         session = get_session()
         replay = status_line(session)
+        budgets = all_budgets(session)
         return Status(session.id, session.call_count, session.total_cost, str(session.ledger.path),
-                      self.track_all, dict(session.tags), all_budgets(session), replay, session.unpriced,
-                      session.estimated, capture.status_line())
+                      self.track_all, dict(session.tags), budgets, replay, session.unpriced,
+                      session.estimated, capture.status_line(), budget_unpriced(budgets, session))
 
     def _on(self, words: list[str]) -> None:
         self._parse("on", words)
@@ -296,9 +302,11 @@ class LlmcostMagics(Magics):
         try:
             if ns.usd is None:
                 from ..tracking.scope import get_session
-                from .widgets import all_budgets
+                from .widgets import all_budgets, budget_unpriced
 
-                return BudgetTable(all_budgets(get_session()))
+                session = get_session()
+                rows = all_budgets(session)
+                return BudgetTable(rows, budget_unpriced(rows, session))
             if ns.usd == "off":
                 return budget.remove_budget(ns.scope, notebook=notebook)
             return budget.set_budget(_usd_or_usage(ns.usd), ns.scope, hard=ns.hard, notebook=notebook,

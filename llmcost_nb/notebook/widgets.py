@@ -21,7 +21,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call
-from ..core.money import format_cost, format_total, format_usd
+from ..core.money import format_cost, format_total, format_usd, not_counting
 
 if TYPE_CHECKING:
     from ..budget import Budget
@@ -47,6 +47,7 @@ class CellSummary:
     stopped: str | None = None  # the message of a hard budget stop in this cell
     session_unpriced: int = 0  # the session's billed calls with no known price (not in session_total)
     session_estimated: int = 0  # the session's calls whose tokens were estimated
+    budget_unpriced: dict[str, int] = field(default_factory=dict)  # budget scope -> unpriced calls left out
 
     @classmethod
     def from_scope(cls, scope: Scope, *, session: Session | None = None, alerts: list[str] | None = None,
@@ -58,8 +59,9 @@ class CellSummary:
             calls = list(scope.records)
         parts = (f"[{scope.cell}]" if scope.cell is not None else "", scope.name or "")
         label = " ".join(p for p in parts if p)
-        return cls(calls, label, session.total_cost, _applicable_budgets(scope, session), list(alerts or []),
-                   stopped, session.unpriced, session.estimated)
+        budgets = _applicable_budgets(scope, session)
+        return cls(calls, label, session.total_cost, budgets, list(alerts or []), stopped, session.unpriced,
+                   session.estimated, budget_unpriced(budgets, session, scope.ledger))
 
     # -- totals -----------------------------------------------------------------------------------------
     @property
@@ -158,7 +160,7 @@ class CellSummary:
             filled = min(_BAR_WIDTH, int(ratio * _BAR_WIDTH))
             lines.append(f"  budget {budget.scope}: [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] "
                          f"{ratio * 100:.0f}% of {format_usd(budget.limit)}"
-                         + (" (hard)" if budget.hard else ""))
+                         + (" (hard)" if budget.hard else "") + self._not_counting(budget))
         lines += [f"  {n}" for n in self.notes()]
         lines += [f"  ! {a}" for a in self.alerts]
         if self.stopped:
@@ -180,7 +182,7 @@ class CellSummary:
             html.append(
                 f'<div class="llmcost-budget"><small>budget {escape(budget.scope)}'
                 f'{" (hard)" if budget.hard else ""}: {format_usd(spent)} of '
-                f"{format_usd(budget.limit)}</small>"
+                f"{format_usd(budget.limit)}{escape(self._not_counting(budget))}</small>"
                 f'<div style="background:#e0e0e0;width:240px;height:6px;border-radius:3px">'
                 f'<div style="background:{color};width:{pct:.0f}%;height:6px;border-radius:3px"></div>'
                 "</div></div>")
@@ -190,6 +192,10 @@ class CellSummary:
             html.append(f'<div class="llmcost-stop" style="color:#c62828"><b>stopped:</b> '
                         f"{escape(self.stopped)}</div>")
         return f'<div class="llmcost-header {NO_MATH}">' + "".join(html) + "</div>"
+
+    def _not_counting(self, budget: Budget) -> str:
+        unpriced = self.budget_unpriced.get(budget.scope, 0)
+        return f" · {not_counting(unpriced)}" if unpriced else ""
 
     def table_html(self) -> str:
         """The per-call table."""
@@ -249,3 +255,20 @@ def all_budgets(session: Session) -> list[tuple[Budget, Decimal]]:
     from ..budget import budgets_with_spent
 
     return budgets_with_spent(session)
+
+
+def budget_unpriced(budgets: list[tuple[Budget, Decimal]], session: Session, ledger: Any = None
+                    ) -> dict[str, int]:
+    """For each budget (by scope), the billed calls of unknown price its spending does not count; the
+    budgets with none are left out (and all of them when the ledger cannot be read: a view never fails)."""
+    from ..budget import unpriced_against
+
+    counts = {}
+    try:
+        for budget, _ in budgets:
+            n = unpriced_against(budget, session, ledger=ledger)
+            if n:
+                counts[budget.scope] = n
+    except Exception:
+        return {}
+    return counts

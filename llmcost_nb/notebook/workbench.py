@@ -34,7 +34,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ..core.money import format_usd
+from ..core.money import format_total, format_usd
 from ..experiments.workbench import (
     NO_MATH,
     Bench,
@@ -67,6 +67,7 @@ class Workbench:
         self.error: str | None = None  # why the last run failed, if it did
         self.quote: Quote = bench.quote()
         self.progress: tuple[int, int, Decimal] = (0, 0, Decimal(0))  # done, total, spent
+        self.progress_counts: tuple[int, int] = (0, 0)  # calls spent leaves out (unpriced) and guesses
         self._widget: Any = None
         self._rows: dict[str, tuple[Any, Any, Any]] = {}  # variant -> (row box, text area, flag)
         self._syncing = False  # widgets being set from the model: their observers do nothing
@@ -164,7 +165,7 @@ class Workbench:
             if self._busy:
                 raise RuntimeError(f"workbench {self.name} is running already: stop() it or wait() for it")
             self._busy, self._stop, self.error = True, threading.Event(), None
-            self.progress = (0, 0, Decimal(0))
+            self.progress, self.progress_counts = (0, 0, Decimal(0)), (0, 0)
         self._set_running(True)
         return self._stop
 
@@ -389,8 +390,9 @@ class Workbench:
         self._run.disabled = running or not self.quote.runnable
         self._stop_button.disabled = not running
 
-    def _progress(self, done: int, total: int, spent: Decimal) -> None:
-        self.progress = (done, total, spent)
+    def _progress(self, done: int, total: int, spent: Decimal, *, unpriced: int = 0, estimated: int = 0
+                  ) -> None:
+        self.progress, self.progress_counts = (done, total, spent), (unpriced, estimated)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -401,8 +403,10 @@ class Workbench:
         if self.error is not None:
             self._status.value = f'<span style="color:{_RED}">{escape(self.error)}</span>'
         elif total:
+            unpriced, estimated = self.progress_counts
+            cost = format_total(spent, unpriced=unpriced, estimated=estimated)
             self._status.value = (f'<span class="{NO_MATH}">{done:,} / {total:,} calls · '
-                                  f"{format_usd(spent)}</span>")
+                                  f"{escape(cost)}</span>")
 
     def _show_results(self) -> None:
         if self._widget is not None:

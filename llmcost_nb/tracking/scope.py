@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.call import Call, now_iso
+from ..core.money import format_total
 from ..core.tags import clean_tags
 
 if TYPE_CHECKING:
@@ -250,8 +251,14 @@ class Scope:
         self._stored_in: set[int] = set()
 
     def __repr__(self) -> str:
+        """``<Scope cell baseline: 3 calls, $0.000252 + 1 unpriced>`` (the total as
+        :func:`~llmcost_nb.core.money.format_total` words it)."""
         label = self.name or self.id[:8]
-        return f"<Scope {self.kind} {label}: {len(self.records)} calls, ${self.total_cost}>"
+        records = self._snapshot()
+        total = format_total(sum((c.cost for c in records if c.cost is not None), Decimal(0)),
+                             unpriced=sum(1 for c in records if c.cost is None and c.billed),
+                             estimated=sum(1 for c in records if c.usage_source == "estimated"))
+        return f"<Scope {self.kind} {label}: {len(records)} calls, {total}>"
 
     # -- what the scope collected ---------------------------------------------------------------------
     @property
