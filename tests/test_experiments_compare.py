@@ -639,3 +639,11 @@ def test_a_model_with_no_price_is_unpriced_in_the_result_never_0(oai, ledger, ca
     rebuilt = llmcost_nb.experiment("unpriced", ledger=ledger)
     assert rebuilt.table.set_index("model").loc["my-ft", "unpriced"] == 2
     assert rebuilt.summary() == result.summary()
+    # its cost is unknown, not $0: it never wins on a cost, nor a tie on success as "the cheaper cell"
+    for by in ("cost_per_success", "mean_cost", "total_cost", "success_rate"):
+        assert result.best(by)["model"] == "gpt-4.1", by
+    only = compare({"terse": "Q: {question}"}, ["my-ft"], QUESTIONS[:2], client=oai, ledger=ledger,
+                   progress=False)
+    with pytest.raises(ValueError, match=r"no cell has a known cost_per_success: no price for my-ft \("):
+        only.best()
+    assert only.best("success_rate")["model"] == "my-ft"

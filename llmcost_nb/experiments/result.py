@@ -79,6 +79,7 @@ BEST_BY = {
     "success_rate": False,
     "mean_score": False,
 }
+_COSTS = ("cost_per_success", "mean_cost", "total_cost")
 METRICS = ("score", "success", "cost", "latency_ms")
 _SHORT_HEADERS = {
     "success_rate": "success",
@@ -198,15 +199,25 @@ class CompareResult:
     def best(self, by: str = "cost_per_success") -> pd.Series:
         """The best cell by ``by`` (cost and latency: lowest; success rate and score: highest); ties go to
         the cheaper cell. Cells with no value (e.g. no success) are left out, and so are the cells a race
-        stopped (their figures cover fewer inputs)."""
+        stopped (their figures cover fewer inputs). On a cost, a cell with unpriced calls is left out too: its
+        cost is unknown, not the smaller sum of its priced calls (``set_price`` makes it comparable)."""
         if by not in BEST_BY:
             raise ValueError(f"unknown metric {by!r}, allowed values: {', '.join(BEST_BY)}")
-        table = self.table[self.table[by].notna() & self.table["stopped"].isna()]
+        keep = self.table[by].notna() & self.table["stopped"].isna()
+        if by in _COSTS:
+            keep &= self.table["unpriced"] == 0
+        table = self.table[keep]
         if table.empty:
+            unpriced = sorted(set(self.table.loc[self.table["unpriced"] > 0, "model"]))
+            if by in _COSTS and unpriced:
+                raise ValueError(f"no cell has a known {by}: no price for {', '.join(unpriced)} "
+                                 "(llmcost_nb.set_price(model, input_mtok=..., output_mtok=...))")
             raise ValueError(f"no cell has a {by} (no successful call?)")
         keyed = sorted(
             table.index,
-            key=lambda i: (table.at[i, by] if BEST_BY[by] else -table.at[i, by], table.at[i, "mean_cost"]),
+            # a tie goes to the cheaper cell, and never to one whose cost is unknown
+            key=lambda i: (table.at[i, by] if BEST_BY[by] else -table.at[i, by], table.at[i, "unpriced"] > 0,
+                           table.at[i, "mean_cost"]),
         )
         return table.loc[keyed[0]]
 
