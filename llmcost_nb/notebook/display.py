@@ -16,9 +16,10 @@ b'\\x89PNG\\r\\n\\x1a\\n'
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ChartView", "chart_png", "chart_svg", "show"]
+__all__ = ["ChartView", "chart_png", "chart_svg", "show", "widget_bundle"]
 
 
 def _spec(chart: Any) -> dict[str, Any]:
@@ -93,3 +94,18 @@ def _title(chart: Any) -> str | None:
 def show(chart: Any, *, interactive: bool = False, fmt: str = "svg") -> ChartView:
     """Wrap a chart for display: the last expression of a cell, or ``IPython.display.display(show(c))``."""
     return ChartView(chart, interactive=interactive, fmt=fmt)
+
+
+def widget_bundle(widget: Callable[[], Any] | None, html: str, text: str) -> dict[str, Any]:
+    """A display bundle: the live widget ``widget()`` builds (when given, and when ipywidgets and a comm are
+    there), plus ``text/html`` and ``text/plain`` fallbacks, which a saved notebook, nbviewer or ``llmcost
+    share`` show without a kernel."""
+    bundle: dict[str, Any] = {}
+    if widget is not None:
+        try:
+            bundle.update(widget()._repr_mimebundle_() or {})
+        except Exception:  # no ipywidgets, or no comm (a plain script): the fallbacks do
+            bundle = {}
+    bundle["text/html"] = html
+    bundle["text/plain"] = text
+    return bundle

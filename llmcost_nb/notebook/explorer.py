@@ -231,11 +231,6 @@ class Explorer:
         return repr(self.view())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {}
-        try:
-            bundle.update(self.widget()._repr_mimebundle_() or {})
-        except Exception:  # no ipywidgets or no comm (a plain script): the fallbacks do
-            bundle = {}
-        bundle["text/html"] = self._repr_html_()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        from .display import widget_bundle
+
+        return widget_bundle(self.widget, self._repr_html_(), repr(self))

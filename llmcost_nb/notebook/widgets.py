@@ -224,15 +224,9 @@ class CellSummary:
 
     def mimebundle(self, *, widget: bool) -> dict[str, Any]:
         """The display bundle: widget view (when asked) plus ``text/html`` and ``text/plain`` fallbacks."""
-        bundle: dict[str, Any] = {}
-        if widget:
-            try:
-                bundle.update(self.widget()._repr_mimebundle_() or {})
-            except Exception:  # no ipywidgets, or no comm: the fallbacks do
-                bundle = {}
-        bundle["text/html"] = self._repr_html_()
-        bundle["text/plain"] = str(self)
-        return bundle
+        from .display import widget_bundle
+
+        return widget_bundle(self.widget if widget else None, self._repr_html_(), str(self))
 
 
 def _plural(n: int, word: str) -> str:
