@@ -171,6 +171,21 @@ def parse_scope(scope: str, notebook: str | None = None) -> str:
     raise ValueError(f"unknown budget scope {scope!r}, allowed values: {', '.join(SCOPES)}")
 
 
+# The calls of a notebook budget: those of the notebook's tracked cells (scopes).
+_NOTEBOOK_SCOPES = "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)"
+
+
+def _filters(budget: Budget, session: Session, period: str) -> dict[str, Any]:
+    """The ledger filters (``total_cost``, ``count``) of the calls a session, tag, day or month ``budget``
+    counts in ``period``."""
+    if budget.kind == "session":
+        return {"session_id": session.id}
+    if budget.kind == "tag":
+        key, _, value = budget.scope[4:].partition("=")
+        return {"tags": {key: value}}
+    return {"since": date.fromisoformat(period if budget.kind == "day" else f"{period}-01")}
+
+
 class _Book:
     """The budgets of one ledger and what has been spent against each (per period)."""
 
@@ -196,37 +211,24 @@ class _Book:
     def _read(self, budget: Budget, session: Session, period: str) -> Decimal:
         from ..core.call import from_pusd
 
-        kind, led = budget.kind, self.ledger
-        if kind == "session":
-            return led.total_cost(session_id=session.id)
-        if kind == "tag":
-            key, _, value = budget.scope[4:].partition("=")
-            return led.total_cost(tags={key: value})
-        if kind == "notebook":
+        led = self.ledger
+        if budget.kind == "notebook":
             from ..ledger.rollups import scope_rows
 
             with led._lock:
-                rows = scope_rows(led.connection, "scope_id IN (SELECT id FROM scopes WHERE notebook = ?)",
-                                  (budget.scope[9:],))
+                rows = scope_rows(led.connection, _NOTEBOOK_SCOPES, (budget.scope[9:],))
             return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
-        start = date.fromisoformat(period if kind == "day" else f"{period}-01")
-        return led.total_cost(since=start)
+        return led.total_cost(**_filters(budget, session, period))
 
     def unpriced_on(self, budget: Budget, session: Session, ts: str) -> int:
         """How many billed calls of unknown price fall under ``budget`` in the period of ``ts``: the
         calls its spending does not count (read from the ledger each time: shown, never enforced)."""
         from ..ledger.filters import SQLITE, where
 
-        kind, period = budget.kind, budget.period(ts)
-        if kind == "notebook":
-            condition = " WHERE scope_id IN (SELECT id FROM scopes WHERE notebook = ?)"
-            params: list[Any] = [budget.scope[9:]]
+        if budget.kind == "notebook":
+            condition, params = f" WHERE {_NOTEBOOK_SCOPES}", [budget.scope[9:]]
         else:
-            key, _, value = budget.scope[4:].partition("=")
-            filters = ({"session_id": session.id} if kind == "session" else {"tags": {key: value}}
-                       if kind == "tag" else {"since": date.fromisoformat(
-                           period if kind == "day" else f"{period}-01")})
-            condition, params = where(filters, SQLITE)
+            condition, params = where(_filters(budget, session, budget.period(ts)), SQLITE)
         sql = f"SELECT COUNT(*) FROM calls{condition or ' WHERE 1'} AND billed = 1 AND cost_pusd IS NULL"
         with self.ledger._lock:
             return int(self.ledger.connection.execute(sql, params).fetchone()[0])
@@ -312,7 +314,6 @@ def exceeds(spent: Decimal, request_cost: Decimal | None, limit: Decimal) -> boo
     request that would exactly reach the limit is sent."""
     so_far, most = to_pusd(spent), to_pusd(limit)
     return so_far >= most or to_pusd(spent + (request_cost or Decimal(0))) > most  # type: ignore[operator]
-
 
 
 _callbacks: weakref.WeakKeyDictionary[Session, list[Callable[[BudgetAlert], Any]]] = (
