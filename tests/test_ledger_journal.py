@@ -17,6 +17,7 @@ from decimal import Decimal
 import genai_prices
 import openai
 import pytest
+from _env import isolated_env
 from genai_prices import Usage
 
 import llmcost_nb
@@ -141,6 +142,41 @@ def test_the_background_thread_records_within_the_interval(fake, ledger):
             assert time.monotonic() < deadline
             time.sleep(0.01)
     assert len(committed(ledger.path)) == 1
+
+
+def test_after_a_commit_the_next_call_is_taped_into_a_segment_made_ahead_and_exit_leaves_none(fake, tmp_path):
+    """At a notebook's pace every call comes after the flusher's commit sealed the last segment: the
+    flusher makes the next one then (a file, its first page written), so the call only copies its record."""
+    db = tmp_path / "spare.db"
+    script = """
+import sqlite3, sys, time, llmcost_nb, openai
+from pathlib import Path
+pending = Path(sys.argv[2] + "-pending")
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-x", max_retries=0)
+ledger = llmcost_nb.Ledger(sys.argv[2])
+def ask():
+    client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+def committed():
+    with sqlite3.connect(sys.argv[2]) as conn:
+        return conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+with llmcost_nb.track(ledger=ledger):
+    ask()
+    first = {p.name for p in pending.glob("*.rows")}
+    deadline = time.monotonic() + 10
+    while committed() < 1 or {p.name for p in pending.glob("*.rows")} in (first, set()):
+        assert time.monotonic() < deadline, "no segment made ahead"
+        time.sleep(0.01)
+    spare = {p.name for p in pending.glob("*.rows")}
+    ask()
+    print(len(first), len(spare), spare != first, {p.name for p in pending.glob("*.rows")} == spare)
+"""
+    proc = subprocess.run([sys.executable, "-c", script, fake.openai_base_url, str(db)],
+                          env=isolated_env(tmp_path), capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    # one segment for the first call; once it was committed, a new one waiting; the second call went into it
+    assert proc.stdout == "1 1 True True\n"
+    assert segments(db) == []  # the exit removed it once its call was committed
+    assert committed(db)[1][1:3] == committed(db)[0][1:3] and len(committed(db)) == 2
 
 
 def test_the_segment_holds_no_prompt_answer_or_key(fake, ledger, no_background):

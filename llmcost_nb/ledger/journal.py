@@ -28,6 +28,7 @@ that store prompt text, a ledger that cannot be opened) is recorded at once, as 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 import time
@@ -140,6 +141,7 @@ class Journal:
         self.unwritten: list[tuple[Call, Any]] = []  # (call, context): made into calls, not committed yet
         self.unannounced: list[tuple[Call, Any]] = []  # made, not shown to the listeners yet
         self._segment: Segment | None = None  # the one exchanges are appended to
+        self._spare: Segment | None = None  # the next one, made ahead by the flusher (prepare_spare)
         self._sealed: list[Segment] = []  # segments whose calls are all made, not all committed
         self._forget: list[str] = []  # segments committed and unlinked: their meta keys can go
         self._flushing = False
@@ -162,10 +164,10 @@ class Journal:
         record = frame(exchange)
         with self._tape_lock:
             if self._segment is None:
-                self._segment = Segment(self.directory, self.pid)
+                self._segment = self._next_segment()
             if not self._segment.append(record):  # full: sealed now, committed with the next commit
                 self._sealed.append(self._segment)
-                self._segment = Segment(self.directory, self.pid)
+                self._segment = self._next_segment()
                 if not self._segment.append(record):
                     raise OSError(f"a record of {len(record)} bytes does not fit in a journal segment")
             first = not self.pending
@@ -178,6 +180,24 @@ class Journal:
         elif first:
             _start_flusher()
             _wake.set()
+
+    def _next_segment(self) -> Segment:
+        """Under ``_tape_lock``: the spare made ahead, else a new segment (~0.5 ms on the call's path)."""
+        spare, self._spare = self._spare, None
+        return spare if spare is not None else Segment(self.directory, self.pid)
+
+    def prepare_spare(self) -> None:
+        """Make the segment the next taped call starts, if none is waiting: the flusher does this after a
+        commit (which seals the current one), so a call made a while after the last one — every call, at a
+        notebook's pace — copies its record into a ready page instead of making a file first."""
+        if self._spare is not None or self._segment is not None or self.pid != os.getpid():
+            return
+        spare: Segment | None = Segment(self.directory, self.pid)
+        with self._tape_lock:
+            if self._spare is None and self.pid == os.getpid():
+                self._spare, spare = spare, None
+        if spare is not None:  # another thread made one meanwhile
+            spare.close(self.directory)
 
     def settle(self) -> None:
         """Make the taped exchanges into priced, counted calls and show them to the listeners; their rows
@@ -275,11 +295,17 @@ class Journal:
         self._forget, self._sealed = sealed, []
 
     def close(self) -> None:
-        """At exit, after the last flush: remove an empty segment."""
+        """At exit, after the last flush: remove an empty segment, and the spare."""
         with self._tape_lock:
-            if not self.exchanges and self._segment is not None and self.pid == os.getpid():
-                segment, self._segment = self._segment, None
-                segment.close(self.directory)
+            if self.pid != os.getpid():
+                return
+            empty = [self._spare] if self._spare is not None else []
+            self._spare = None
+            if not self.exchanges and self._segment is not None:
+                empty.append(self._segment)
+                self._segment = None
+        for segment in empty:
+            segment.close(self.directory)
 
 
 def flush_all(*, force: bool = False, only: list[Journal] | None = None) -> None:
@@ -309,7 +335,11 @@ def _flush_loop() -> None:
         _wake.wait(_until_due())
         _wake.clear()
         now = time.monotonic()
-        flush_all(only=[j for j in list(_journals.values()) if j.due(now)])
+        due = [j for j in list(_journals.values()) if j.due(now)]
+        flush_all(only=due)
+        for journal in due:
+            with contextlib.suppress(Exception):  # a full disk: the next call makes its own, and says so
+                journal.prepare_spare()
 
 
 def _until_due() -> float | None:
@@ -333,8 +363,8 @@ def abandon_all() -> None:
         _journals.clear()
     for journal in journals:
         with journal.lock, journal._tape_lock:  # after a flush in progress
-            segments = [s for s in (journal._segment, *journal._sealed) if s is not None]
-            journal._segment, journal._sealed = None, []
+            segments = [s for s in (journal._segment, journal._spare, *journal._sealed) if s is not None]
+            journal._segment, journal._spare, journal._sealed = None, None, []
             journal.exchanges, journal.unwritten, journal.unannounced = [], [], []
         for segment in segments:
             segment.close()
