@@ -47,6 +47,12 @@ def committed(path) -> list[tuple]:
                             "ORDER BY id").fetchall()
 
 
+def texts(path) -> list[str]:
+    """The ts text of every committed row, in id order."""
+    with sqlite3.connect(path) as conn:
+        return [ts for (ts,) in conn.execute("SELECT ts FROM calls ORDER BY id")]
+
+
 def segments(path) -> list:
     return sorted(path.with_name(path.name + "-pending").glob("*.rows"))
 
@@ -266,6 +272,29 @@ def test_a_frame_cut_short_or_damaged_is_left_out(fake, ledger, no_background):
     tmp.write_bytes(data[:10] + b"\xff" + data[11:])  # the first frame damaged: nothing after it trusted
     assert _segment.read_exchanges(tmp) == []
     tmp.unlink()
+
+
+def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_time(fake, ledger,
+                                                                                    no_background):
+    """The call's time is taped as time.time_ns() and formatted when the row is made; a segment a previous
+    version wrote (the ledger's text in that field) is still read."""
+    before = llmcost_nb.core.times.now_iso()
+    with llmcost_nb.track(ledger=ledger):
+        ask(fake)
+        (segment,) = segments(ledger.path)
+        (taped,) = _segment.read_exchanges(segment)
+        after = llmcost_nb.core.times.now_iso()
+        assert type(taped[0]) is int
+        older = _segment.frame(("2026-01-02T03:04:05.678901Z", *taped[1:]))
+    ledger.flush()
+    (ts,) = texts(ledger.path)
+    assert before <= ts <= after and ts == llmcost_nb.core.times.iso_of_ns(taped[0])
+    directory = ledger.path.with_name(ledger.path.name + "-pending")
+    (directory / "1-older.rows").write_bytes(older + bytes(64))  # left by a dead process of an older version
+    ledger.close()
+    again = llmcost_nb.Ledger(ledger.path)
+    assert again.count() == 2 and texts(ledger.path) == [ts, "2026-01-02T03:04:05.678901Z"]
+    assert segments(ledger.path) == []
 
 
 def test_a_forked_child_records_only_its_own_calls(fake, ledger, no_background):

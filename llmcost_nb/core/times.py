@@ -20,6 +20,7 @@ __all__ = [
     "PG_TS_FORMAT",
     "TS_FORMAT",
     "format_ts",
+    "iso_of_ns",
     "now_iso",
     "parse_iso",
     "parse_when",
@@ -36,8 +37,17 @@ _second: tuple[int, str] = (-1, "")  # the last whole second formatted (strftime
 
 def now_iso() -> str:
     """The current UTC time as stored in the ledger: ``2026-11-22T07:41:22.123456Z``."""
+    return iso_of_ns(time.time_ns())
+
+
+def iso_of_ns(ns: int) -> str:
+    """A ``time.time_ns()`` reading as ledger text (what capture tapes is formatted later, off the call).
+
+    >>> iso_of_ns(1_764_979_282_123_456_789)
+    '2025-12-06T00:01:22.123456Z'
+    """
     global _second
-    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second, micros = divmod(ns // 1000, 1_000_000)
     cached = _second
     if cached[0] != second:
         cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))

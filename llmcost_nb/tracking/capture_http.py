@@ -129,7 +129,8 @@ def _replayed(conn: Any, answer: Any) -> Any:
 def tee_http_response(pending: _recorder.Pending, response: Any) -> None:
     """Record ``response`` (an ``http.client.HTTPResponse``, its body not read yet) as its body is read."""
     try:
-        headers = hooks.Headers(response.getheaders())
+        msg = response.msg  # its raw pairs: getheaders() runs each through the email package's policy
+        headers = hooks.Headers(msg.raw_items() if hasattr(msg, "raw_items") else response.getheaders())
         rec = hooks.stream_recorder(pending, response.status, headers)
         if rec is None:
             return

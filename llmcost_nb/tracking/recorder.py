@@ -10,10 +10,10 @@ import threading
 import weakref
 import zlib
 from decimal import Decimal
-from time import perf_counter
+from time import perf_counter, time_ns
 from typing import Any
 
-from ..core.call import USAGE_KEY_TO_FIELD, Call, now_iso
+from ..core.call import USAGE_KEY_TO_FIELD, Call
 from ..core.warn import warn_once
 from ..pricing import bedrock
 from ..pricing.pricer import price_captured
@@ -363,7 +363,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
                 scope.store_scope_row(ledger)
         tags = scope.tags if scope is not None else session.tags
         journal.append((
-            now_iso(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
+            time_ns(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
             endpoint.provider, endpoint.api, endpoint.host, info.model,
             tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
