@@ -259,6 +259,7 @@ def test_bedrock_converse_and_converse_stream(fake, model):
     cost = CONVERSE_COSTS[model]
     assert rows == [("aws", "converse", model, 6, 9, False, "ok", cost),
                     ("aws", "converse", model, 6, 9, True, "ok", cost)]
+    assert t.calls.request_id.tolist() == ["req_fake_1", "req_fake_2"]  # Bedrock's only id: x-amzn-RequestId
     assert cost == genai_cost(model, "aws", input_tokens=6, output_tokens=9)
 
 

@@ -321,8 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         provider, api, model = wire.route(path)
         rid = f"req_fake_{n}"
-        self._extra = {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {}) | (
-            {"x-amzn-requestid": rid} if provider == "bedrock" else {})
+        self._extra = {"x-amzn-requestid": rid} if provider == "bedrock" else (  # AWS sends only its own
+            {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {}))
         self._gzip = fake.gzip and "gzip" in headers.get("accept-encoding", "")
         if fake.latency > 0:
             time.sleep(fake.latency)

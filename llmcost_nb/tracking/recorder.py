@@ -190,15 +190,16 @@ def _decode(raw: bytes, encoding: str) -> bytes:
 def _header_values(headers: Any) -> tuple[str, str, str | None]:
     """Content type, content encoding and the provider's request id, in one pass over the raw headers
     (each ``Headers.get`` normalizes and scans them all again: several µs per call on the hot path)."""
-    found = ["", "", "", ""]
+    found = ["", "", "", "", ""]
     for key, value in headers.raw:
         index = _WANTED_HEADERS.get(key.lower())
         if index is not None:
             found[index] = value.decode("latin-1")
-    return found[0], found[1], found[2] or found[3] or None
+    return found[0], found[1], found[2] or found[3] or found[4] or None
 
 
-_WANTED_HEADERS = {b"content-type": 0, b"content-encoding": 1, b"x-request-id": 2, b"request-id": 3}
+_WANTED_HEADERS = {b"content-type": 0, b"content-encoding": 1, b"x-request-id": 2, b"request-id": 3,
+                   b"x-amzn-requestid": 4}  # (OpenAI and compatible servers; Anthropic; AWS)
 
 
 def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, content_type: str, *, cut: bool,
