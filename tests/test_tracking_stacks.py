@@ -447,8 +447,8 @@ def test_an_internal_failure_is_one_warning_and_the_call_is_unchanged(fake, monk
 
 
 # -- replay --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stack", ["aiohttp", "urllib.request"])
-def test_replay_serves_aiohttp_and_urllib_without_the_network(fake, tmp_path, stack):
+@pytest.mark.parametrize("stack", RAW_STACKS)
+def test_replay_serves_every_raw_stack_without_the_network(fake, tmp_path, stack):
     path, body, model, provider = APIS["chat"]
     for stream in (False, True):
         request = stream_body("chat", body) if stream else body
@@ -489,24 +489,42 @@ def test_replay_serves_boto3_bedrock_without_the_network(fake, tmp_path):
         ("converse", False), ("converse", True), ("invoke", False), ("invoke", True))]
 
 
-def test_replay_on_a_sync_stack_sends_and_says_so(fake, tmp_path):
-    """Replay does not serve urllib3/requests yet: the request is sent and recorded, with one warning
-    saying so."""
+@pytest.mark.parametrize("stack", ["requests", "urllib3"])
+def test_replay_only_over_https_opens_no_connection_and_a_budget_stop_neither(fake, tmp_path, unused_port,
+                                                                             stack):
+    """urllib3's pool connects before it sends (for HTTPS, in its connection check): the recording is
+    found, or the budget stops the call, before that. Nothing listens on the port, and it is HTTPS: any
+    attempt to connect would raise."""
     path, body, _, _ = APIS["chat"]
     with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
-        requests.post(fake.url + path, json=body)
-    with warnings.catch_warnings(record=True) as caught, llmcost_nb.replay(
-            "replay-or-record", path=tmp_path / "r.jsonl"), llmcost_nb.track() as t:
-        warnings.simplefilter("always")
-        requests.post(fake.url + path, json=body)
-    assert fake.request_count == 2 and not only_row(t).replayed
-    assert [str(w.message) for w in caught if "replay does not serve" in str(w.message)]
+        first = raw_call(stack, fake.url + path, body, False)
+    nowhere = f"https://127.0.0.1:{unused_port}{path}"
+    with llmcost_nb.replay("replay-only", path=tmp_path / "r.jsonl"), llmcost_nb.track() as t:
+        again = raw_call(stack, nowhere, body, False)
+    assert again == first and fake.request_count == 1
+    row = only_row(t)
+    assert (row.replayed, row.cost_usd, row.input_tokens, row.output_tokens) == (True, 0, 6, 9)
+    budget.set_budget("0.0000001", scope="session", hard=True)
+    with llmcost_nb.track() as t, pytest.raises(llmcost_nb.BudgetExceeded) as info:
+        raw_call(stack, nowhere, body, False)
+    assert type(info.value) is llmcost_nb.BudgetExceeded and t.calls.empty
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_refused_connection_is_one_unbilled_error_row_on_requests(unused_port, scheme):
+    """Over HTTPS urllib3's pool connects before the request is written: that attempt is a row as well."""
+    with llmcost_nb.track() as t, pytest.raises(requests.ConnectionError):
+        requests.post(f"{scheme}://127.0.0.1:{unused_port}{APIS['chat'][0]}", json=APIS["chat"][1])
+    row = only_row(t)
+    assert (row.status, row.billed, row.model, row.cost_usd) == ("error", False, "gpt-4.1", 0)
+    assert "Connection refused" in row.error
 
 
 # -- install, status, uninstall ------------------------------------------------------------------------------
 PATCH_POINTS = [(http.client.HTTPConnection, "request"), (http.client.HTTPConnection, "getresponse"),
-                (urllib3.connection.HTTPConnection, "request"), (botocore.httpsession.URLLib3Session, "send"),
-                (aiohttp.ClientSession, "_request")]
+                (urllib3.connection.HTTPConnection, "request"),
+                (urllib3.connectionpool.HTTPConnectionPool, "_make_request"),
+                (botocore.httpsession.URLLib3Session, "send"), (aiohttp.ClientSession, "_request")]
 
 
 def test_install_hooks_every_stack_and_uninstall_restores_them(fake):

@@ -1,16 +1,17 @@
 """Capture: hook each HTTP stack an LLM call can go through, and record what it sends and receives.
 
-=================================  ==============================  ==========================================
-stack                              hooked at                       module
-=================================  ==============================  ==========================================
-httpx, httpx2 (openai, anthropic,  ``Client.send`` /               here
+=================================  ====================================  ========================
+stack                              hooked at                             module
+=================================  ====================================  ========================
+httpx, httpx2 (openai, anthropic,  ``Client.send`` /                     here
 google-genai sync, langchain)      ``AsyncClient.send``
-urllib.request, urllib3, requests  ``http.client`` / urllib3       :mod:`.capture_http`
-                                   ``HTTPConnection.request``
-botocore (boto3 Bedrock Runtime)   ``URLLib3Session.send``         :mod:`.capture_botocore`
-aiohttp (google-genai async,       ``ClientSession._request``      :mod:`.capture_aiohttp`
+urllib.request, urllib3, requests  ``HTTPConnection.request`` of         :mod:`.capture_http`
+                                   http.client and urllib3; urllib3's
+                                   ``HTTPConnectionPool._make_request``
+botocore (boto3 Bedrock Runtime)   ``URLLib3Session.send``               :mod:`.capture_botocore`
+aiohttp (google-genai async,       ``ClientSession._request``            :mod:`.capture_aiohttp`
 openai/anthropic aiohttp clients)
-=================================  ==============================  ==========================================
+=================================  ====================================  ========================
 
 Every SDK built on httpx/httpx2 goes through ``send``, once per attempt. A patched ``send`` asks
 :mod:`.providers` whether the request is an LLM call; if so it runs the preflight hooks (budgets), sends, and
@@ -59,6 +60,7 @@ _PATCHERS: dict[str, tuple[Callable[[ModuleType], None], str]] = {
     "httpx2": (_patch_httpx_module, "httpx2"),
     "http.client": (capture_http.patch_http_client, "urllib.request"),
     "urllib3.connection": (capture_http.patch_urllib3, "urllib3/requests"),
+    "urllib3.connectionpool": (capture_http.patch_urllib3_pool, "urllib3/requests"),
     "botocore.httpsession": (capture_botocore.patch, "botocore"),
     "aiohttp.client": (capture_aiohttp.patch, "aiohttp"),
 }

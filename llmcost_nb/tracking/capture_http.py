@@ -1,21 +1,27 @@
 """Capture for the standard library's HTTP client and what is built on it: ``urllib.request`` and
 ``http.client`` themselves, ``urllib3``, and ``requests`` (on urllib3).
 
-Two hooks cover the four. ``request`` — on ``http.client.HTTPConnection`` and on urllib3's subclass, which
-overrides it without calling it — reads what is asked and runs the pre-send hooks (a budget stop is raised
-before a byte is written); ``getresponse`` on ``http.client.HTTPConnection`` (urllib3 calls it) tees the
-response: its socket file is wrapped so every body byte any reader takes (http.client's own reads, or
-urllib3's chunk reader, which reads the socket file directly) is copied, framing included, and the call is
-recorded when the body ends or is closed. Chunked framing is removed and the content decoded before parsing.
+``request`` — on ``http.client.HTTPConnection`` and on urllib3's subclass, which overrides it without
+calling it — reads what is asked and runs the pre-send hooks (a budget stop is raised before a byte is
+written); ``getresponse`` on ``http.client.HTTPConnection`` (urllib3 calls it) tees the response: its socket
+file is wrapped so every body byte any reader takes (http.client's own reads, or urllib3's chunk reader,
+which reads the socket file directly) is copied, framing included, and the call is recorded when the body
+ends or is closed. Chunked framing is removed and the content decoded before parsing.
+
+urllib3's pools (so requests) are met one step earlier, at ``HTTPConnectionPool._make_request`` (once per
+attempt), before the pool connects: the request is read and the pre-send hooks run there, so a budget stop
+opens no connection and a replayed call (``llmcost_nb.replay``) is answered with a urllib3 response over the
+recorded bytes, with no network at all — over HTTPS too. The pending call is then handed to the connection's
+``request`` hook below, which reads nothing again.
 
 The response object, its class and the bytes every reader gets are unchanged; a request is sent exactly as
 given (the body is only read when it is bytes or str). Replay answers ``http.client`` (so
-``urllib.request``) with a response read from the recording; urllib3 and requests are not served yet (the
-request is sent, with one warning).
+``urllib.request``) with a response read from the recording, and urllib3 pools as above.
 """
 
 from __future__ import annotations
 
+import contextvars
 from time import perf_counter
 from types import ModuleType
 from typing import Any
@@ -25,7 +31,11 @@ from ..core.warn import warn_once
 from . import hooks
 from . import recorder as _recorder
 
-__all__ = ["dechunk", "patch_http_client", "patch_urllib3", "tee_http_response"]
+__all__ = ["dechunk", "patch_http_client", "patch_urllib3", "patch_urllib3_pool", "tee_http_response"]
+
+# The call a urllib3 pool began for the attempt it is making, until that attempt's connection takes it.
+_handed: contextvars.ContextVar[_recorder.Pending | None] = contextvars.ContextVar("llmcost_handed",
+                                                                                   default=None)
 
 
 def patch_http_client(module: ModuleType) -> None:
@@ -37,6 +47,11 @@ def patch_http_client(module: ModuleType) -> None:
 def patch_urllib3(module: ModuleType) -> None:
     cls = module.HTTPConnection  # overrides request() with its own; its getresponse() calls http.client's
     hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=False))
+
+
+def patch_urllib3_pool(module: ModuleType) -> None:
+    cls = module.HTTPConnectionPool
+    hooks.replace(cls, "_make_request", _make_pool_request(cls.__dict__["_make_request"]))
 
 
 def _target(conn: Any, url: str) -> tuple[str, str]:
@@ -51,20 +66,24 @@ def _make_request(original: Any, *, replays: bool) -> Any:
     def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if hooks.in_send.get():
             return original(self, method, url, *args, **kwargs)
-        try:
-            host, path = _target(self, url)
-        except Exception:
-            return original(self, method, url, *args, **kwargs)
-        body = args[0] if args else kwargs.get("body")
-        pending = hooks.begin(method, host, path, body)  # may raise a budget stop: nothing sent yet
-        if pending is None:
-            return original(self, method, url, *args, **kwargs)
+        pending = _handed.get()
+        if pending is not None:  # begun by the urllib3 pool making this attempt
+            _handed.set(None)
+        else:
+            try:
+                host, path = _target(self, url)
+            except Exception:
+                return original(self, method, url, *args, **kwargs)
+            body = args[0] if args else kwargs.get("body")
+            pending = hooks.begin(method, host, path, body)  # may raise a budget stop: nothing sent yet
+            if pending is None:
+                return original(self, method, url, *args, **kwargs)
         if pending.respond_with is not None:
             if replays:  # http.client itself: answered by getresponse(), nothing sent
                 self._llmcost_pending = pending
                 return None
-            warn_once("replay-http", "replay does not serve requests made with urllib3 or requests yet: the "
-                      "request is sent and recorded")
+            warn_once("replay-http", "replay does not serve a urllib3 connection used without its pool: "
+                      "the request is sent and recorded")
             pending.respond_with, pending.replayed = None, False
         pending.t0 = perf_counter()
         try:
@@ -76,6 +95,69 @@ def _make_request(original: Any, *, replays: bool) -> Any:
         return result
 
     return request
+
+
+_POOL_ARGS = ("body", "headers", "retries", "timeout", "chunked", "response_conn", "preload_content",
+              "decode_content", "enforce_content_length")  # _make_request's, after conn, method and url
+
+
+def _make_pool_request(original: Any) -> Any:
+    def _make_request(self: Any, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if hooks.in_send.get():
+            return original(self, conn, method, url, *args, **kwargs)
+        try:
+            given = {**dict(zip(_POOL_ARGS, args, strict=False)), **kwargs}
+            host, path = _target(self, url)
+        except Exception:
+            return original(self, conn, method, url, *args, **kwargs)
+        pending = hooks.begin(method, host, path, given.get("body"))  # a budget stop: no connection made
+        if pending is None:
+            return original(self, conn, method, url, *args, **kwargs)
+        if pending.respond_with is not None:  # answered from a recording, without the network
+            return _replayed_urllib3(self, pending, method, url, given)
+        token = _handed.set(pending)
+        try:
+            return original(self, conn, method, url, *args, **kwargs)
+        except BaseException as exc:
+            if _handed.get() is pending:  # failed before the request was sent (the pool's connect)
+                _recorder.failed(pending, exc)
+            raise
+        finally:
+            _handed.reset(token)
+
+    return _make_request
+
+
+def _replayed_urllib3(pool: Any, pending: _recorder.Pending, method: str, url: str,
+                      given: dict[str, Any]) -> Any:
+    """urllib3's response to a pool's request, over a recording's status, content type and bytes, set up as
+    ``_make_request`` sets up a live one (its body an ``http.client`` response read from the recording, as a
+    live one's is); recorded as a whole body at once."""
+    import http.client
+
+    from urllib3._collections import HTTPHeaderDict
+    from urllib3.response import HTTPResponse
+
+    answer = pending.respond_with
+    original = _replayed(http.client.HTTPConnection, answer)
+    headers = HTTPHeaderDict(original.getheaders())
+    response = HTTPResponse(
+        body=original, headers=headers, status=answer.status, version=11, original_response=original,
+        version_string="HTTP/1.1", reason=original.reason,
+        preload_content=given.get("preload_content", True), decode_content=given.get("decode_content", True),
+        enforce_content_length=given.get("enforce_content_length", True), request_method=method,
+        request_url=url, retries=given.get("retries"), pool=pool, connection=given.get("response_conn"))
+    hooks.record_whole(pending, answer.status, hooks.Headers(headers.items()), answer.content)
+    return response
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def _make_getresponse(original: Any) -> Any:
@@ -110,14 +192,9 @@ class _Recorded:
 
 
 def _replayed(conn: Any, answer: Any) -> Any:
-    """``conn``'s response class, read from a recording's status, content type and bytes."""
-    from http import HTTPStatus
-
-    try:
-        reason = HTTPStatus(answer.status).phrase
-    except ValueError:
-        reason = "Unknown"
-    head = f"HTTP/1.1 {answer.status} {reason}\r\ncontent-length: {len(answer.content)}\r\n"
+    """``conn``'s response class (an ``http.client`` connection's or its class's), read from a recording's
+    status, content type and bytes."""
+    head = f"HTTP/1.1 {answer.status} {_reason(answer.status)}\r\ncontent-length: {len(answer.content)}\r\n"
     if answer.content_type:
         head += f"content-type: {answer.content_type}\r\n"
     raw = head.encode("latin-1") + b"\r\n" + answer.content
