@@ -22,6 +22,7 @@ __all__ = [
     "format_ts",
     "iso_of_ns",
     "now_iso",
+    "now_ns",
     "parse_iso",
     "parse_when",
 ]
@@ -38,6 +39,12 @@ _second: tuple[int, str] = (-1, "")  # the last whole second formatted (strftime
 def now_iso() -> str:
     """The current UTC time as stored in the ledger: ``2026-11-22T07:41:22.123456Z``."""
     return iso_of_ns(time.time_ns())
+
+
+def now_ns() -> int:
+    """The current time in nanoseconds since the epoch, from the clock :func:`now_iso` reads (what capture
+    tapes, formatted by :func:`iso_of_ns` when the row is made)."""
+    return time.time_ns()
 
 
 def iso_of_ns(ns: int) -> str:

@@ -10,10 +10,11 @@ import threading
 import weakref
 import zlib
 from decimal import Decimal
-from time import perf_counter, time_ns
+from time import perf_counter
 from typing import Any
 
 from ..core.call import USAGE_KEY_TO_FIELD, Call
+from ..core.times import now_ns
 from ..core.warn import warn_once
 from ..pricing import bedrock
 from ..pricing.pricer import price_captured
@@ -364,7 +365,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
                 scope.store_scope_row(ledger)
         tags = scope.tags if scope is not None else session.tags
         journal.append((
-            time_ns(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
+            now_ns(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
             endpoint.provider, endpoint.api, endpoint.host, info.model,
             tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
