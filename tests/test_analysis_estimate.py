@@ -138,6 +138,35 @@ def test_request_bodies(api, body, expected):
     assert (count.tokens, count.approximate) == expected
 
 
+CONVERSE_BODY = {"system": [{"text": "Be brief"}],
+                 "messages": [{"role": "user", "content": [{"text": "Hello world"}]}]}
+BEDROCK_SAME_PROMPT = [  # (api, model id, body): "Be brief" + "Hello world", as each Bedrock body writes it
+    ("converse", "us.anthropic.claude-3-haiku-20240307-v1:0", CONVERSE_BODY),
+    ("invoke", "us.anthropic.claude-3-haiku-20240307-v1:0",
+     {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "system": "Be brief",
+      "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello world"}]}]}),
+    ("invoke", "amazon.nova-micro-v1:0", {**CONVERSE_BODY, "inferenceConfig": {"max_new_tokens": 5}}),
+]
+
+
+@pytest.mark.parametrize(("api", "model", "body"), BEDROCK_SAME_PROMPT)
+def test_bedrock_bodies_count_their_messages_as_the_messages_api_does(api, model, body):
+    """Not the JSON text of the body: a budget's pre-send check would refuse requests it can afford."""
+    count = estimate.request_input_tokens(api, body, model)
+    assert (count.tokens, count.approximate) == (9 + 3 + 1 + 2, True)
+
+
+def test_bedrock_prompt_bodies_and_image_parts():
+    count = estimate.request_input_tokens
+    titan = count("invoke", {"inputText": "Hello world"}, "amazon.titan-text-express-v1")
+    meta = count("invoke", {"prompt": "Hello world"}, "meta.llama3-1-8b-instruct-v1:0")
+    assert (titan.tokens, meta.tokens) == (2, 2)
+    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo" * 10_000}}}
+    with_image = estimate.request_input_tokens(
+        "converse", {"messages": [{"role": "user", "content": [{"text": "Hello world"}, image]}]}, None)
+    assert (with_image.tokens, with_image.approximate) == (9 + estimate.IMAGE_TOKENS, True)  # not its base64
+
+
 def test_estimate_table_prices_every_model(ledger):
     ledger.set_price("model-a", input_mtok="2", output_mtok="8")
     ledger.set_price("model-b", input_mtok="0.4", output_mtok="1.6")

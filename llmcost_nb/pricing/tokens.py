@@ -138,7 +138,7 @@ def _content_tokens(content: Any, count: Any) -> tuple[int, bool]:
         if isinstance(part, str):
             total += count(part)
         elif isinstance(part, Mapping):
-            kind = str(part.get("type", ""))
+            kind = str(part.get("type") or next(iter(part), ""))  # Converse's parts: {"image": {...}}, ...
             text = part.get("text")
             if isinstance(text, str):
                 total += count(text)
@@ -265,7 +265,7 @@ def count_tool_tokens(tools: Sequence[Mapping[str, Any]], *, model: str | None =
 
 def request_input_tokens(api: str, body: Mapping[str, Any], model: str | None = None) -> TokenCount:
     """Estimated input tokens of a request body, for any API capture recognises (chat, responses,
-    embeddings, completions, messages, gemini)."""
+    embeddings, completions, messages, gemini, and Bedrock's converse and invoke)."""
     model = model or body.get("model")
     text = lambda s: count_tokens(s, model=model)  # noqa: E731
     if api == "chat":
@@ -304,4 +304,19 @@ def request_input_tokens(api: str, body: Mapping[str, Any], model: str | None = 
                  for p in c.get("parts") or []]
         tokens, _ = _content_tokens([p for p in parts if isinstance(p, Mapping)], lambda s: text(s).tokens)
         return TokenCount(tokens, encoding_name(model)[0], True)
+    if api in ("converse", "invoke"):  # Bedrock: Converse's shape, or InvokeModel's body by model family
+        from .bedrock import family
+
+        kind = "converse" if api == "converse" else family(model)
+        if kind == "anthropic":
+            return request_input_tokens("messages", body, model)
+        if kind in ("converse", "nova"):  # Nova's InvokeModel body is Converse's shape
+            system = body.get("system")
+            messages = [m for m in body.get("messages") or [] if isinstance(m, Mapping)]
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
+            return count_message_tokens(messages, model=model)
+        prompt = body.get("inputText" if kind == "titan" else "prompt")
+        if kind in ("titan", "meta") and isinstance(prompt, str):
+            return text(prompt)
     return text(json.dumps(body, default=str))
