@@ -145,6 +145,7 @@ class Journal:
         self.unannounced: list[tuple[Call, Any]] = []  # made, not shown to the listeners yet
         self._segment: Segment | None = None  # the one exchanges are appended to
         self._spare: Segment | None = None  # the next one, made ahead by the flusher (prepare_spare)
+        self._closed = False  # at exit: no spare made after close() removed the last
         self._sealed: list[Segment] = []  # segments whose calls are all made, not all committed
         self._forget: list[str] = []  # segments committed and unlinked: their meta keys can go
         self._flushing = False
@@ -193,13 +194,13 @@ class Journal:
         """Make the segment the next taped call starts, if none is waiting: the flusher does this after a
         commit (which seals the current one), so a call made a while after the last one — every call, at a
         notebook's pace — copies its record into a ready page instead of making a file first."""
-        if self._spare is not None or self._segment is not None or self.pid != os.getpid():
+        if self._spare is not None or self._segment is not None or self._closed or self.pid != os.getpid():
             return
         spare: Segment | None = Segment(self.directory, self.pid)
         with self._tape_lock:
-            if self._spare is None and self.pid == os.getpid():
+            if self._spare is None and not self._closed and self.pid == os.getpid():
                 self._spare, spare = spare, None
-        if spare is not None:  # another thread made one meanwhile
+        if spare is not None:  # another thread made one meanwhile, or the process is exiting
             spare.close(self.directory)
 
     def settle(self) -> None:
@@ -302,6 +303,7 @@ class Journal:
         with self._tape_lock:
             if self.pid != os.getpid():
                 return
+            self._closed = True
             empty = [self._spare] if self._spare is not None else []
             self._spare = None
             if not self.exchanges and self._segment is not None:
