@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gc
 import http.client
 import json
 import re
@@ -34,6 +35,7 @@ from google import genai
 
 import llmcost_nb
 from llmcost_nb import LlmcostWarning, budget
+from llmcost_nb.pricing.tokens import request_input_tokens
 from llmcost_nb.tracking import capture, hooks
 from llmcost_nb.tracking import recorder as _recorder
 
@@ -382,6 +384,33 @@ def test_bedrock_stream_cut_is_unfinished_with_its_prompt(fake):
     assert "botocore" in type(info.value).__module__ or "urllib3" in type(info.value).__module__
     row = only_row(t)
     assert (row.status, row.streamed, row.input_tokens, row.output_tokens) == ("unfinished", True, 6, 1)
+
+
+def test_an_aiohttp_stream_dropped_unread_is_recorded_cut_and_not_kept(fake):
+    """Responses dropped before their bodies ended (no read, no release) live as long as aiohttp's
+    connection does; once they are collected our copies of their bodies go too (they were kept for the life
+    of the process), and the calls are recorded, as cut, with what arrived."""
+    from llmcost_nb.tracking import capture_aiohttp
+
+    fake.stream_delay = 0.05
+    path, body, _, _ = APIS["chat"]
+
+    async def drop_unread() -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                resp = await session.post(fake.url + path, json=stream_body("chat", body))
+                del resp
+
+    with llmcost_nb.track() as t:
+        asyncio.run(drop_unread())
+        gc.collect()
+        assert capture_aiohttp._tees == {}
+        assert raw_call("aiohttp", fake.url + path, body, False)  # the next call records them first
+        assert capture_aiohttp._dropped == []
+    assert t.calls.status.tolist() == ["unfinished"] * 3 + ["ok"]
+    prompt = request_input_tokens("chat", body, "gpt-4.1").tokens  # no usage arrived: counted by tiktoken
+    assert t.calls.input_tokens.tolist() == [prompt] * 3 + [6]  # each dropped one billed its prompt
+    assert t.calls.usage_source.tolist() == ["estimated"] * 3 + ["provider"]
 
 
 # -- budgets stop a request before it is sent, on every stack ------------------------------------------------

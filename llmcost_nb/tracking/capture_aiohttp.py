@@ -12,6 +12,7 @@ reader gets, and when, is unchanged. A recorded response (replay) is served as a
 from __future__ import annotations
 
 import json
+import weakref
 from time import perf_counter
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,9 @@ from . import recorder as _recorder
 __all__ = ["patch"]
 
 _tees: dict[int, _recorder.StreamRecorder] = {}  # id(StreamReader) -> its recorder, until the body ends
+# Recorders of bodies whose response was dropped before they ended, recorded (as cut) by the next call here;
+# meanwhile their scope's end, or the exit, records them as unfinished.
+_dropped: list[_recorder.StreamRecorder] = []
 _tee_classes: dict[type, type] = {}
 
 
@@ -35,6 +39,8 @@ def _make_request(original: Any) -> Any:
     async def _request(self: Any, method: str, str_or_url: Any, *args: Any, **kwargs: Any) -> Any:
         if hooks.in_send.get():
             return await original(self, method, str_or_url, *args, **kwargs)
+        while _dropped:
+            _dropped.pop().finish(cut=True)
         try:
             url = self._build_url(str_or_url)
             host, path = url.host or "", url.path
@@ -85,6 +91,8 @@ def _tee(pending: _recorder.Pending, response: Any, decoded: bool) -> None:
             return
         _tees[id(content)] = rec
         content.__class__ = _tee_class(StreamReader)
+        # The reader cannot be weakly referred to; its response can, and holds it while it lives.
+        weakref.finalize(response, _forget, id(content), rec)
     except Exception as exc:
         warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
 
@@ -118,6 +126,13 @@ def _tee_class(base: type) -> type:
 
     _tee_classes[base] = TeeStreamReader
     return TeeStreamReader
+
+
+def _forget(key: int, rec: _recorder.StreamRecorder) -> None:
+    """The response of a body not ended yet was collected (a finalizer: nothing recorded here, no lock)."""
+    if _tees.get(key) is rec:
+        del _tees[key]
+        _dropped.append(rec)
 
 
 def _end(reader: Any, *, cut: bool) -> None:
