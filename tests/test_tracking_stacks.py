@@ -35,7 +35,7 @@ from google import genai
 
 import llmcost_nb
 from llmcost_nb import LlmcostWarning, budget
-from llmcost_nb.pricing.tokens import request_input_tokens
+from llmcost_nb.pricing.tokens import count_tokens, request_input_tokens
 from llmcost_nb.tracking import capture, hooks
 from llmcost_nb.tracking import recorder as _recorder
 
@@ -382,8 +382,42 @@ def test_bedrock_stream_cut_is_unfinished_with_its_prompt(fake):
         with pytest.raises(Exception) as info:  # botocore's own error for a stream cut mid-way
             list(response["body"])
     assert "botocore" in type(info.value).__module__ or "urllib3" in type(info.value).__module__
+    row = only_row(t)  # the prompt as message_start said; no text had arrived (its output 1 is a placeholder)
+    assert (row.status, row.streamed, row.input_tokens, row.output_tokens) == ("unfinished", True, 6, 0)
+    assert row.usage_source == "estimated"
+
+
+@pytest.mark.parametrize("family", ["converse", *INVOKE])
+def test_bedrock_stream_text_is_the_reply_of_every_body_format(fake, family):
+    """What a stream cut before its usage is counted from: the text of its deltas, by wire format."""
+    from llmcost_nb.pricing import bedrock as wire_formats
+
+    if family == "converse":
+        api, model, path = "converse", INVOKE["nova"][0], "converse-stream"
+        body = {"messages": CONVERSE_HELLO}
+    else:
+        api, (model, body, _), path = "invoke", INVOKE[family], "invoke-with-response-stream"
+    raw = requests.post(f"{fake.url}/model/{model}/{path}", data=json.dumps(body)).content
+    assert wire_formats.stream_text(api, model, raw) == REPLY
+    cut = wire_formats.stream_text(api, model, raw[:len(raw) // 2])  # cut: the text of the frames that came
+    assert REPLY.startswith(cut) and 0 < len(cut) < len(REPLY)
+
+
+def test_bedrock_converse_stream_cut_before_its_metadata_bills_its_prompt_and_the_text_seen(fake):
+    """ConverseStream's usage comes last (``metadata``): a stream cut before it was a row of 0 tokens, $0."""
+    model = "us.anthropic.claude-3-haiku-20240307-v1:0"
+    fake.cut_stream_after(3)  # messageStart and two contentBlockDelta, then the connection drops
+    seen = []
+    with llmcost_nb.track() as t, pytest.raises(Exception) as info:  # botocore's or urllib3's own error
+        seen.extend(bedrock(fake).converse_stream(modelId=model, messages=CONVERSE_HELLO)["stream"])
+    assert "botocore" in type(info.value).__module__ or "urllib3" in type(info.value).__module__
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in seen if "contentBlockDelta" in e)
+    prompt = request_input_tokens("converse", {"messages": CONVERSE_HELLO}, model).tokens
+    output = count_tokens(text, model=model).tokens
     row = only_row(t)
-    assert (row.status, row.streamed, row.input_tokens, row.output_tokens) == ("unfinished", True, 6, 1)
+    assert text and (row.status, row.input_tokens, row.output_tokens) == ("unfinished", prompt, output)
+    assert row.usage_source == "estimated"
+    assert row.cost_usd == genai_cost(model, "aws", input_tokens=prompt, output_tokens=output) > 0
 
 
 def test_an_aiohttp_stream_dropped_unread_is_recorded_cut_and_not_kept(fake):

@@ -39,7 +39,7 @@ from urllib.parse import unquote
 from .usage import json_object
 
 __all__ = ["APIS", "EVENTSTREAM", "decode_frames", "family", "is_bedrock_host", "max_output_tokens", "route",
-           "usage_body"]
+           "stream_text", "usage_body"]
 
 APIS = ("converse", "invoke")
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -299,6 +299,41 @@ def _stream_usage(kind: str | None, chunks: list[dict[str, Any]]) -> tuple[dict[
                        cacheReadInputTokens=metrics.get("cacheReadInputTokenCount"),
                        cacheWriteInputTokens=metrics.get("cacheWriteInputTokenCount")), "converse"
     return None, "converse"
+
+
+def stream_text(api: str, model: str | None, content: bytes) -> str:
+    """The text a Bedrock event stream carried, as far as it arrived (what a stream cut before its usage is
+    counted from): Converse's ``contentBlockDelta`` text, tool-input and reasoning deltas, or the model
+    family's own chunks (Anthropic's ``content_block_delta``, Nova's ``contentBlockDelta``, Titan's
+    ``outputText``, Llama's ``generation``)."""
+    kind = "converse" if api == "converse" else family(model)
+    pieces: list[str] = []
+    for headers, payload in decode_frames(content)[0]:
+        event = headers.get(":event-type")
+        if api == "converse":
+            body = json_object(payload) if event == "contentBlockDelta" else None
+        elif event == "chunk":
+            body = _chunk(payload)
+        else:
+            body = None
+        if body is None:
+            continue
+        if kind in ("converse", "nova"):
+            block = body.get("contentBlockDelta") if kind == "nova" else body
+            delta = block.get("delta") if isinstance(block, Mapping) else None
+            if isinstance(delta, Mapping):
+                reasoning = delta.get("reasoningContent")
+                pieces += [v for v in (delta.get("text"), (delta.get("toolUse") or {}).get("input"),
+                                       reasoning.get("text") if isinstance(reasoning, Mapping) else None)
+                           if isinstance(v, str)]
+        elif kind == "anthropic":
+            delta = body.get("delta") if body.get("type") == "content_block_delta" else None
+            if isinstance(delta, Mapping):
+                found = map(delta.get, ("text", "partial_json", "thinking"))
+                pieces += [v for v in found if isinstance(v, str)]
+        elif isinstance(text := body.get("outputText" if kind == "titan" else "generation"), str):
+            pieces.append(text)
+    return "".join(pieces)
 
 
 def _header_usage(pairs: Any) -> dict[str, Any] | None:
