@@ -155,7 +155,7 @@ def paired(call: Callable[[], object], rounds: int = 30, batch: int = 20) -> tup
     return statistics.median(on), statistics.median(off), ours
 
 
-def paced(call: Callable[[], object], rounds: int = 16, gap_s: float = 0.15) -> tuple[float, float]:
+def paced(call: Callable[[], object], rounds: int = 30, gap_s: float = 0.15) -> tuple[float, float]:
     """(p50 tracked µs, p50 untracked µs) of calls made one every ``gap_s`` (capture switched on and off
     for alternate calls), in CPU time of the calling thread: a notebook's pace, where the flusher commits
     between two calls and each call finds the CPU caches cold."""
