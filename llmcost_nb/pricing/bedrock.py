@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +55,7 @@ def is_bedrock_host(host: str) -> bool:
     return host.endswith((".amazonaws.com", ".amazonaws.com.cn")) and "bedrock-runtime" in host
 
 
+@functools.lru_cache(maxsize=1024)  # read twice a call (classify, request_info); ids repeat
 def route(path: str) -> tuple[str, str, bool] | None:
     """(api, model id, streamed) of a Bedrock Runtime model call's path, or None for any other path.
 

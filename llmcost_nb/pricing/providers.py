@@ -26,6 +26,7 @@ reads a provider id (its ids and ``provider_match`` rules) plus :data:`PREFIX_AL
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,11 @@ def classify(method: str, host: str, path: str) -> Endpoint | None:
     """The endpoint of an LLM call, or None for any other request (which capture lets through untouched)."""
     if method != "POST":
         return None
+    return _classify_post(host, path)
+
+
+@functools.lru_cache(maxsize=1024)  # hosts and paths repeat: a Bedrock path alone took ~4 µs to read
+def _classify_post(host: str, path: str) -> Endpoint | None:
     if path.startswith("/model/"):
         found = bedrock.route(path)
         return Endpoint(provider_for_host(host), found[0], host) if found is not None else None
