@@ -573,6 +573,28 @@ def test_replay_only_over_https_opens_no_connection_and_a_budget_stop_neither(fa
     assert type(info.value) is llmcost_nb.BudgetExceeded and t.calls.empty
 
 
+def test_a_replay_we_cannot_build_is_sent_instead_with_one_warning(fake, tmp_path, monkeypatch):
+    from llmcost_nb.tracking import capture_http
+
+    path, body, _, _ = APIS["chat"]
+    with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
+        first = raw_call("requests", fake.url + path, body, False)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom inside llmcost_nb")
+
+    monkeypatch.setattr(capture_http, "_replayed_urllib3", broken)
+    with warnings.catch_warnings(record=True) as caught, llmcost_nb.replay(
+            "replay-or-record", path=tmp_path / "r.jsonl"), llmcost_nb.track() as t:
+        warnings.simplefilter("always")
+        again = raw_call("requests", fake.url + path, body, False)
+    assert same_bytes(again) == same_bytes(first) and fake.request_count == 2
+    ours = [str(w.message) for w in caught if issubclass(w.category, LlmcostWarning)]
+    assert len(ours) == 1 and "boom inside llmcost_nb" in ours[0]
+    row = only_row(t)
+    assert (row.replayed, row.status, row.input_tokens) == (False, "ok", 6)
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_refused_connection_is_one_unbilled_error_row_on_requests(unused_port, scheme):
     """Over HTTPS urllib3's pool connects before the request is written: that attempt is a row as well."""
