@@ -19,7 +19,6 @@ from ..core.warn import warn_once
 from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
-from ..pricing.tokens import count_tokens, request_input_tokens
 from ..pricing.tokens import preload as preload_tokenizer
 from ..pricing.usage import extract_usage, json_object
 from . import content as _content
@@ -241,7 +240,15 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         cut = cut and not complete
         if call.streamed and (body is None or (cut and usage_api == "messages")):
             call.status = "unfinished" if cut else "ok"  # no usage, or Anthropic's prompt counts only
-            _fill_bedrock_stream(call, body, usage_api, content, cut=cut, request_body=request_body)
+            call.set_usage(_NO_TOKENS)
+            try:  # Anthropic's message_start: its prompt counts are kept
+                reported: dict[str, int] | None = extract_usage(body, api=usage_api)[1] if body else None
+            except Exception:
+                reported = None
+            if reported is not None and "input_tokens" not in reported:
+                reported = None  # the prompt is counted from the request then
+            _estimate_stream(call, content, request_body, reported, output_reported=False, cut=cut,
+                             include_usage=False)
             return
     elif is_sse:
         payloads, complete = _sse_payloads(api, content)
@@ -292,6 +299,16 @@ def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete:
         call.set_usage(reported)
         call.usage_source = "provider"
         return
+    _estimate_stream(call, content, request_body, reported, output_reported=output_reported, cut=cut,
+                     include_usage=include_usage)
+
+
+def _estimate_stream(call: Call, content: bytes, request_body: dict[str, Any] | None,
+                     reported: dict[str, int] | None, *, output_reported: bool, cut: bool,
+                     include_usage: bool) -> None:
+    """A stream's tokens counted by :func:`.stream_usage.stream_usage` (the provider's ``reported`` ones
+    kept) and marked ``estimated``; the provider's alone, if counting fails. SSE and Bedrock streams alike."""
+    api = call.api
     try:
         usage, model = stream_usage(api, content, request_body, call.model, reported,
                                     output_reported=output_reported)
@@ -307,37 +324,6 @@ def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete:
     call.usage_source = "estimated"
     if not cut and reported is None:
         _warn_no_usage(api, include_usage)
-
-
-def _fill_bedrock_stream(call: Call, body: dict[str, Any] | None, usage_api: str, content: bytes, *,
-                         cut: bool, request_body: dict[str, Any] | None) -> None:
-    """A Bedrock event stream that ended without its usage (cut before ConverseStream's ``metadata``, or an
-    Anthropic stream before ``message_delta``): the prompt as the provider sent it, else counted from the
-    request; the output counted from the text that arrived. Marked ``estimated``, as an SSE stream's."""
-    call.set_usage(_NO_TOKENS)
-    try:
-        reported = extract_usage(body, api=usage_api)[1] if body is not None else {}
-    except Exception:
-        reported = {}
-    try:
-        usage = {k: v for k, v in reported.items() if k.startswith(("input_", "cache_"))}
-        if "input_tokens" not in usage:
-            prompt = request_input_tokens(call.api, request_body or {}, call.model_requested).tokens
-            usage = {"input_tokens": prompt} if prompt else {}
-        text = bedrock.stream_text(call.api, call.model_requested, content)
-        if output := (count_tokens(text, model=call.model_requested).tokens if text else 0):
-            usage["output_tokens"] = output
-    except Exception as exc:
-        warn_once(f"stream-estimate:{type(exc).__name__}", f"a Bedrock stream reported no usage and counting "
-                  f"its tokens failed ({exc!r}); recorded with the tokens it sent, if any")
-        call.set_usage(reported)
-        call.usage_source = "provider"
-        return
-    call.set_usage(usage)
-    call.usage_source = "estimated"
-    if not cut:
-        warn_once(f"stream-no-usage:{call.api}", f"a Bedrock {call.api} stream carried no usage; its tokens "
-                  "were counted with tiktoken and the call marked usage_source='estimated'")
 
 
 def _usage_body(api: str, payloads: list[bytes], complete: bool) -> tuple[dict[str, Any] | None, bool]:

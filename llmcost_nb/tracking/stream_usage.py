@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..pricing import bedrock
 from ..pricing.tokens import TOOL_CALL_OUTPUT_TOKENS, count_tokens, request_input_tokens
 
 __all__ = ["stream_usage", "streamed_text"]
@@ -41,7 +42,7 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
     """(usage in genai-prices keys, the model the stream names) of a stream whose usage was not reported in
     full. ``content`` is the stream's SSE text as received; ``reported`` what the provider sent (``None``:
     nothing), ``output_reported`` whether its output count is in it (else only the prompt's are)."""
-    text, seen_model, calls = _read(api, content)
+    text, seen_model, calls = _read(api, content, model)
     model = seen_model or model
     if reported is None:
         prompt = request_input_tokens(api, request_body or {}, model).tokens
@@ -89,10 +90,12 @@ def streamed_text(api: str, content: bytes) -> tuple[str, str | None]:
     return text, model
 
 
-def _read(api: str, content: bytes) -> tuple[str, str | None, int]:
+def _read(api: str, content: bytes, model: str | None = None) -> tuple[str, str | None, int]:
     """(output text, model, OpenAI chat tool calls begun: each one's first chunk names it) of a stream's
-    SSE ``content``."""
+    SSE ``content``, or of a Bedrock event stream (its body format known by ``model``)."""
     calls = 0
+    if api in bedrock.APIS:
+        return bedrock.stream_text(api, model, content), None, calls
     if api == "responses":  # two alternatives: the delta is in one group or the other
         pieces = [m[1] if m[1] is not None else m[2] for m in _RESPONSES.finditer(content)
                   ] if b'.delta"' in content else []
