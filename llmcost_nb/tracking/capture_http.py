@@ -106,15 +106,16 @@ def _make_pool_request(original: Any) -> Any:
         if hooks.in_send.get():
             return original(self, conn, method, url, *args, **kwargs)
         try:
-            given = {**dict(zip(_POOL_ARGS, args, strict=False)), **kwargs}
             host, path = _target(self, url)
         except Exception:
             return original(self, conn, method, url, *args, **kwargs)
-        pending = hooks.begin(method, host, path, given.get("body"))  # a budget stop: no connection made
+        body = args[0] if args else kwargs.get("body")
+        pending = hooks.begin(method, host, path, body)  # a budget stop: no connection made
         if pending is None:
             return original(self, conn, method, url, *args, **kwargs)
         if pending.respond_with is not None:  # answered from a recording, without the network
             try:
+                given = {**dict(zip(_POOL_ARGS, args, strict=False)), **kwargs}
                 return _replayed_urllib3(self, pending, method, url, given)
             except Exception as exc:  # a bug of ours: the request is sent as it would be untracked
                 warn_once(f"replay-urllib3:{type(exc).__name__}", f"could not answer a request from its "
