@@ -248,7 +248,7 @@ class _FileTee:
             self._eof = True
         return data
 
-    def read(self, *args: Any) -> bytes:
+    def read(self, *args: Any) -> bytes:  # read and readline inline _keep: urllib3 makes ~3 a chunk
         data = self._read(*args)
         if data:
             self._append(data)
