@@ -5,11 +5,14 @@ talking to the fake provider, a real SQLite ledger, and real processes killed wi
 from __future__ import annotations
 
 import os
+import re
+import resource
 import signal
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +28,7 @@ from llmcost_nb.ledger import journal as _journal
 from llmcost_nb.ledger import segment as _segment
 
 PROMPT = "the zebra-prompt that must not be stored"
+KERNEL = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
 
 
 def client(fake):
@@ -183,6 +187,56 @@ with llmcost_nb.track(ledger=ledger):
     assert proc.stdout == "1 1 True True\n"
     assert segments(db) == []  # the exit removed it once its call was committed
     assert committed(db)[1][1:3] == committed(db)[0][1:3] and len(committed(db)) == 2
+
+
+def test_calls_back_to_back_each_go_into_a_segment_the_flusher_made_ahead(fake, ledger, monkeypatch):
+    """Calls back to back (a loop over a dataset, an A/B grid): each commit seals the segment, and the call
+    after it copies its record into a segment the flusher made, and made writable, before that commit. A call
+    makes a file on its own path only for the journal's first call (made after the commit, the spare came too
+    late: the next call had already made its own, ~0.5 ms and a page fault every ~20 calls after)."""
+    made = []  # (thread, made writable ahead) of every segment made
+    original = _segment.Segment.__init__
+
+    def spy(self, directory, pid, *, populate=False):
+        made.append((threading.current_thread().name, populate))
+        original(self, directory, pid, populate=populate)
+
+    monkeypatch.setattr(_segment.Segment, "__init__", spy)
+    openai_client = client(fake)
+    with llmcost_nb.track(ledger=ledger) as scope:
+        deadline = time.monotonic() + 30
+        while sum(1 for _, ahead in made if ahead) < 5:  # five commits at least
+            assert time.monotonic() < deadline, made
+            openai_client.chat.completions.create(model="gpt-4.1",
+                                                  messages=[{"role": "user", "content": "hi"}])
+        calls = len(scope.records)
+    assert made[0] == ("MainThread", False)  # the first call's
+    assert made[1:] == [("llmcost-flush", True)] * (len(made) - 1)
+    assert ledger.count() == calls
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or KERNEL < (5, 14),
+                    reason="MADV_POPULATE_WRITE is Linux 5.14+")
+def test_a_segment_made_ahead_takes_its_records_without_a_page_fault(tmp_path):
+    """A first write into a page of a fresh file's mapping faults (one every ~20 records, on the call's
+    thread); a segment made ahead has its first POPULATED_BYTES made writable when it is made."""
+    record = _segment.frame(("x" * 200, 1, None))
+
+    def faults(segment) -> int:
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(_segment.POPULATED_BYTES // len(record)):
+            assert segment.append(record)
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    plain = _segment.Segment(tmp_path, os.getpid())
+    ahead = _segment.Segment(tmp_path, os.getpid(), populate=True)
+    try:
+        assert faults(plain) >= _segment.POPULATED_BYTES // 4096 - 2  # one a page (the first was written)
+        assert faults(ahead) == 0
+    finally:
+        plain.close(tmp_path)
+        ahead.close(tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_segment_holds_no_prompt_answer_or_key(fake, ledger, no_background):

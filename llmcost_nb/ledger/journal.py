@@ -191,12 +191,13 @@ class Journal:
         return spare if spare is not None else Segment(self.directory, self.pid)
 
     def prepare_spare(self) -> None:
-        """Make the segment the next taped call starts, if none is waiting: the flusher does this after a
-        commit (which seals the current one), so a call made a while after the last one — every call, at a
-        notebook's pace — copies its record into a ready page instead of making a file first."""
-        if self._spare is not None or self._segment is not None or self._closed or self.pid != os.getpid():
+        """Make the segment the next taped call starts, if none is waiting: the flusher does this before a
+        commit (which seals the current one), so the call after it copies its record into a ready page
+        instead of making a file first — every call, at a notebook's pace. (Made after the commit, it came
+        too late whenever calls were a few ms apart: the next call had made its own.)"""
+        if self._spare is not None or self._closed or self.pid != os.getpid():
             return
-        spare: Segment | None = Segment(self.directory, self.pid)
+        spare: Segment | None = Segment(self.directory, self.pid, populate=True)
         with self._tape_lock:
             if self._spare is None and not self._closed and self.pid == os.getpid():
                 self._spare, spare = spare, None
@@ -341,10 +342,10 @@ def _flush_loop() -> None:
         _wake.clear()
         now = time.monotonic()
         due = [j for j in list(_journals.values()) if j.due(now)]
-        flush_all(only=due)
         for journal in due:
             with contextlib.suppress(Exception):  # a full disk: the next call makes its own, and says so
                 journal.prepare_spare()
+        flush_all(only=due)
 
 
 def _until_due() -> float | None:
