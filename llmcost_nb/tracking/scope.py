@@ -16,7 +16,6 @@ import itertools
 import os
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -370,7 +369,9 @@ class Scope:
         self.close()
 
 
-taped: weakref.WeakSet[Any] = weakref.WeakSet()  # the journals the recorder taped calls to (it adds them)
+# The journals the recorder taped calls to (it adds them). A plain set: ``WeakSet.add`` is Python code that
+# makes a weak reference on every call (a few µs on the call's path); journals live as long as the process.
+taped: set[Any] = set()
 
 
 def _materialize() -> None:
