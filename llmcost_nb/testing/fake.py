@@ -15,7 +15,8 @@ and ``:streamGenerateContent?alt=sse`` (any API version; google-genai 3.x uses `
 ``POST /model/{id}/converse``, ``/converse-stream``, ``/invoke`` and ``/invoke-with-response-stream`` (AWS
 event-stream framing; InvokeModel bodies in the model family's format). Anything else is a 404
 in the provider's JSON error shape. ``"stream": true`` (Gemini: the stream endpoint) answers with SSE in
-chunked transfer encoding.
+chunked transfer encoding. As a plain-HTTP proxy (``httpx.Client(proxy=fake.url)``) it answers requests
+addressed to any host, e.g. ``http://api.openai.com/v1/...``, as its own.
 
 Token rules (``count_tokens(text) = len(text.split())``: a token is a whitespace-separated word):
 
@@ -120,7 +121,8 @@ class FakeProvider:
         self.reply: Reply = None  # None: the default reply; a str; callable(request_body, model) -> str
         self.latency: float = 0.0  # seconds to wait before answering each request
         self.stream_delay: float = 0.0  # seconds to wait between two SSE events of a stream
-        self.gzip: bool = False  # gzip responses when the request's accept-encoding allows it
+        self.gzip: bool | str = False  # gzip responses when the request's accept-encoding allows it;
+        # "always": even when it does not (a server ignoring ``Accept-Encoding: identity``)
         self.record_requests: bool = True  # keep requests in .requests (benchmarks: False; still counted)
 
     # -- addresses ----------------------------------------------------------------------------------------
@@ -317,13 +319,16 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = None
         body = parsed if isinstance(parsed, dict) else None
         headers = {key.lower(): value for key, value in self.headers.items()}
-        n, fault, settings = fake._arrive(RecordedRequest(self.command, self.path, headers, body))
-        path, _, query = self.path.partition("?")
+        target = self.path  # absolute-form when asked as a plain-HTTP proxy: http://api.openai.com/v1/...
+        if target.startswith("http://"):
+            target = "/" + target[len("http://"):].partition("/")[2]
+        n, fault, settings = fake._arrive(RecordedRequest(self.command, target, headers, body))
+        path, _, query = target.partition("?")
         provider, api, model = wire.route(path)
         rid = f"req_fake_{n}"
         self._extra = {"x-amzn-requestid": rid} if provider == "bedrock" else (  # AWS sends only its own
             {"x-request-id": rid} | ({"request-id": rid} if provider == "anthropic" else {}))
-        self._gzip = fake.gzip and "gzip" in headers.get("accept-encoding", "")
+        self._gzip = fake.gzip == "always" or (fake.gzip and "gzip" in headers.get("accept-encoding", ""))
         if fake.latency > 0:
             time.sleep(fake.latency)
         if fault is not None:

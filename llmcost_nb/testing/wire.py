@@ -220,17 +220,22 @@ def chat_body(t: Turn) -> Body:
 
 
 def chat_events(t: Turn) -> list[bytes]:
+    """As OpenAI streams a chat completion: with ``stream_options.include_usage``, every chunk carries
+    ``"usage":null`` and one more, with no choices, carries the usage, before ``[DONE]`` (OpenAI's API
+    reference, ``ChatCompletionStreamOptions``); without it, no chunk has a usage key."""
     head = {"id": f"chatcmpl-fake-{t.n}", "object": "chat.completion.chunk", "created": t.created,
             "model": t.model, "system_fingerprint": "fp_fake"}
+    include_usage = bool((t.body.get("stream_options") or {}).get("include_usage"))
+    null_usage = {"usage": None} if include_usage else {}
 
     def chunk(delta: Body, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return sse({**head, "choices": [choice]})
+        return sse({**head, "choices": [choice], **null_usage})
 
     events = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events += [chunk({"content": piece}) for piece in t.pieces]
     events.append(chunk({}, "length" if t.truncated else "stop"))
-    if (t.body.get("stream_options") or {}).get("include_usage"):
+    if include_usage:
         events.append(sse({**head, "choices": [], "usage": _chat_usage(t)}))
     events.append(b"data: [DONE]\n\n")
     return events
