@@ -40,7 +40,7 @@ from typing import Any
 
 from ..core.warn import warn_once
 from ..pricing.providers import classify
-from . import capture_aiohttp, capture_botocore, capture_http, hooks
+from . import ask_usage, capture_aiohttp, capture_botocore, capture_http, hooks
 from . import recorder as _recorder
 
 __all__ = ["install", "installed", "stacks", "status_line", "uninstall"]
@@ -90,8 +90,11 @@ def status_line() -> str:
         return "capture: off"
     hooked = [name for name, state in states.items() if state == "hooked"]
     later = [name for name, state in states.items() if state == "on import"]
+    from .scope import get_session
+
     return (f"capture: {', '.join(hooked) or 'no HTTP library imported yet'}{' hooked' if hooked else ''}"
-            + (f" · on import: {', '.join(later)}" if later else ""))
+            + (f" · on import: {', '.join(later)}" if later else "")
+            + (" · OpenAI streams asked for their usage" if get_session().ask_stream_usage else ""))
 
 
 def installed() -> bool:
@@ -175,8 +178,10 @@ def _patch_module(module: ModuleType) -> None:
     except AttributeError:  # an httpx too old or too new to know: leave it alone
         warn_once(f"patch:{module.__name__}", f"{module.__name__} has no Client/AsyncClient to capture")
         return
-    _patch_send(sync_cls, _make_sync_send(sync_cls.__dict__["send"], _sync_tee_class(sync_stream)))
-    _patch_send(async_cls, _make_async_send(async_cls.__dict__["send"], _async_tee_class(async_stream)))
+    sync_tee, async_tee = _sync_tee_class(sync_stream), _async_tee_class(async_stream)
+    sync_hiding, async_hiding = ask_usage.hiding_tee_classes(sync_tee, async_tee)
+    _patch_send(sync_cls, _make_sync_send(sync_cls.__dict__["send"], sync_tee, sync_hiding))
+    _patch_send(async_cls, _make_async_send(async_cls.__dict__["send"], async_tee, async_hiding))
 
 
 def _patch_send(cls: type, send: Any) -> None:
@@ -198,54 +203,74 @@ def _begin(request: Any) -> _recorder.Pending | None:
         return None
 
 
-def _make_sync_send(original: Any, tee_class: type) -> Any:
+def _make_sync_send(original: Any, tee_class: type, hiding_tee_class: type) -> Any:
     def send(self: Any, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
         if _in_send.get():
             return original(self, request, stream=stream, **kwargs)
         pending = _begin(request)
         if pending is None:
             return original(self, request, stream=stream, **kwargs)
+        asking = _asking(pending, request, stream)
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
             if pending.respond_with is not None:  # answered without the network (replay)
                 response = pending.respond_with(request, stream)
             else:
-                response = original(self, request, stream=stream, **kwargs)
+                response = original(self, asking or request, stream=stream, **kwargs)
         except BaseException as exc:
             _recorder.failed(pending, exc)
             raise
         finally:
             _in_send.reset(token)
-        _recorder.responded(pending, response, tee_class)
+        if asking is not None:
+            response.request = request  # the caller's own
+        _recorder.responded(pending, response, tee_class if asking is None else hiding_tee_class)
         return response
 
     return send
 
 
-def _make_async_send(original: Any, tee_class: type) -> Any:
+def _make_async_send(original: Any, tee_class: type, hiding_tee_class: type) -> Any:
     async def send(self: Any, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
         if _in_send.get():
             return await original(self, request, stream=stream, **kwargs)
         pending = _begin(request)
         if pending is None:
             return await original(self, request, stream=stream, **kwargs)
+        asking = _asking(pending, request, stream)
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
             if pending.respond_with is not None:  # answered without the network (replay)
                 response = pending.respond_with(request, stream)
             else:
-                response = await original(self, request, stream=stream, **kwargs)
+                response = await original(self, asking or request, stream=stream, **kwargs)
         except BaseException as exc:
             _recorder.failed(pending, exc)
             raise
         finally:
             _in_send.reset(token)
-        _recorder.responded(pending, response, tee_class)
+        if asking is not None:
+            response.request = request  # the caller's own
+        _recorder.responded(pending, response, tee_class if asking is None else hiding_tee_class)
         return response
 
     return send
+
+
+def _asking(pending: _recorder.Pending, request: Any, stream: bool) -> Any | None:
+    """The request to send instead of ``request``, asking for its stream's usage (:mod:`.ask_usage`), or
+    None (the setting is off or does not apply, or building it failed: then ``request`` is sent, warned)."""
+    if not pending.session.ask_stream_usage:
+        return None
+    try:
+        return ask_usage.asking_request(pending, request, stream=stream)
+    except Exception as exc:
+        pending.info.include_usage = False
+        warn_once(f"ask-usage:{type(exc).__name__}", f"could not ask for a stream's usage ({exc!r}); the "
+                  "request was sent as it was, and its tokens are counted")
+        return None
 
 
 def _sync_tee_class(base: type) -> type:

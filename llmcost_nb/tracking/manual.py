@@ -45,10 +45,20 @@ _OBJECT_TO_API = {
 _API_TO_PROVIDER = {"messages": "anthropic", "gemini": "google"}
 
 
-def enable() -> None:
-    """Capture every LLM call from now on (``track()`` and ``%load_ext llmcost_nb`` do this for you)."""
+def enable(*, ask_stream_usage: bool | None = None) -> None:
+    """Capture every LLM call from now on (``track()`` and ``%load_ext llmcost_nb`` do this for you).
+
+    ``ask_stream_usage=True`` (default: off, or ``$LLMCOST_ASK_STREAM_USAGE=1``): an OpenAI chat stream to
+    api.openai.com that did not set ``stream_options={"include_usage": True}`` is sent with it, and the usage
+    chunk (and ``"usage": null`` in every chunk) taken out of what your code reads, so the call is recorded
+    with OpenAI's own token counts instead of counted ones, and your code sees the stream it would have seen.
+    """
     from . import capture
 
+    if ask_stream_usage is not None:
+        if not isinstance(ask_stream_usage, bool):
+            raise TypeError(f"ask_stream_usage must be True or False, not {ask_stream_usage!r}")
+        get_session().ask_stream_usage = ask_stream_usage
     capture.install()
 
 

@@ -403,7 +403,8 @@ def _warn_no_usage(api: str, include_usage: bool) -> None:
         warn_once("chat-stream-no-usage",
                   "an OpenAI chat stream without stream_options={'include_usage': True} reports no tokens; "
                   "llmcost_nb counted them with tiktoken and marked the call usage_source='estimated'. Pass "
-                  "that option to have the provider's own numbers.")
+                  "that option, or call llmcost_nb.enable(ask_stream_usage=True) to have it asked for you "
+                  "(api.openai.com), to have the provider's own numbers.")
     else:
         warn_once(f"stream-no-usage:{api}", f"a {api} stream carried no usage; its tokens were counted with "
                   "tiktoken and the call marked usage_source='estimated'")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.call import Call, now_iso
 from ..core.money import format_total
 from ..core.tags import clean_tags
+from . import ask_usage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,6 +86,8 @@ class Session:
         self._orders: list[tuple[Preflight, int]] = []  # the order each hook was added with
         self._hooks_lock = threading.Lock()
         self.started = False  # whether the session-start hooks ran (at the first tracked call)
+        # ask OpenAI chat streams for their usage, unseen by the caller (tracking.ask_usage; enable())
+        self.ask_stream_usage = ask_usage.wanted(os.environ.get(ask_usage.ENV))
 
     # -- hooks ----------------------------------------------------------------------------------------
     def add_pre_send(self, hook: Preflight, order: str | int) -> None:
