@@ -7,7 +7,8 @@
   The durable write on the path is the call taped to the ledger's journal; making taped calls into priced,
   committed rows happens in batches after (llmcost_nb.ledger.journal), and is measured apart: per call,
   and the mean cost per call with the batches included.
-- per stream chunk: a 2,000-chunk SSE stream read through httpx2 with and without the tee. Floor 3 µs.
+- per stream chunk: a 2,000-chunk SSE stream read through httpx2 with and without the tee. Floor 3 µs. The
+  same for a stream asked for its usage, read with the usage taken out (``enable(ask_stream_usage=True)``).
 - bulk writes: ``log_many`` of 200k rows (priced) vs raw sqlite3 executemany of the same rows.
   Floor 100k rows/s.
 """
@@ -181,6 +182,47 @@ def bench_stream(tmp: Path) -> None:
           f"{per_chunk:.2f} µs per chunk, row write included (floor 3 µs)")
 
 
+def asked_handler(request: httpx2.Request) -> httpx2.Response:
+    """An OpenAI stream as sent when asked for its usage: ``"usage":null`` in every chunk, then the usage."""
+    asked = b',"usage":null}\n\n' if b"include_usage" in request.content else b"}\n\n"
+    events = [b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4.1","choices":[{"index":0,'
+              b'"delta":{"content":"word "}}]' + asked] * CHUNKS
+    if b"include_usage" in request.content:
+        events.append(b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4.1","choices":[],'
+                      b'"usage":{"prompt_tokens":10,"completion_tokens":2000,"total_tokens":2010}}\n\n')
+    events.append(b"data: [DONE]\n\n")
+    return httpx2.Response(200, content=iter(events), headers={"content-type": "text/event-stream"})
+
+
+def bench_asked_stream(tmp: Path) -> None:
+    """A stream asked for its usage (``enable(ask_stream_usage=True)``): the tee keeps the stream as sent
+    and gives the caller each event with the usage taken out, against the same stream read untracked."""
+    http = httpx2.Client(transport=httpx2.MockTransport(asked_handler))
+    body = {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+    def read_us(n: int) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            with http.stream("POST", "https://api.openai.com/v1/chat/completions", json=body) as resp:
+                for _ in resp.iter_raw():
+                    pass
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e6
+
+    read_us(20)
+    off = read_us(200)
+    llmcost_nb.get_session().use_ledger(tmp / "asked.db")
+    llmcost_nb.enable(ask_stream_usage=True)
+    read_us(20)
+    on = read_us(200)
+    capture.uninstall()
+    llmcost_nb.get_session().ask_stream_usage = False
+    per_chunk = (on - off) / (CHUNKS + 1)
+    print(f"asked stream of {CHUNKS + 1} events (usage hidden from the caller): {on:.0f} µs tracked vs "
+          f"{off:.0f} µs untracked -> {per_chunk:.2f} µs per chunk, row write included (floor 3 µs)")
+
+
 def bench_bulk(tmp: Path, n: int = 200_000) -> None:
     rows = [{"model": "gpt-4.1" if i % 3 else "claude-sonnet-4-5", "input_tokens": 100 + i % 1000,
              "output_tokens": 20 + i % 300, "cache_read_tokens": i % 50, "tags": {"team": f"t{i % 5}"}}
@@ -213,6 +255,7 @@ def main() -> None:
         bench_calls(Path(tmp))
         bench_path_alone(Path(tmp))
         bench_stream(Path(tmp))
+        bench_asked_stream(Path(tmp))
         bench_bulk(Path(tmp))
 
 
