@@ -177,7 +177,19 @@ def test_hidden_usage_gives_the_unasked_stream_however_the_bytes_are_cut(sizes):
     assert b"".join(hidden.feed(piece) for piece in pieces) + hidden.close() == plain
 
 
+OPENAI_2025 = (  # the key order of OpenAI's chunks in 2025 (service_tier, obfuscation after usage)
+    b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":1761564674,"model":"gpt-4o-mini",'
+    b'"service_tier":"default","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"Hi"},'
+    b'"logprobs":null,"finish_reason":null}]%s,"obfuscation":"Gpkah"}\n\n')
+OPENAI_2025_USAGE = (
+    b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":1761564674,"model":"gpt-4o-mini",'
+    b'"service_tier":"default","system_fingerprint":null,"choices":[],"usage":{"prompt_tokens":10,'
+    b'"completion_tokens":5,"total_tokens":15},"obfuscation":"8618FsxJD2gV"}\n\n')
+
+
 @pytest.mark.parametrize(("asked", "plain"), [
+    (OPENAI_2025 % b',"usage":null' + OPENAI_2025_USAGE + b"data: [DONE]\n\n",
+     OPENAI_2025 % b"" + b"data: [DONE]\n\n"),
     (b'data: {"a":1,"usage": null}\r\n\r\n', b'data: {"a":1}\r\n\r\n'),  # CRLF, a space
     (b'data: {"usage":null,"a":1}\n\n', b'data: {"a":1}\n\n'),  # usage first
     (b'data: {"id":"x","choices":[],"usage":{"prompt_tokens":1}}\n\ndata: [DONE]\n\n', b"data: [DONE]\n\n"),
@@ -188,6 +200,9 @@ def test_hidden_usage_gives_the_unasked_stream_however_the_bytes_are_cut(sizes):
 def test_hidden_usage_takes_out_only_what_was_not_asked_for(asked, plain):
     hidden = HiddenUsage()
     assert hidden.feed(asked) + hidden.close() == plain
+    events = re.findall(rb".*?(?:\r?\n\r?\n|$)", asked, flags=re.S)  # one read per event, as usual
+    hidden = HiddenUsage()
+    assert b"".join(hidden.feed(event) for event in events) + hidden.close() == plain
 
 
 def test_the_setting_is_checked_read_from_the_environment_and_shown(monkeypatch):
