@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import httpx
+import httpx2
 import openai
 import pytest
 from _prices import genai_cost
@@ -240,3 +242,21 @@ def test_a_recorded_session_is_not_asked(fake, tmp_path):
             llmcost_nb.replay("record", path=tmp_path / "rec"), llmcost_nb.track():
         list(client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True))
     assert "stream_options" not in fake.requests[-1].body
+
+
+@pytest.mark.parametrize("library", [httpx, httpx2])
+def test_a_hand_written_stream_on_either_httpx_is_asked_and_reads_as_unasked(fake, library):
+    body = {"model": "gpt-4.1", "messages": MESSAGES, "stream": True}
+
+    def read(client) -> bytes:
+        with client.stream("POST", "http://api.openai.com/v1/chat/completions", json=body) as response:
+            return b"".join(response.iter_bytes())
+
+    with library.Client(proxy=fake.url) as client:
+        plain = read(client)
+        llmcost_nb.enable(ask_stream_usage=True)
+        with llmcost_nb.track() as t:
+            asked = read(client)
+    assert per_request(asked) == per_request(plain)
+    assert fake.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert t.calls.iloc[0].usage_source == "provider"
