@@ -260,3 +260,20 @@ def test_a_hand_written_stream_on_either_httpx_is_asked_and_reads_as_unasked(fak
     assert per_request(asked) == per_request(plain)
     assert fake.requests[-1].body["stream_options"] == {"include_usage": True}
     assert t.calls.iloc[0].usage_source == "provider"
+
+
+def test_a_failure_to_ask_sends_the_request_as_made_with_one_warning(fake, monkeypatch):
+    """A bug of ours in building the asking request (simulated): the call goes out as the caller made it."""
+    from llmcost_nb.tracking import ask_usage
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated")
+
+    monkeypatch.setattr(ask_usage, "asking_request", broken)
+    client = openai_client(fake)
+    llmcost_nb.enable(ask_stream_usage=True)
+    with pytest.warns(LlmcostWarning, match="could not ask for a stream's usage"), \
+            pytest.warns(LlmcostWarning, match="counted them with tiktoken"), llmcost_nb.track() as t:
+        chunks = list(client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, stream=True))
+    assert len(chunks) == 13 and "stream_options" not in fake.requests[-1].body
+    assert t.calls.iloc[0].usage_source == "estimated"

@@ -42,6 +42,7 @@ from ..core.warn import warn_once
 from ..pricing.providers import classify
 from . import ask_usage, capture_aiohttp, capture_botocore, capture_http, hooks
 from . import recorder as _recorder
+from .scope import get_session
 
 __all__ = ["install", "installed", "stacks", "status_line", "uninstall"]
 
@@ -90,8 +91,6 @@ def status_line() -> str:
         return "capture: off"
     hooked = [name for name, state in states.items() if state == "hooked"]
     later = [name for name, state in states.items() if state == "on import"]
-    from .scope import get_session
-
     return (f"capture: {', '.join(hooked) or 'no HTTP library imported yet'}{' hooked' if hooked else ''}"
             + (f" · on import: {', '.join(later)}" if later else "")
             + (" · OpenAI streams asked for their usage" if get_session().ask_stream_usage else ""))
@@ -210,7 +209,7 @@ def _make_sync_send(original: Any, tee_class: type, hiding_tee_class: type) -> A
         pending = _begin(request)
         if pending is None:
             return original(self, request, stream=stream, **kwargs)
-        asking = _asking(pending, request, stream)
+        asking = _asking(pending, request, stream) if pending.session.ask_stream_usage else None
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
@@ -238,7 +237,7 @@ def _make_async_send(original: Any, tee_class: type, hiding_tee_class: type) -> 
         pending = _begin(request)
         if pending is None:
             return await original(self, request, stream=stream, **kwargs)
-        asking = _asking(pending, request, stream)
+        asking = _asking(pending, request, stream) if pending.session.ask_stream_usage else None
         token = _in_send.set(True)
         pending.t0 = perf_counter()
         try:
@@ -260,10 +259,8 @@ def _make_async_send(original: Any, tee_class: type, hiding_tee_class: type) -> 
 
 
 def _asking(pending: _recorder.Pending, request: Any, stream: bool) -> Any | None:
-    """The request to send instead of ``request``, asking for its stream's usage (:mod:`.ask_usage`), or
-    None (the setting is off or does not apply, or building it failed: then ``request`` is sent, warned)."""
-    if not pending.session.ask_stream_usage:
-        return None
+    """With the setting on: the request to send instead of ``request``, asking for its stream's usage
+    (:mod:`.ask_usage`), or None (it does not apply, or building it failed: ``request`` is sent, warned)."""
     try:
         return ask_usage.asking_request(pending, request, stream=stream)
     except Exception as exc:
