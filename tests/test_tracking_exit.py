@@ -41,7 +41,7 @@ oai = openai.OpenAI(base_url=oai_base, api_key="sk-exit", max_retries=0)
 claude = anthropic.Anthropic(base_url=ant_base, api_key="sk-ant-exit", max_retries=0)
 hello = [{"role": "user", "content": "hello there world"}]
 
-if streams != "none":
+if streams in ("module", "thread"):
     chat = oai.chat.completions.create(model="gpt-4.1", messages=hello, stream=True,
                                        stream_options={"include_usage": True})
     next(iter(chat))  # the first chunk; the rest is never read
@@ -51,6 +51,11 @@ if streams != "none":
 answer = oai.chat.completions.create(model="gpt-4.1",
                                      messages=[{"role": "user", "content": "one two three four five"}])
 assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (8, 11)
+if streams == "unread":  # a stream dropped before anything was read from it: no iterator ever ran
+    unread = oai.chat.completions.create(model="gpt-4.1", messages=hello, stream=True)
+    del unread
+    import gc
+    gc.collect()
 if streams == "thread":  # only a daemon thread, still running at exit, refers to the streams
     held = [chat, events]
     threading.Thread(target=lambda held=held: threading.Event().wait(), daemon=True).start()
@@ -69,14 +74,16 @@ STREAMS_CUT = [
 
 @pytest.mark.parametrize(
     ("streams", "expected"),
-    [("none", [ANSWERED]), ("module", [ANSWERED, *STREAMS_CUT]), ("thread", [ANSWERED, *STREAMS_CUT])],
-    ids=["no-stream", "streams-in-globals", "streams-in-a-thread"],
+    [("none", [ANSWERED]), ("module", [ANSWERED, *STREAMS_CUT]), ("thread", [ANSWERED, *STREAMS_CUT]),
+     ("unread", [ANSWERED, STREAMS_CUT[0]])],
+    ids=["no-stream", "streams-in-globals", "streams-in-a-thread", "stream-dropped-unread"],
 )
 def test_exit_records_open_streams_unfinished_and_commits_the_pending_journal(tmp_path, fake, streams,
                                                                               expected):
     """streams: none open at exit (only the exit's journal commit can write the answered call), or two
     open, referred to by the script's globals (finalized after the exit handlers ran) or only by a daemon
-    thread still running (never finalized: only the exit handlers can record them)."""
+    thread still running (never finalized: only the exit handlers can record them), or one dropped and
+    collected before anything was read from it (its prompt was billed: recorded at exit, not lost)."""
     db = tmp_path / "exit.db"
     ledger = llmcost_nb.Ledger(db)
     for model in ("gpt-4.1", "claude-haiku-4-5"):

@@ -67,6 +67,10 @@ def preload() -> None:
             return
         _preloading.append(thread := threading.Thread(target=_import_tiktoken, name="llmcost-tiktoken",
                                                       daemon=True))
+    # The one module of tiktoken's that cannot be imported once the exit began, imported here (~1 ms): a
+    # background thread starved of the GIL by the calls' thread may not have reached it by then.
+    import concurrent.futures.thread  # noqa: F401
+
     thread.start()
 
 

@@ -7,7 +7,6 @@ import atexit
 import contextlib
 import re
 import threading
-import weakref
 import zlib
 from decimal import Decimal
 from time import perf_counter
@@ -28,7 +27,10 @@ from .stream_usage import stream_usage
 
 __all__ = ["Pending", "StreamRecorder", "begin", "failed", "parse_sse", "record", "responded"]
 
-_open_streams: weakref.WeakSet[StreamRecorder] = weakref.WeakSet()
+# Streams not finished yet, recorded as unfinished at exit if still open then. A plain set: a response dropped
+# unread is recorded then rather than lost (its provider billed the prompt), and ``WeakSet.add``/``discard``
+# are Python code making and dropping a weak reference for every response of the http.client stacks.
+_open_streams: set[StreamRecorder] = set()
 _MAX_ERROR = 300
 
 
