@@ -284,26 +284,23 @@ class _FileTee:
         rec = self._rec
         if rec.done:
             return
+        payload = None
         try:
-            if self._chunked:
-                complete = _chunked_complete(rec.chunks)
+            if self._chunked:  # the framing is read once: whether the last chunk came, and the payload
+                payload, complete = _dechunk(b"".join(rec.chunks))
             elif self._length is not None:
                 complete = self._seen >= self._length
             else:
                 complete = self._eof
         except Exception:
             complete = False
-        rec.finish(cut=not complete)
+        rec.finish(cut=not complete, payload=payload)
 
     def __getattr__(self, name: str) -> Any:  # peek, fileno, flush, closed, raw...: the file's own
         return getattr(self._fp, name)
 
     def __iter__(self) -> Any:
         return iter(self.readline, b"")
-
-
-def _chunked_complete(chunks: list[bytes]) -> bool:
-    return _dechunk(b"".join(chunks))[1]
 
 
 def dechunk(raw: bytes) -> bytes:

@@ -137,7 +137,9 @@ class StreamRecorder:
         if pending.scope is not None:
             pending.scope.open_streams.add(self)
 
-    def finish(self, *, cut: bool) -> None:
+    def finish(self, *, cut: bool, payload: bytes | None = None) -> None:
+        """Record the stream as ended (``cut``: before its end). ``payload``: the body with its transfer
+        framing removed, when the tee had to remove it already (to tell whether the body was complete)."""
         with self._lock:
             if self.done:
                 return
@@ -145,7 +147,7 @@ class StreamRecorder:
         _open_streams.discard(self)
         if self.pending.scope is not None:
             self.pending.scope.open_streams.discard(self)
-        self._record(cut=cut)
+        self._record(cut=cut, payload=payload)
 
     def finish_unfinished(self) -> None:
         """Record what arrived so far as ``unfinished`` (the scope ended, or the process is exiting)."""
@@ -154,10 +156,12 @@ class StreamRecorder:
                 return
         self._record(cut=True)
 
-    def _record(self, *, cut: bool) -> None:
+    def _record(self, *, cut: bool, payload: bytes | None = None) -> None:
         try:
-            raw = b"".join(self.chunks)
-            content = _decode(raw if self.unframe is None else self.unframe(raw), self.encoding)
+            if payload is None:
+                raw = b"".join(self.chunks)
+                payload = raw if self.unframe is None else self.unframe(raw)
+            content = _decode(payload, self.encoding)
             pending = self.pending
             if not cut and self.call is None and not (pending.body_observers or pending.replayed or (
                     _content._policies)) and _tape(pending, self.status_code, content, self.content_type,
