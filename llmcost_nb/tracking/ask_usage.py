@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.warn import warn_once
+from ..pricing.usage import json_object
 
 __all__ = ["ENV", "HiddenUsage", "asking_request", "hiding_tee_classes", "wanted"]
 
@@ -36,10 +37,11 @@ def wanted(value: str | None) -> bool:
 
 
 def asking_request(pending: Any, request: Any, *, stream: bool) -> Any | None:
-    """A copy of an httpx ``request`` that asks for the stream's usage, or None to send the request as it is.
-    Sets ``pending.info.include_usage`` (the stream will carry its usage) when it asks."""
+    """With the setting on (capture's ``send`` checks it): a copy of an httpx ``request`` that asks for the
+    stream's usage, or None to send the request as it is. Sets ``pending.info.include_usage`` (the stream
+    will carry its usage) when it asks."""
     info, endpoint = pending.info, pending.endpoint
-    if not (stream and pending.session.ask_stream_usage and endpoint.api == "chat" and endpoint.host == HOST
+    if not (stream and endpoint.api == "chat" and endpoint.host == HOST
             and info.stream and not info.include_usage and info.body and pending.respond_with is None
             and not pending.body_observers and not pending.replayed
             and "content-encoding" not in request.headers):
@@ -123,11 +125,8 @@ def _is_usage_chunk(event: bytes) -> bool:
     data = [line[5:] for line in event.splitlines() if line.startswith(b"data:")]
     if len(data) != 1:
         return False
-    try:
-        chunk = json.loads(data[0])
-    except ValueError:
-        return False
-    return isinstance(chunk, dict) and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
+    chunk = json_object(data[0])
+    return chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
 
 
 def _decoder(encoding: str) -> Callable[[bytes], bytes] | None:
@@ -142,43 +141,31 @@ def hiding_tee_classes(sync_tee: type, async_tee: type) -> tuple[type, type]:
     """Subclasses of capture's tees that keep the raw stream for the recorder (as theirs do) and pass the
     caller the stream with what it did not ask for taken out."""
 
-    class SyncHidingTee(sync_tee):  # type: ignore[misc, valid-type]
-        def __init__(self, inner: Any, stream_recorder: Any) -> None:
-            super().__init__(inner, stream_recorder)
-            self._decode = _prepare(stream_recorder)
-
+    class SyncHidingTee(_Hiding, sync_tee):  # type: ignore[misc, valid-type]
         def __iter__(self) -> Any:
-            append, hidden, decode = self._rec.chunks.append, HiddenUsage(), self._decode
+            append, feed, close = self._rec.chunks.append, self._feed, self._close
             complete = False
             try:
                 for chunk in self._inner:
                     append(chunk)
-                    if decode is _UNREADABLE:
-                        yield chunk
-                    elif out := hidden.feed(decode(chunk) if decode is not None else chunk):
+                    if out := feed(chunk):
                         yield out
-                if out := hidden.close():
+                if out := close():
                     yield out
                 complete = True
             finally:
                 self._rec.finish(cut=not complete)
 
-    class AsyncHidingTee(async_tee):  # type: ignore[misc, valid-type]
-        def __init__(self, inner: Any, stream_recorder: Any) -> None:
-            super().__init__(inner, stream_recorder)
-            self._decode = _prepare(stream_recorder)
-
+    class AsyncHidingTee(_Hiding, async_tee):  # type: ignore[misc, valid-type]
         async def __aiter__(self) -> Any:
-            append, hidden, decode = self._rec.chunks.append, HiddenUsage(), self._decode
+            append, feed, close = self._rec.chunks.append, self._feed, self._close
             complete = False
             try:
                 async for chunk in self._inner:
                     append(chunk)
-                    if decode is _UNREADABLE:
-                        yield chunk
-                    elif out := hidden.feed(decode(chunk) if decode is not None else chunk):
+                    if out := feed(chunk):
                         yield out
-                if out := hidden.close():
+                if out := close():
                     yield out
                 complete = True
             finally:
@@ -187,21 +174,28 @@ def hiding_tee_classes(sync_tee: type, async_tee: type) -> tuple[type, type]:
     return SyncHidingTee, AsyncHidingTee
 
 
-def _prepare(stream_recorder: Any) -> Callable[[bytes], bytes] | None:
-    """The decoder to read the stream with, when the server encoded it all the same: the caller is then given
-    decoded bytes, and the response's ``content-encoding`` header goes (the recorder decodes its own copy)."""
+class _Hiding:
+    """What both hiding tees share: how each raw chunk becomes what the caller reads (``_feed``), and what
+    is left to pass on when the stream ends (``_close``)."""
+
+    def __init__(self, inner: Any, stream_recorder: Any) -> None:
+        super().__init__(inner, stream_recorder)  # type: ignore[call-arg]
+        self._feed, self._close = _reader(stream_recorder)
+
+
+def _reader(stream_recorder: Any) -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:
+    """(feed, close) for a stream: its events with the usage hidden; decoded first when the server encoded
+    it all the same (the caller is then given decoded bytes, and the response's ``content-encoding`` header
+    goes: the recorder decodes its own copy); passed on as it came for an encoding we cannot decode."""
+    hidden = HiddenUsage()
     encoding = stream_recorder.encoding
     if encoding in ("", "identity"):
-        return None
+        return hidden.feed, hidden.close
     decode = _decoder(encoding)
     if decode is None:
         warn_once(f"ask-usage-encoding:{encoding}",
                   f"an OpenAI stream came {encoding}-encoded though llmcost_nb asked for none: its usage "
                   "chunk could not be taken out of what your code reads")
-        return _UNREADABLE
+        return (lambda chunk: chunk), (lambda: b"")
     del stream_recorder.headers["content-encoding"]
-    return decode
-
-
-def _UNREADABLE(chunk: bytes) -> bytes:  # a marker: the stream is passed on as it came
-    return chunk
+    return (lambda chunk: hidden.feed(decode(chunk))), hidden.close
