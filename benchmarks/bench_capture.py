@@ -61,12 +61,16 @@ def per_call_us(client: openai.OpenAI, n: int) -> float:
     return statistics.median(times) * 1e6
 
 
-def stream_us(http: httpx2.Client, n: int) -> float:
+STREAM_BODY = {"model": "gpt-4.1", "stream": True, "stream_options": {"include_usage": True}}
+
+
+def stream_us(http: httpx2.Client, n: int, url: str = "http://bench.local/v1/chat/completions",
+              body: dict = STREAM_BODY) -> float:
+    """p50 µs of reading a whole stream, raw."""
     times = []
-    body = {"model": "gpt-4.1", "stream": True, "stream_options": {"include_usage": True}}
     for _ in range(n):
         t0 = time.perf_counter()
-        with http.stream("POST", "http://bench.local/v1/chat/completions", json=body) as resp:
+        with http.stream("POST", url, json=body) as resp:
             for _ in resp.iter_raw():
                 pass
         times.append(time.perf_counter() - t0)
@@ -201,14 +205,7 @@ def bench_asked_stream(tmp: Path) -> None:
     body = {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
     def read_us(n: int) -> float:
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            with http.stream("POST", "https://api.openai.com/v1/chat/completions", json=body) as resp:
-                for _ in resp.iter_raw():
-                    pass
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e6
+        return stream_us(http, n, "https://api.openai.com/v1/chat/completions", body)
 
     read_us(20)
     off = read_us(200)

@@ -41,8 +41,8 @@ def dicts(chunks) -> list[dict]:
     return [{**c.to_dict(), "id": "N", "created": 0} for c in chunks]
 
 
-def openai_client(fake) -> openai.OpenAI:
-    return openai.OpenAI(base_url="http://api.openai.com/v1", api_key="sk-ask", max_retries=0,
+def openai_client(fake, max_retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(base_url="http://api.openai.com/v1", api_key="sk-ask", max_retries=max_retries,
                          http_client=openai.DefaultHttpxClient(proxy=fake.url))
 
 
@@ -222,8 +222,7 @@ def test_the_setting_is_checked_read_from_the_environment_and_shown(monkeypatch)
 
 
 def test_each_attempt_of_a_retried_request_is_asked(fake):
-    client = openai.OpenAI(base_url="http://api.openai.com/v1", api_key="sk-ask", max_retries=1,
-                           http_client=openai.DefaultHttpxClient(proxy=fake.url))
+    client = openai_client(fake, max_retries=1)
     fake.fail_next(500)
     llmcost_nb.enable(ask_stream_usage=True)
     with llmcost_nb.track() as t:
