@@ -322,17 +322,21 @@ class Ledger(LedgerReader):
         if self._pricer is None:
             from ..pricing.pricer import Price, Pricer
 
-            rows = self.connection.execute(
-                "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok "
-                "FROM prices"
-            ).fetchall()
-            overrides = {
-                (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
-                for provider, model, *prices in rows
-            }
-            hosts = [key[len(_SELF_HOSTED):] for (key,) in self.connection.execute(
-                "SELECT key FROM meta WHERE key LIKE ?", (_SELF_HOSTED + "%",))]
-            self._pricer = Pricer(overrides, hosts)
+            conn = self.connection
+            with self._lock:  # the connection is shared: threads pricing their first call at once each read
+                if self._pricer is not None:  # (a row read while another thread used it came back empty)
+                    return self._pricer
+                rows = conn.execute(
+                    "SELECT provider, model, input_mtok, output_mtok, cache_read_mtok, cache_write_mtok "
+                    "FROM prices"
+                ).fetchall()
+                overrides = {
+                    (provider, model): Price(*(Decimal(v) if v is not None else None for v in prices))
+                    for provider, model, *prices in rows
+                }
+                hosts = [key[len(_SELF_HOSTED):] for (key,) in conn.execute(
+                    "SELECT key FROM meta WHERE key LIKE ?", (_SELF_HOSTED + "%",))]
+                self._pricer = Pricer(overrides, hosts)
         return self._pricer
 
     def self_hosted(self, base_url: str) -> str:
