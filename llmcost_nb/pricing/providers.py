@@ -27,10 +27,10 @@ reads a provider id (its ids and ``provider_match`` rules) plus :data:`PREFIX_AL
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import wire_json
 from . import bedrock
 
 __all__ = ["PREFIX_ALIASES", "WIRE_PROVIDER", "Endpoint", "RequestInfo", "classify", "host_of",
@@ -160,7 +160,7 @@ def _classify_post(host: str, path: str) -> Endpoint | None:
 def request_info(endpoint: Endpoint, path: str, content: bytes | None) -> RequestInfo:
     """Parse what a request asks for. Raises ValueError on a body that is not a JSON object."""
     info = RequestInfo()
-    body = json.loads(content) if content else {}
+    body = wire_json.loads(content) if content else {}
     if not isinstance(body, dict):
         raise ValueError(f"request body is {type(body).__name__}, not a JSON object")
     info.body = body

@@ -12,13 +12,13 @@ are strict on purpose, because a miscounted call is worse than a warning: a pres
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ..core import wire_json
 from ..errors import UsageError
 from .genai import import_genai_prices
 
@@ -88,7 +88,7 @@ class _Extractor:
 
     def extract(self, body: Any) -> tuple[str | None, dict[str, int]]:
         api = self.api
-        if not isinstance(body, Mapping):
+        if type(body) is not dict and not isinstance(body, Mapping):
             raise UsageError(f"{api} response body must be a JSON object, got {_type_name(body)}")
         model = _optional_walk(body, self.model_path)
         if type(model) is not str:
@@ -98,7 +98,7 @@ class _Extractor:
             usage = usage.get(step)
             if usage is None:
                 raise UsageError(f"{api} response has no usage (`{_label(self.root)}` is missing or null)")
-            if not isinstance(usage, Mapping):
+            if type(usage) is not dict and not isinstance(usage, Mapping):
                 raise UsageError(f"{api} response: `{_label(self.root)}` must be an object, "
                                  f"got {_type_name(usage)}")
         counts: dict[str, int] = {}
@@ -161,7 +161,7 @@ def _index(items: Any, field: str, api: str, label: str) -> dict[str, Any]:
 
 def _optional_walk(data: Any, steps: tuple[Any, ...]) -> Any:
     for step in steps:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             return None
         data = data.get(step) if type(step) is str else None
     return data
@@ -236,7 +236,7 @@ def usage_keys() -> frozenset[str]:
 def json_object(content: bytes) -> dict[str, Any] | None:
     """The JSON object a response body (or one stream event) holds; ``None`` for anything else."""
     try:
-        body = json.loads(content)
+        body = wire_json.loads(content)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
