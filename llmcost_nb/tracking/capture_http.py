@@ -168,9 +168,10 @@ def _reason(status: int) -> str:
 
 def _make_getresponse(original: Any) -> Any:
     def getresponse(self: Any) -> Any:
-        pending = self.__dict__.pop("_llmcost_pending", None)
+        pending = getattr(self, "_llmcost_pending", None)
         if pending is None:
             return original(self)
+        self._llmcost_pending = None
         try:
             if pending.respond_with is not None:
                 response = _replayed(self, pending.respond_with)
