@@ -476,6 +476,8 @@ def _over_budget(pending: Any, scope: Scope | None,
     """The first hard budget this request could pass: (budget, spent so far, the request's maximum cost)."""
     ledger = _ledger_of(scope, session)
     book = _book(ledger)
+    if not book.budgets:  # the common case, on every call's path
+        return None
     hard = [b for b in book.budgets.values() if b.hard]
     if not hard:
         return None

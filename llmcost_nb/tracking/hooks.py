@@ -14,6 +14,7 @@ import contextvars
 import threading
 from typing import Any
 
+from ..core import wire_json
 from ..core.warn import warn_once
 from ..pricing.providers import classify
 from . import recorder as _recorder
@@ -64,14 +65,18 @@ def body_bytes(body: Any) -> bytes | None:
     return None  # a file, a generator: sent as given, not read here
 
 
-def begin(method: str, host: str, path: str, body: Any) -> _recorder.Pending | None:
-    """The pending record of an LLM request, or None for any other request. Raises only a deliberate stop
-    (a budget's, or replay-only's) — before anything is sent."""
+def begin(method: str, host: str, path: str, body: Any, *, json_body: Any = None) -> _recorder.Pending | None:
+    """The pending record of an LLM request, or None for any other request. ``json_body``: the object the
+    library will send as JSON, when it was given one instead of ``body`` (serialized only for an LLM
+    request). Raises only a deliberate stop (a budget's, or replay-only's) — before anything is sent."""
     try:
         endpoint = classify(method, host, path)
         if endpoint is None:
             return None
-        return _recorder.begin(endpoint, path, Body(body_bytes(body)))
+        content = body_bytes(body)
+        if content is None and json_body is not None:
+            content = wire_json.dumps(json_body)
+        return _recorder.begin(endpoint, path, Body(content))
     except Exception as exc:
         if getattr(exc, "_llmcost_deliberate", False):
             raise
@@ -80,13 +85,23 @@ def begin(method: str, host: str, path: str, body: Any) -> _recorder.Pending | N
 
 
 class Headers:
-    """Response headers as the recorder reads them: ``raw`` (lower-case bytes pairs) and ``get``."""
+    """Response headers as the recorder reads them: ``pairs`` (as the stack gives them: names and values
+    str or bytes, names in any case), ``values`` (what :func:`recorder.header_values` reads of them, read
+    once), ``raw`` (lower-case bytes pairs, made when first asked for) and ``get``."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_raw", "pairs", "values")
 
     def __init__(self, pairs: Any) -> None:
-        self.raw = [(k.lower().encode("latin-1") if isinstance(k, str) else k.lower(),
-                     v.encode("latin-1", "replace") if isinstance(v, str) else v) for k, v in pairs]
+        self.pairs = pairs if type(pairs) is list else list(pairs)
+        self.values = _recorder.header_values(self.pairs)
+        self._raw: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        if self._raw is None:
+            self._raw = [(k.lower().encode("latin-1") if isinstance(k, str) else k.lower(),
+                          v.encode("latin-1", "replace") if isinstance(v, str) else v) for k, v in self.pairs]
+        return self._raw
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = name.lower().encode("latin-1")
@@ -118,14 +133,15 @@ class Exchange:
 
 def record_whole(pending: _recorder.Pending, status: int, headers: Headers, content: bytes) -> None:
     """A response whose body was read whole: recorded now (or taped to the journal)."""
-    _recorder.responded(pending, Exchange(status, headers, content), None)  # type: ignore[arg-type]
+    _recorder.responded(pending, Exchange(status, headers, content), None,  # type: ignore[arg-type]
+                        headers.values)
 
 
 def stream_recorder(pending: _recorder.Pending, status: int,
                     headers: Headers) -> _recorder.StreamRecorder | None:
     """A recorder for a body still to come (its chunks appended by the stack's tee), or None (warned)."""
     try:
-        return _recorder.StreamRecorder(pending, Exchange(status, headers))
+        return _recorder.StreamRecorder(pending, Exchange(status, headers), headers.values)
     except Exception as exc:
         warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
         return None

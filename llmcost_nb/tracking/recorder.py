@@ -4,7 +4,6 @@ write, and tell the scope, the session and its listeners. Nothing here may raise
 from __future__ import annotations
 
 import atexit
-import contextlib
 import re
 import threading
 import zlib
@@ -25,7 +24,8 @@ from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
 from .stream_usage import stream_usage
 
-__all__ = ["Pending", "StreamRecorder", "begin", "failed", "parse_sse", "record", "responded"]
+__all__ = ["Pending", "StreamRecorder", "begin", "failed", "header_values", "parse_sse", "record",
+           "responded"]
 
 # Streams not finished yet, recorded as unfinished at exit if still open then. A plain set: a response dropped
 # unread is recorded then rather than lost (its provider billed the prompt), and ``WeakSet.add``/``discard``
@@ -100,11 +100,13 @@ def failed(pending: Pending, exc: BaseException) -> None:
         warn_once(f"failed:{type(inner).__name__}", f"could not record a failed call ({inner!r})")
 
 
-def responded(pending: Pending, response: Any, tee_class: type) -> None:
-    """Record a response whose body was read, or tee its stream and record when the stream ends."""
+def responded(pending: Pending, response: Any, tee_class: type,
+              values: tuple[str, str, str | None] | None = None) -> None:
+    """Record a response whose body was read, or tee its stream and record when the stream ends. ``values``:
+    its :func:`header_values`, when the caller has read them already."""
     try:
         if response.is_stream_consumed:
-            content_type, _, request_id = _header_values(response.headers)
+            content_type, _, request_id = values or header_values(response.headers.raw)
             if not (pending.body_observers or pending.replayed or _content._policies) and _tape(
                     pending, response.status_code, response.content, content_type, request_id):
                 return
@@ -121,18 +123,20 @@ class StreamRecorder:
     """Keeps the raw bytes of a streamed response and records the call when it ends, is closed, or its
     scope ends first (then as ``unfinished``, updated in place if the stream finishes later)."""
 
-    def __init__(self, pending: Pending, response: Any) -> None:
+    def __init__(self, pending: Pending, response: Any,
+                 values: tuple[str, str, str | None] | None = None) -> None:
         self.pending = pending
         self.chunks: list[bytes] = []
         self.status_code = response.status_code
         self.headers = response.headers
-        self.content_type, encoding, self.request_id = _header_values(response.headers)
+        self.content_type, encoding, self.request_id = values or header_values(response.headers.raw)
         self.encoding = encoding.lower()
         self.call: Call | None = None
         self.done = False
         self.unframe: Any = None  # bytes -> bytes: transfer framing a stack's tee kept (chunked), removed
         self._lock = threading.Lock()
-        preload_tokenizer()  # a stream may need counting, even at exit (see stream_usage)
+        if pending.info.stream or "event-stream" in self.content_type or "eventstream" in self.content_type:
+            preload_tokenizer()  # a stream may need counting, even at exit (see stream_usage)
         _open_streams.add(self)
         if pending.scope is not None:
             pending.scope.open_streams.add(self)
@@ -194,19 +198,26 @@ def _decode(raw: bytes, encoding: str) -> bytes:
     raise ValueError(f"unsupported content-encoding {encoding!r}")
 
 
-def _header_values(headers: Any) -> tuple[str, str, str | None]:
-    """Content type, content encoding and the provider's request id, in one pass over the raw headers
-    (each ``Headers.get`` normalizes and scans them all again: several µs per call on the hot path)."""
+def header_values(pairs: Any) -> tuple[str, str, str | None]:
+    """Content type, content encoding and the provider's request id, in one pass over a response's raw
+    header pairs (names and values bytes or str, names in any case): each ``Headers.get`` of httpx
+    normalizes and scans them all again, several µs per call on the hot path.
+
+    >>> header_values([(b"Content-Type", b"application/json"), ("x-request-id", "req_1")])
+    ('application/json', '', 'req_1')
+    """
     found = ["", "", "", "", ""]
-    for key, value in headers.raw:
+    for key, value in pairs:
         index = _WANTED_HEADERS.get(key.lower())
         if index is not None:
-            found[index] = value.decode("latin-1")
+            found[index] = value.decode("latin-1") if type(value) is bytes else value
     return found[0], found[1], found[2] or found[3] or found[4] or None
 
 
-_WANTED_HEADERS = {b"content-type": 0, b"content-encoding": 1, b"x-request-id": 2, b"request-id": 3,
-                   b"x-amzn-requestid": 4}  # (OpenAI and compatible servers; Anthropic; AWS)
+_WANTED = ("content-type", "content-encoding", "x-request-id", "request-id",
+           "x-amzn-requestid")  # (OpenAI and compatible servers; Anthropic; AWS)
+_WANTED_HEADERS: dict[str | bytes, int] = {**{name: i for i, name in enumerate(_WANTED)},
+                                           **{name.encode(): i for i, name in enumerate(_WANTED)}}
 
 
 def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, content_type: str, *, cut: bool,
@@ -389,8 +400,10 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
             return False
         _scope.taped.add(journal)  # whatever reads a total makes its calls first (scope._settle)
         if scope is not None:
-            with contextlib.suppress(Exception):  # the ledger locked or full: stored with the calls' rows
+            try:  # noqa: SIM105 (contextlib.suppress is three Python calls on the call's path)
                 scope.store_scope_row(ledger)
+            except Exception:  # the ledger locked or full: stored with the calls' rows
+                pass
         tags = scope.tags if scope is not None else session.tags
         journal.append((
             now_ns(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
