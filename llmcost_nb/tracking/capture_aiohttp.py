@@ -11,7 +11,6 @@ reader gets, and when, is unchanged. A recorded response (replay) is served as a
 
 from __future__ import annotations
 
-import json
 import weakref
 from time import perf_counter
 from types import ModuleType
@@ -45,11 +44,10 @@ def _make_request(original: Any) -> Any:
             url = self._build_url(str_or_url)
             host, path = url.host or "", url.path
             body = kwargs.get("data")
-            if body is None and kwargs.get("json") is not None:
-                body = json.dumps(kwargs["json"], default=str)
         except Exception:
             return await original(self, method, str_or_url, *args, **kwargs)
-        pending = hooks.begin(str(method).upper(), host, path, body)  # may raise a budget stop
+        pending = hooks.begin(str(method).upper(), host, path, body,  # may raise a budget stop
+                              json_body=kwargs.get("json") if body is None else None)
         if pending is None:
             return await original(self, method, str_or_url, *args, **kwargs)
         token = hooks.in_send.set(True)
