@@ -580,7 +580,7 @@ def test_a_replay_we_cannot_build_is_sent_instead_with_one_warning(fake, tmp_pat
     with llmcost_nb.replay("record", path=tmp_path / "r.jsonl"):
         first = raw_call("requests", fake.url + path, body, False)
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom inside llmcost_nb")
 
     monkeypatch.setattr(capture_http, "_replayed_urllib3", broken)

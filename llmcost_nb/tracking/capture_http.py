@@ -15,8 +15,10 @@ recorded bytes, with no network at all — over HTTPS too. The pending call is t
 ``request`` hook below, which reads nothing again.
 
 The response object, its class and the bytes every reader gets are unchanged; a request is sent exactly as
-given (the body is only read when it is bytes or str). Replay answers ``http.client`` (so
-``urllib.request``) with a response read from the recording, and urllib3 pools as above.
+given (the body is only read when it is bytes or str). The hooks of ``request`` and ``_make_request`` have the
+hooked method's own signature (:func:`.hooks.around`): urllib3 passes them up to nine arguments by name.
+Replay answers ``http.client`` (so ``urllib.request``) with a response read from the recording, and urllib3
+pools as above.
 """
 
 from __future__ import annotations
@@ -40,18 +42,19 @@ _handed: contextvars.ContextVar[_recorder.Pending | None] = contextvars.ContextV
 
 def patch_http_client(module: ModuleType) -> None:
     cls = module.HTTPConnection
-    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=True))
+    hooks.replace(cls, "request", _request_hook(cls.__dict__["request"], replays=True))
     hooks.replace(cls, "getresponse", _make_getresponse(cls.__dict__["getresponse"]))
 
 
 def patch_urllib3(module: ModuleType) -> None:
     cls = module.HTTPConnection  # overrides request() with its own; its getresponse() calls http.client's
-    hooks.replace(cls, "request", _make_request(cls.__dict__["request"], replays=False))
+    hooks.replace(cls, "request", _request_hook(cls.__dict__["request"], replays=False))
 
 
 def patch_urllib3_pool(module: ModuleType) -> None:
     cls = module.HTTPConnectionPool
-    hooks.replace(cls, "_make_request", _make_pool_request(cls.__dict__["_make_request"]))
+    hooks.replace(cls, "_make_request", hooks.around(cls.__dict__["_make_request"], _POOL_TAKES, _pool_enter,
+                                                     _pool_leave))
 
 
 def _target(conn: Any, url: str) -> tuple[str, str]:
@@ -62,10 +65,12 @@ def _target(conn: Any, url: str) -> tuple[str, str]:
     return str(conn.host), url.split("?", 1)[0]
 
 
-def _make_request(original: Any, *, replays: bool) -> Any:
-    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+def _request_hook(original: Any, *, replays: bool) -> Any:
+    """The hook of a connection's ``request``: the call begun (or taken from the urllib3 pool making this
+    attempt), sent, and kept on the connection for its ``getresponse``."""
+    def enter(self: Any, method: str, url: str, body: Any) -> Any:
         if hooks.in_send.get():
-            return original(self, method, url, *args, **kwargs)
+            return None
         pending = _handed.get()
         if pending is not None:  # begun by the urllib3 pool making this attempt
             _handed.set(None)
@@ -73,69 +78,68 @@ def _make_request(original: Any, *, replays: bool) -> Any:
             try:
                 host, path = _target(self, url)
             except Exception:
-                return original(self, method, url, *args, **kwargs)
-            body = args[0] if args else kwargs.get("body")
+                return None
             pending = hooks.begin(method, host, path, body)  # may raise a budget stop: nothing sent yet
             if pending is None:
-                return original(self, method, url, *args, **kwargs)
+                return None
         if pending.respond_with is not None:
             if replays:  # http.client itself: answered by getresponse(), nothing sent
                 self._llmcost_pending = pending
-                return None
+                return hooks.Answered(None)
             warn_once("replay-http", "replay does not serve a urllib3 connection used without its pool: "
                       "the request is sent and recorded")
             pending.respond_with, pending.replayed = None, False
         pending.t0 = perf_counter()
-        try:
-            result = original(self, method, url, *args, **kwargs)
-        except BaseException as exc:
+        return self, pending
+
+    def leave(state: tuple[Any, _recorder.Pending], exc: BaseException | None) -> None:
+        conn, pending = state
+        if exc is not None:
             _recorder.failed(pending, exc)
-            raise
-        self._llmcost_pending = pending
-        return result
+        else:
+            conn._llmcost_pending = pending
 
-    return request
-
-
-_POOL_ARGS = ("body", "headers", "retries", "timeout", "chunked", "response_conn", "preload_content",
-              "decode_content", "enforce_content_length")  # _make_request's, after conn, method and url
+    return hooks.around(original, ("self", "method", "url", "body"), enter, leave)
 
 
-def _make_pool_request(original: Any) -> Any:
-    def _make_request(self: Any, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if hooks.in_send.get():
-            return original(self, conn, method, url, *args, **kwargs)
+_POOL_TAKES = ("self", "method", "url", "body", "retries", "response_conn", "preload_content",
+               "decode_content", "enforce_content_length")
+
+
+def _pool_enter(pool: Any, method: str, url: str, body: Any, retries: Any, response_conn: Any,
+                preload_content: bool, decode_content: bool, enforce_content_length: bool) -> Any:
+    """A urllib3 pool's attempt: begun before the pool connects (a budget stop opens no connection), and
+    handed to the connection's ``request`` hook; or answered from a recording, without the network."""
+    if hooks.in_send.get():
+        return None
+    try:
+        host, path = _target(pool, url)
+    except Exception:
+        return None
+    pending = hooks.begin(method, host, path, body)  # a budget stop: no connection made
+    if pending is None:
+        return None
+    if pending.respond_with is not None:  # answered from a recording, without the network
         try:
-            host, path = _target(self, url)
-        except Exception:
-            return original(self, conn, method, url, *args, **kwargs)
-        body = args[0] if args else kwargs.get("body")
-        pending = hooks.begin(method, host, path, body)  # a budget stop: no connection made
-        if pending is None:
-            return original(self, conn, method, url, *args, **kwargs)
-        if pending.respond_with is not None:  # answered from a recording, without the network
-            try:
-                given = {**dict(zip(_POOL_ARGS, args, strict=False)), **kwargs}
-                return _replayed_urllib3(self, pending, method, url, given)
-            except Exception as exc:  # a bug of ours: the request is sent as it would be untracked
-                warn_once(f"replay-urllib3:{type(exc).__name__}", f"could not answer a request from its "
-                          f"recording ({exc!r}); it is sent and recorded")
-                pending.respond_with, pending.replayed = None, False
-        token = _handed.set(pending)
-        try:
-            return original(self, conn, method, url, *args, **kwargs)
-        except BaseException as exc:
-            if _handed.get() is pending:  # failed before the request was sent (the pool's connect)
-                _recorder.failed(pending, exc)
-            raise
-        finally:
-            _handed.reset(token)
-
-    return _make_request
+            return hooks.Answered(_replayed_urllib3(
+                pool, pending, method, url, retries=retries, response_conn=response_conn,
+                preload_content=preload_content, decode_content=decode_content,
+                enforce_content_length=enforce_content_length))
+        except Exception as exc:  # a bug of ours: the request is sent as it would be untracked
+            warn_once(f"replay-urllib3:{type(exc).__name__}", f"could not answer a request from its "
+                      f"recording ({exc!r}); it is sent and recorded")
+            pending.respond_with, pending.replayed = None, False
+    return pending, _handed.set(pending)
 
 
-def _replayed_urllib3(pool: Any, pending: _recorder.Pending, method: str, url: str,
-                      given: dict[str, Any]) -> Any:
+def _pool_leave(state: tuple[_recorder.Pending, contextvars.Token[Any]], exc: BaseException | None) -> None:
+    pending, token = state
+    if exc is not None and _handed.get() is pending:  # failed before the request was sent (the connect)
+        _recorder.failed(pending, exc)
+    _handed.reset(token)
+
+
+def _replayed_urllib3(pool: Any, pending: _recorder.Pending, method: str, url: str, **given: Any) -> Any:
     """urllib3's response to a pool's request, over a recording's status, content type and bytes, set up as
     ``_make_request`` sets up a live one (its body an ``http.client`` response read from the recording, as a
     live one's is); recorded as a whole body at once."""
@@ -149,10 +153,10 @@ def _replayed_urllib3(pool: Any, pending: _recorder.Pending, method: str, url: s
     headers = HTTPHeaderDict(original.getheaders())
     response = HTTPResponse(
         body=original, headers=headers, status=answer.status, version=11, original_response=original,
-        version_string="HTTP/1.1", reason=original.reason,
-        preload_content=given.get("preload_content", True), decode_content=given.get("decode_content", True),
-        enforce_content_length=given.get("enforce_content_length", True), request_method=method,
-        request_url=url, retries=given.get("retries"), pool=pool, connection=given.get("response_conn"))
+        version_string="HTTP/1.1", reason=original.reason, preload_content=given["preload_content"],
+        decode_content=given["decode_content"], enforce_content_length=given["enforce_content_length"],
+        request_method=method, request_url=url, retries=given["retries"], pool=pool,
+        connection=given["response_conn"])
     hooks.record_whole(pending, answer.status, hooks.Headers(headers.items()), answer.content)
     return response
 

@@ -19,8 +19,8 @@ from ..core.warn import warn_once
 from ..pricing.providers import classify
 from . import recorder as _recorder
 
-__all__ = ["Body", "Exchange", "Headers", "begin", "body_bytes", "in_send", "record_whole", "replace",
-           "restore_all", "stream_recorder"]
+__all__ = ["Answered", "Body", "Exchange", "Headers", "around", "begin", "body_bytes", "in_send",
+           "record_whole", "replace", "restore_all", "stream_recorder"]
 
 lock = threading.RLock()
 _patched: dict[tuple[type, str], Any] = {}  # (class, attribute) -> the original attribute
@@ -37,6 +37,80 @@ def replace(cls: type, attr: str, new: Any) -> None:
     new._llmcost_original = original
     _patched[(cls, attr)] = original
     setattr(cls, attr, new)
+
+
+class Answered:
+    """What an ``enter`` of :func:`around` returns for a call it answered itself (a replay): ``value`` is
+    returned to the caller and the library's method is not called."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Source:
+    """A default value as :func:`around` writes it in a signature: the name it is bound to."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def around(original: Any, take: tuple[str, ...], enter: Any, leave: Any) -> Any:
+    """A function with ``original``'s own signature (names, kinds, defaults) that runs
+    ``state = enter(*taken)`` (the arguments named in ``take``), then ``original`` with every argument as
+    given, then ``leave(state, exc)`` (``exc`` what it raised, None if it returned; raised again after).
+    ``enter`` returns None to let the call through untouched, or an :class:`Answered`; what it raises
+    reaches the caller (a budget stop), before ``original`` runs.
+
+    Made for each method's signature, not with ``*args, **kwargs``: urllib3 passes nine arguments by name,
+    and packing them into a dict to unpack them again took ~12k instructions a call, per hook — more than
+    everything else the hook does on the way in."""
+    import inspect
+
+    kinds = inspect.Parameter
+    names: dict[str, Any] = {"_llmcost_original": original, "_llmcost_enter": enter, "_llmcost_leave": leave,
+                             "_llmcost_Answered": Answered}
+    signature = inspect.signature(original)
+    plain = []  # the signature as written, without annotations, each default a name bound in ``names``
+    for i, param in enumerate(signature.parameters.values()):
+        default = param.default
+        if default is not kinds.empty:
+            names[f"_llmcost_default{i}"] = default
+            default = _Source(f"_llmcost_default{i}")
+        plain.append(param.replace(annotation=kinds.empty, default=default))
+    params = str(signature.replace(parameters=plain, return_annotation=kinds.empty))[1:-1]
+    forward = [{kinds.VAR_POSITIONAL: f"*{name}", kinds.VAR_KEYWORD: f"**{name}",
+                kinds.KEYWORD_ONLY: f"{name}={name}"}.get(param.kind, name)
+               for name, param in signature.parameters.items()]
+    missing = set(take) - set(signature.parameters)
+    if missing:
+        raise TypeError(f"{original.__qualname__}{signature} has no parameter {sorted(missing)}")
+    if any(n.startswith("_llmcost") for n in signature.parameters):
+        raise TypeError(f"{original.__qualname__}{signature} has a parameter named like ours")
+    call = f"_llmcost_original({', '.join(forward)})"
+    source = (
+        f"def hook({params}):\n"
+        f"    _llmcost_state = _llmcost_enter({', '.join(take)})\n"
+        f"    if _llmcost_state is None:\n"
+        f"        return {call}\n"
+        f"    if type(_llmcost_state) is _llmcost_Answered:\n"
+        f"        return _llmcost_state.value\n"
+        f"    try:\n"
+        f"        _llmcost_result = {call}\n"
+        f"    except BaseException as _llmcost_exc:\n"
+        f"        _llmcost_leave(_llmcost_state, _llmcost_exc)\n"
+        f"        raise\n"
+        f"    _llmcost_leave(_llmcost_state, None)\n"
+        f"    return _llmcost_result\n")
+    exec(compile(source, f"<llmcost_nb hook of {original.__qualname__}>", "exec"), names)
+    made = names["hook"]
+    made.__name__, made.__qualname__ = original.__name__, original.__qualname__
+    made.__doc__, made.__wrapped__ = original.__doc__, original
+    return made
 
 
 def restore_all() -> None:
