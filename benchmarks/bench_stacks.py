@@ -171,19 +171,19 @@ def paced(call: Callable[[], object], rounds: int = 30, gap_s: float = 0.15) -> 
     return statistics.median(on) * 1e6, statistics.median(off) * 1e6
 
 
-def main() -> None:
-    server = Canned()
-    tmp = Path(tempfile.mkdtemp())
-    llmcost_nb.get_session().use_ledger(tmp / "stacks.db")
+def stack_calls(base_url: str) -> tuple[dict[str, Callable[[], object]], dict[str, Callable[[], object]],
+                                         Callable[[], None]]:
+    """One non-streamed chat call per stack and a few streamed ones, all to ``base_url``, and a function that
+    closes what they opened (``bench_instructions`` makes the same calls)."""
     chat = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
     stream = {**chat, "stream": True, "stream_options": {"include_usage": True}}
-    url = server.url + "/v1/chat/completions"
+    url = base_url + "/v1/chat/completions"
     session = requests.Session()
     pool = urllib3.PoolManager()
     data = json.dumps(chat).encode()
     loop = asyncio.new_event_loop()
     aio = loop.run_until_complete(_session())
-    bedrock = boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-east-1",
+    bedrock = boto3.client("bedrock-runtime", endpoint_url=base_url, region_name="us-east-1",
                            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-secret")
     messages = [{"role": "user", "content": [{"text": "hi"}]}]
     model = "us.anthropic.claude-3-haiku-20240307-v1:0"
@@ -208,6 +208,14 @@ def main() -> None:
         "botocore converse_stream": lambda: sum(
             1 for _ in bedrock.converse_stream(modelId=model, messages=messages)["stream"]),
     }
+    return calls, streams, lambda: loop.run_until_complete(aio.close())
+
+
+def main() -> None:
+    server = Canned()
+    tmp = Path(tempfile.mkdtemp())
+    llmcost_nb.get_session().use_ledger(tmp / "stacks.db")
+    calls, streams, close = stack_calls(server.url)
     with llmcost_nb.track():
         print("per call, CPU time of the calling thread (p50 tracked vs untracked; ours = median of paired "
               "batch differences; floor 60 µs):")
@@ -226,7 +234,7 @@ def main() -> None:
                   "per chunk")
     capture.uninstall()
     path_alone()
-    loop.run_until_complete(aio.close())
+    close()
     rows = llmcost_nb.Ledger(tmp / "stacks.db").count()
     print(f"{rows} rows recorded")
 
