@@ -27,9 +27,13 @@ _tees: dict[int, _recorder.StreamRecorder] = {}  # id(StreamReader) -> its recor
 # meanwhile their scope's end, or the exit, records them as unfinished.
 _dropped: list[_recorder.StreamRecorder] = []
 _tee_classes: dict[type, type] = {}
+StreamReader: Any = None  # aiohttp.streams.StreamReader, once patch() has run
 
 
 def patch(module: ModuleType) -> None:
+    global StreamReader
+    from aiohttp.streams import StreamReader  # the body's reader: imported by aiohttp.client already
+
     cls = module.ClientSession
     hooks.replace(cls, "_request", _make_request(cls.__dict__["_request"]))
 
@@ -71,15 +75,12 @@ def _make_request(original: Any) -> Any:
 
 def _tee(pending: _recorder.Pending, response: Any, decoded: bool) -> None:
     try:
-        pairs = [(k, v) for k, v in response.raw_headers]
-        if decoded:  # aiohttp decompresses the body before the reader gets it: nothing to undo
-            pairs = [(k, v) for k, v in pairs if k.lower() != b"content-encoding"]
+        raw = response.raw_headers  # decoded: aiohttp decompresses the body before the reader gets it
+        pairs = [(k, v) for k, v in raw if k.lower() != b"content-encoding"] if decoded else list(raw)
         rec = hooks.stream_recorder(pending, response.status, hooks.Headers(pairs))
         if rec is None:
             return
         content = response.content
-        from aiohttp.streams import StreamReader
-
         if type(content) is not StreamReader:  # an empty body (a shared EmptyStreamReader) or unknown kind
             rec.finish(cut=False)
             return
