@@ -31,33 +31,12 @@ os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT / "tests" / "data" / "tikto
 import httpx2  # noqa: E402
 
 import llmcost_nb  # noqa: E402
+from llmcost_nb.testing.recorded import estimate_pair  # noqa: E402
 from llmcost_nb.tracking import capture  # noqa: E402
-from llmcost_nb.tracking.stream_usage import stream_usage  # noqa: E402
 
 PAIRS = ROOT / "benchmarks" / "data" / "openai_chat_pairs.json"
 CHUNKS = 2000
 WORDS = ("The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".")
-
-
-def recorded_pair(pair: dict) -> tuple[tuple[int, int], tuple[int, int]]:
-    """((estimated input, output), (reported input, output)) of one recorded pair."""
-    request = pair["request"]
-    if "sse" in pair:
-        events = [line for line in pair["sse"].splitlines(keepends=True) if line.strip()]
-        reported = next(json.loads(e[5:]) for e in events if '"usage":{' in e)["usage"]
-        content = "\n".join(e for e in events if '"usage":{' not in e).encode()
-    else:
-        reported = pair["response"]["usage"]
-        text = "".join(c["message"].get("content") or "" for c in pair["response"]["choices"])
-        choices = pair["response"]["choices"]
-        calls = [c for choice in choices for c in choice["message"].get("tool_calls") or ()]
-        delta = {"content": text, "tool_calls": [{"index": i, "function": c["function"]}
-                                                 for i, c in enumerate(calls)]}
-        content = b"data: " + json.dumps({"model": pair["response"]["model"],
-                                          "choices": [{"index": 0, "delta": delta}]}).encode()
-    usage, _ = stream_usage("chat", content, request, request["model"], None, output_reported=False)
-    return ((usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
-            (reported["prompt_tokens"], reported["completion_tokens"]))
 
 
 def bench_accuracy() -> None:
@@ -68,7 +47,7 @@ def bench_accuracy() -> None:
     print(f"{'kind':<13}{'model':<14}{'in est/rep':>15}{'out est/rep':>13}  source")
     totals: dict[str, list[int]] = {}
     for pair in data["pairs"]:
-        (est_in, est_out), (rep_in, rep_out) = recorded_pair(pair)
+        (est_in, est_out), (rep_in, rep_out) = estimate_pair(pair)
         kind = pair["kind"].removesuffix("-stream")
         t = totals.setdefault(kind, [0, 0, 0, 0, 0, 0, 0])
         t[0] += 1

@@ -52,7 +52,8 @@ def test_a_memoryview_reads_as_its_bytes() -> None:
 
 
 def test_dumps_writes_what_json_cannot_as_its_str() -> None:
-    body = {"model": "gpt-4.1", "temperature": Decimal("0.5"), "messages": [{"role": "user", "content": "hé"}]}
+    body = {"model": "gpt-4.1", "temperature": Decimal("0.5"),
+            "messages": [{"role": "user", "content": "hé"}]}
     assert json.loads(wire_json.dumps(body)) == {**body, "temperature": "0.5"}
 
 

@@ -28,6 +28,7 @@ from google import genai
 import llmcost_nb
 from llmcost_nb import LlmcostWarning
 from llmcost_nb.pricing.tokens import request_input_tokens
+from llmcost_nb.testing.recorded import estimate_pair
 from llmcost_nb.tracking import capture
 
 SYSTEM = "You are terse."
@@ -322,31 +323,11 @@ def _recorded(kind: str):
     return [p for p in json.loads(PAIRS.read_text())["pairs"] if p["kind"] == kind]
 
 
-def _estimate(pair):
-    """(estimated, reported) (input, output) of a recorded pair; a recorded stream loses its usage chunk, a
-    plain response's message text is streamed as one chunk."""
-    from llmcost_nb.tracking.stream_usage import stream_usage
-
-    request = pair["request"]
-    if "sse" in pair:
-        events = [line for line in pair["sse"].splitlines(keepends=True) if line.strip()]
-        reported = next(json.loads(e[5:]) for e in events if '"usage":{' in e)["usage"]
-        content = "\n".join(e for e in events if '"usage":{' not in e).encode()
-    else:
-        reported = pair["response"]["usage"]
-        text = "".join(c["message"].get("content") or "" for c in pair["response"]["choices"])
-        content = b"data: " + json.dumps({"model": pair["response"]["model"],
-                                          "choices": [{"index": 0, "delta": {"content": text}}]}).encode()
-    usage, _ = stream_usage("chat", content, request, request["model"], None, output_reported=False)
-    return ((usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
-            (reported["prompt_tokens"], reported["completion_tokens"]))
-
-
 def test_text_chat_estimates_match_real_openai_usage():
     """15 text-only chat exchanges recorded against api.openai.com (benchmarks/data/README.md). Measured:
     14 prompts counted exactly, one (a 3,152-token YAML document) 19 tokens over, 0.37% in all; gpt-4o
     sometimes reports one output token more than its text has, never more: 0.92% in all (goal: 2%)."""
-    results = [_estimate(p) for p in _recorded("text") + _recorded("text-stream")]
+    results = [estimate_pair(p) for p in _recorded("text") + _recorded("text-stream")]
     assert len(results) == 15
     prompt_errors = [est[0] - rep[0] for est, rep in results]
     assert sorted(prompt_errors) == [0] * 14 + [19]
