@@ -78,6 +78,19 @@ def test_what_the_method_raises_is_given_to_leave_then_raised_again() -> None:
     assert log[0][0] == "st" and isinstance(log[0][1], ConnectionError)
 
 
+def test_a_traceback_through_the_hook_shows_its_lines() -> None:
+    import traceback
+
+    def method(x):
+        raise ConnectionError(x)
+
+    hooked = hooks.around(method, ("x",), lambda x: "st", lambda st, exc: None)
+    with pytest.raises(ConnectionError) as info:
+        hooked("down")
+    text = "".join(traceback.format_exception(info.value))
+    assert "llmcost_nb hook of" in text and "_llmcost_result = _llmcost_original(x)" in text
+
+
 def test_what_enter_raises_stops_the_call_before_the_method_runs() -> None:
     called: list = []
 

@@ -11,6 +11,7 @@ The hooks themselves live one per stack: :mod:`.capture` (httpx / httpx2, and th
 from __future__ import annotations
 
 import contextvars
+import linecache
 import threading
 from typing import Any
 
@@ -106,7 +107,9 @@ def around(original: Any, take: tuple[str, ...], enter: Any, leave: Any) -> Any:
         f"        raise\n"
         f"    _llmcost_leave(_llmcost_state, None)\n"
         f"    return _llmcost_result\n")
-    exec(compile(source, f"<llmcost_nb hook of {original.__qualname__}>", "exec"), names)
+    filename = f"<llmcost_nb hook of {original.__module__}.{original.__qualname__}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks
+    exec(compile(source, filename, "exec"), names)
     made = names["hook"]
     made.__name__, made.__qualname__ = original.__name__, original.__qualname__
     made.__doc__, made.__wrapped__ = original.__doc__, original
