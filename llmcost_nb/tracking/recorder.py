@@ -135,7 +135,7 @@ class StreamRecorder:
         self.done = False
         self.unframe: Any = None  # bytes -> bytes: transfer framing a stack's tee kept (chunked), removed
         self._lock = threading.Lock()
-        if pending.info.stream or "event-stream" in self.content_type or "eventstream" in self.content_type:
+        if _streamed(self.content_type, pending.info.stream)[1]:
             preload_tokenizer()  # a stream may need counting, even at exit (see stream_usage)
         _open_streams.add(self)
         if pending.scope is not None:
@@ -220,6 +220,13 @@ _WANTED_HEADERS: dict[str | bytes, int] = {**{name: i for i, name in enumerate(_
                                            **{name.encode(): i for i, name in enumerate(_WANTED)}}
 
 
+def _streamed(content_type: str, stream: bool) -> tuple[bool, bool]:
+    """Whether a response is an SSE stream, and whether it is a stream at all (SSE, or Bedrock's binary
+    event stream): what :func:`_fill` reads it as, and whether it may need its tokens counted."""
+    is_sse = "text/event-stream" in content_type or (stream and "json" not in content_type)
+    return is_sse, is_sse or bedrock.EVENTSTREAM in content_type
+
+
 def _finish(pending: Pending, status_code: int, headers: Any, content: bytes, content_type: str, *, cut: bool,
             call: Call | None = None, request_id: str | None = None) -> Call:
     for observer in pending.body_observers:
@@ -245,8 +252,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
     api = usage_api = call.api
     call.http_status = status_code
     call.request_id = request_id or call.request_id
-    is_sse = "text/event-stream" in content_type or (stream and "json" not in content_type)
-    call.streamed = is_sse or bedrock.EVENTSTREAM in content_type
+    is_sse, call.streamed = _streamed(content_type, stream)
     if not 200 <= status_code < 300:
         call.status, call.billed = "error", False
         call.error = _error_message(content)
