@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from ..core.warn import warn_once
 from . import hooks
 from . import recorder as _recorder
-from .capture_http import tee_http_response
+from .capture_http import response_headers, tee_http_response
 
 __all__ = ["patch"]
 
@@ -64,7 +64,8 @@ def _make_send(original: Any) -> Any:
 
 def _record(pending: _recorder.Pending, request: Any, response: Any) -> None:
     try:
-        headers = hooks.Headers(response.headers.items())
+        original = getattr(response.raw, "_original_response", None)  # a live one's http.client response
+        headers = hooks.Headers(response.headers.items()) if original is None else response_headers(original)
         if pending.replayed:  # the recording's bytes: all there, while the caller still reads the stream
             hooks.record_whole(pending, response.status_code, headers, pending.respond_with.content)
             return

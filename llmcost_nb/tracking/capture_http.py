@@ -33,7 +33,8 @@ from ..core.warn import warn_once
 from . import hooks
 from . import recorder as _recorder
 
-__all__ = ["dechunk", "patch_http_client", "patch_urllib3", "patch_urllib3_pool", "tee_http_response"]
+__all__ = ["dechunk", "patch_http_client", "patch_urllib3", "patch_urllib3_pool", "response_headers",
+           "tee_http_response"]
 
 # The call a urllib3 pool began for the attempt it is making, until that attempt's connection takes it.
 _handed: contextvars.ContextVar[_recorder.Pending | None] = contextvars.ContextVar("llmcost_handed",
@@ -214,12 +215,18 @@ def _replayed(conn: Any, answer: Any) -> Any:
     return response
 
 
+def response_headers(response: Any) -> hooks.Headers:
+    """The headers of an ``http.client.HTTPResponse``, as it received them: the message's raw pairs
+    (``getheaders()`` runs each through the email package's policy; urllib3's and botocore's header mappings
+    are Python code per item — botocore's made ~34k instructions a call of reading four headers)."""
+    msg = response.msg
+    return hooks.Headers(msg.raw_items() if hasattr(msg, "raw_items") else response.getheaders())
+
+
 def tee_http_response(pending: _recorder.Pending, response: Any) -> None:
     """Record ``response`` (an ``http.client.HTTPResponse``, its body not read yet) as its body is read."""
     try:
-        msg = response.msg  # its raw pairs: getheaders() runs each through the email package's policy
-        headers = hooks.Headers(msg.raw_items() if hasattr(msg, "raw_items") else response.getheaders())
-        rec = hooks.stream_recorder(pending, response.status, headers)
+        rec = hooks.stream_recorder(pending, response.status, response_headers(response))
         if rec is None:
             return
         fp = response.fp
