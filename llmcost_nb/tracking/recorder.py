@@ -412,7 +412,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
                 pass
         tags = scope.tags if scope is not None else session.tags
         journal.append((
-            now_ns(), round((perf_counter() - pending.t0) * 1000, 3), status_code, request_id,
+            now_ns(), (perf_counter() - pending.t0) * 1000, status_code, request_id,  # (rounded when made)
             endpoint.provider, endpoint.api, endpoint.host, info.model,
             tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
