@@ -261,19 +261,22 @@ class _Book:
             return alerts
 
 
-_books: weakref.WeakKeyDictionary[Ledger, _Book] = weakref.WeakKeyDictionary()
+# id(ledger) -> its book. The book holds its ledger, so the id stays its own (as a WeakKeyDictionary's would
+# have: a value holding its key keeps it alive); a plain dict is read without a weak reference made and a
+# Python-level ``get`` on every call's path.
+_books: dict[int, _Book] = {}
 _books_lock = threading.Lock()
 
 
 def _book(ledger: Ledger) -> _Book:
-    book = _books.get(ledger)
+    book = _books.get(id(ledger))
     if book is None:
         # Built outside _books_lock: reading the ledger may flush its journal, whose listeners call _book
         # again from the thread holding the journal's lock (a lock-order deadlock when two threads start at
         # once). Two threads may build one each; the first stored is kept, the other had counted nothing.
         fresh = _Book(ledger)
         with _books_lock:
-            book = _books.setdefault(ledger, fresh)
+            book = _books.setdefault(id(ledger), fresh)
     return book
 
 
@@ -379,7 +382,7 @@ def refresh(ledger: Ledger | None = None) -> None:
     """Re-read budgets and spending from the ledger (after another process wrote to it)."""
     ledger = ledger or get_session().ledger
     with _books_lock:
-        _books.pop(ledger, None)
+        _books.pop(id(ledger), None)
 
 
 def on_alert(callback: Callable[[BudgetAlert], Any], *, session: Session | None = None) -> Callable[[], None]:
@@ -474,8 +477,8 @@ def _preflight(pending: Any, scope: Scope | None) -> None:
 def _over_budget(pending: Any, scope: Scope | None,
                  session: Session) -> tuple[Budget, Decimal, Decimal] | None:
     """The first hard budget this request could pass: (budget, spent so far, the request's maximum cost)."""
-    ledger = _ledger_of(scope, session)
-    book = _book(ledger)
+    ledger = scope.ledger if scope is not None else session.ledger
+    book = _books.get(id(ledger)) or _book(ledger)
     if not book.budgets:  # the common case, on every call's path
         return None
     hard = [b for b in book.budgets.values() if b.hard]
