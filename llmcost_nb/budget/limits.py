@@ -195,7 +195,10 @@ class _Book:
         self.budgets: dict[str, Budget] = {}
         self.spent: dict[tuple[str, str], Decimal] = {}  # (scope key, period) -> spent so far
         self.counted: dict[int, Decimal] = {}  # id(call) -> cost counted for streams still unfinished
-        rows = ledger.connection.execute("SELECT scope, limit_usd, hard, thresholds FROM budgets").fetchall()
+        conn = ledger.connection  # (may flush the journal, whose listeners may build this book too)
+        with ledger._lock:  # the connection is shared with the threads writing calls: read under its lock,
+            # or another thread's statement can reset this one mid-read (Python 3.12: no rows, or empty ones)
+            rows = conn.execute("SELECT scope, limit_usd, hard, thresholds FROM budgets").fetchall()
         for key, limit, hard, thresholds in rows:
             fractions = tuple(Decimal(t) for t in json.loads(thresholds))
             self.budgets[key] = Budget(Decimal(limit), key, bool(hard), fractions)

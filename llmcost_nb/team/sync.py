@@ -127,7 +127,9 @@ class _Pusher:
         self.target = hashlib.sha256(f"{self.label}|{self.s}".encode()).hexdigest()
         self.result = SyncResult(target=self.label)
         self.local = ledger.connection
-        self.ledger_id = self.local.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()[0]
+        with ledger._lock:  # the connection is shared with threads writing calls
+            row = self.local.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+        self.ledger_id = row[0]
         self.dsn = dsn
 
     # -- local marks ----------------------------------------------------------------------------------
