@@ -8,7 +8,9 @@ beyond the headers), so the round trip is as short as a socket allows and the di
 stack, capture is switched off and on for alternate batches of calls, so the machine's drift hits both alike:
 the figure is the median of the paired batch differences, in CPU time of the calling thread (the waits for
 the socket, the server's threads and the neighbours on a shared machine left out). Floors: 60 µs per call
-(p50), 3 µs per stream chunk.
+(p50), 3 µs per stream chunk. Each per-call figure is printed with the interquartile range of its batch
+differences, and over httpx2's from the same run (the floor is httpx2's): on a shared machine the figures move
+by ±30% from one run to the next.
 
 Calls back to back keep our code in the CPU caches. A notebook makes one call every few seconds: the
 flusher commits between two calls and each call finds the caches cold, so the same calls are also made one
@@ -129,10 +131,11 @@ class Canned:
                 conn.sendall(ANSWERS[key])
 
 
-def paired(call: Callable[[], object], rounds: int = 30, batch: int = 20) -> tuple[float, float, float]:
-    """(p50 tracked µs, p50 untracked µs, median of the paired batch differences µs), in CPU time of the
-    calling thread: what the call costs this process, without the waits for the socket (and the server's
-    work, done in its own threads) or for a neighbour on a shared machine."""
+def paired(call: Callable[[], object], rounds: int = 30,
+           batch: int = 20) -> tuple[float, float, float, tuple[float, float]]:
+    """(p50 tracked µs, p50 untracked µs, median of the paired batch differences µs, their interquartile
+    range), in CPU time of the calling thread: what the call costs this process, without the waits for the
+    socket (and the server's work, done in its own threads) or for a neighbour on a shared machine."""
     def p50(n: int) -> float:
         times = []
         for _ in range(n):
@@ -151,8 +154,9 @@ def paired(call: Callable[[], object], rounds: int = 30, batch: int = 20) -> tup
         off.append(p50(batch))
         capture.install()
         on.append(p50(batch))
-    ours = statistics.median(a - b for a, b in zip(on, off, strict=True))
-    return statistics.median(on), statistics.median(off), ours
+    differences = [a - b for a, b in zip(on, off, strict=True)]
+    q1, _, q3 = statistics.quantiles(differences, n=4)
+    return statistics.median(on), statistics.median(off), statistics.median(differences), (q1, q3)
 
 
 def paced(call: Callable[[], object], rounds: int = 30, gap_s: float = 0.15) -> tuple[float, float]:
@@ -218,10 +222,13 @@ def main() -> None:
     calls, streams, close = stack_calls(server.url)
     with llmcost_nb.track():
         print("per call, CPU time of the calling thread (p50 tracked vs untracked; ours = median of paired "
-              "batch differences; floor 60 µs):")
+              "batch differences, their interquartile range, and ours over httpx2's; floor 60 µs):")
+        reference = None
         for name, call in calls.items():
-            on, off, ours = paired(call)
-            print(f"  {name:<24} {on:8.1f} µs vs {off:8.1f} µs -> {ours:6.1f} µs per call")
+            on, off, ours, (q1, q3) = paired(call)
+            reference = reference or ours  # httpx2's, measured first
+            print(f"  {name:<24} {on:8.1f} µs vs {off:8.1f} µs -> {ours:6.1f} µs per call "
+                  f"(IQR {q1:.1f}-{q3:.1f}; {ours / reference:.2f}x httpx2's)")
         print("per call at a notebook's pace (one call every 0.15 s, alternately tracked; CPU time of the "
               "calling thread, p50):")
         for name, call in calls.items():
@@ -229,7 +236,7 @@ def main() -> None:
             print(f"  {name:<24} {on:8.1f} µs vs {off:8.1f} µs -> {on - off:6.1f} µs per call")
         print(f"per stream chunk ({CHUNKS} chunks a stream, row write included; floor 3 µs):")
         for name, call in streams.items():
-            on, off, ours = paired(call, rounds=8, batch=3)
+            on, off, ours, _ = paired(call, rounds=8, batch=3)
             print(f"  {name:<24} {on / 1000:8.1f} ms vs {off / 1000:8.1f} ms -> {ours / CHUNKS:6.2f} µs "
                   "per chunk")
     capture.uninstall()
