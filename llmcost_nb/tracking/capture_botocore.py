@@ -64,15 +64,15 @@ def _make_send(original: Any) -> Any:
 
 def _record(pending: _recorder.Pending, request: Any, response: Any) -> None:
     try:
+        if request.stream_output and not pending.replayed:  # its headers read by the tee
+            tee_http_response(pending, response.raw._fp)  # the http.client response under urllib3's, unread
+            return
         original = getattr(response.raw, "_original_response", None)  # a live one's http.client response
         headers = hooks.Headers(response.headers.items()) if original is None else response_headers(original)
-        if pending.replayed:  # the recording's bytes: all there, while the caller still reads the stream
-            hooks.record_whole(pending, response.status_code, headers, pending.respond_with.content)
-            return
-        if not request.stream_output:  # botocore read the body already (AWSResponse.content)
-            hooks.record_whole(pending, response.status_code, headers, response.content)
-            return
-        tee_http_response(pending, response.raw._fp)  # the http.client response under urllib3's, unread
+        # a replay: the recording's bytes, all there while the caller still reads the stream; else the body
+        # botocore read already (AWSResponse.content)
+        content = pending.respond_with.content if pending.replayed else response.content
+        hooks.record_whole(pending, response.status_code, headers, content)
     except Exception as exc:
         warn_once(f"responded:{type(exc).__name__}", f"could not record a response ({exc!r})")
 
