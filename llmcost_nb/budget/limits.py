@@ -480,8 +480,8 @@ def _preflight(pending: Any, scope: Scope | None) -> None:
 def _over_budget(pending: Any, scope: Scope | None,
                  session: Session) -> tuple[Budget, Decimal, Decimal] | None:
     """The first hard budget this request could pass: (budget, spent so far, the request's maximum cost)."""
-    ledger = scope.ledger if scope is not None else session.ledger
-    book = _books.get(id(ledger)) or _book(ledger)
+    ledger = _ledger_of(scope, session)
+    book = _book(ledger)
     if not book.budgets:  # the common case, on every call's path
         return None
     hard = [b for b in book.budgets.values() if b.hard]
