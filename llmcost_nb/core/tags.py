@@ -33,12 +33,12 @@ def clean_tags(tags: Any, what: str = "tags", *, limit: bool = True) -> dict[str
     :data:`MAX_TAG_CHARS` characters."""
     if tags is None:
         return {}
-    if not isinstance(tags, Mapping):
+    if type(tags) is not dict and not isinstance(tags, Mapping):  # (the ABC check only for other types)
         raise TypeError(f"{what} must be a mapping of tag keys to values, e.g. {_EXAMPLE}, got "
                         f"{type(tags).__name__} {_short(tags)}")
     cleaned: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str):
+    for key, value in tags.items():  # log_many checks every row's tags: the messages are made on failure only
+        if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"{what}: a tag key must be a str, got {type(key).__name__} {_short(key)}")
         if not key:
             raise ValueError(f"{what}: a tag key must not be empty")
@@ -49,10 +49,11 @@ def clean_tags(tags: Any, what: str = "tags", *, limit: bool = True) -> dict[str
         else:
             raise TypeError(f"{what}: the value of tag {_short(key)} must be a str or a number, got "
                             f"{type(value).__name__} {_short(value)}")
-        for item, name in ((key, f"tag key {_short(key)}"), (text, f"the value of tag {_short(key)}")):
-            if limit and len(item) > MAX_TAG_CHARS:
-                raise ValueError(f"{what}: {name} is {len(item):,} characters; at most {MAX_TAG_CHARS:,} "
-                                 "are allowed")
+        if limit and (len(key) > MAX_TAG_CHARS or len(text) > MAX_TAG_CHARS):
+            name, item = (f"tag key {_short(key)}", key) if len(key) > MAX_TAG_CHARS else (
+                f"the value of tag {_short(key)}", text)
+            raise ValueError(f"{what}: {name} is {len(item):,} characters; at most {MAX_TAG_CHARS:,} are "
+                             "allowed")
         cleaned[key] = text
     return cleaned
 

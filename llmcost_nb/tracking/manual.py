@@ -160,7 +160,8 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     if provider is not None and not isinstance(provider, str):
         raise TypeError(f"provider must be a genai-prices provider id (str) or None, got {provider!r}")
-    if unknown := [key for key in more_tokens if key not in _known_keys()]:
+    if more_tokens and not (_KNOWN or _known_keys()).issuperset(more_tokens):
+        unknown = [key for key in more_tokens if key not in _KNOWN]
         import difflib
 
         close = difflib.get_close_matches(unknown[0], _known_keys(), n=1)
@@ -173,9 +174,12 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
     extra: dict[str, int] = {}
     counts = (("input_tokens", input_tokens), ("output_tokens", output_tokens), *more_tokens.items())
     for key, value in counts:
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
-            raise ValueError(f"{key} must be a non-negative int of at most 10**12, got {value!r}")
-        value = int(value)
+        if type(value) is not int:  # numpy's too (the ABC checked only then: log_many checks every row)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise _bad_count(key, value)
+            value = int(value)
+        if not 0 <= value <= MAX_COUNT:
+            raise _bad_count(key, value)
         usage_key = FIELD_TO_USAGE_KEY.get(key, key)
         if value:
             usage[usage_key] = value
@@ -191,7 +195,12 @@ def _token_counts(model: Any, input_tokens: Any, output_tokens: Any, more_tokens
     return fields, extra, usage
 
 
+def _bad_count(key: str, value: Any) -> ValueError:
+    return ValueError(f"{key} must be a non-negative int of at most 10**12, got {value!r}")
+
+
 _KNOWN: frozenset[str] = frozenset()
+_ZEROS = (0,) * len(TOKEN_FIELDS)  # log_many: each token field's count, 0 when not given
 
 
 def _known_keys() -> frozenset[str]:
@@ -243,15 +252,16 @@ def log_many(rows: Iterable[Mapping[str, Any]], *, ledger: Ledger | str | Path |
                                                  row.get("output_tokens", 0), more, provider)
             row_tags = clean_tags(tags)
             result = price(provider, model, usage, parse_iso(ts) if ts else now)
-            if result.cost is not None and abs(to_pusd(result.cost) or 0) > MAX_PUSD:
+            cost_pusd = to_pusd(result.cost)
+            if cost_pusd is not None and abs(cost_pusd) > MAX_PUSD:
                 _check_cost_fits(Call(model=model), result.cost)
             if result.cost is None:
                 unpriced.setdefault(model, (row, more, result))
             elif provider is None:
                 provider = result.provider
             rows_out.append((
-                ts or now_text, provider, "manual", model, model, *(fields.get(f, 0) for f in TOKEN_FIELDS),
-                json.dumps(extra, sort_keys=True) if extra else None, to_pusd(result.cost), result.source,
+                ts or now_text, provider, "manual", model, model, *map(fields.get, TOKEN_FIELDS, _ZEROS),
+                json.dumps(extra, sort_keys=True) if extra else None, cost_pusd, result.source,
                 "ok", 1, 0, session_id, "manual",
                 tagset_id(row_tags), "manual",
             ))
