@@ -4,6 +4,7 @@ talking to the fake provider, a real SQLite ledger, and real processes killed wi
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import resource
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -349,6 +351,37 @@ def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_t
     again = llmcost_nb.Ledger(ledger.path)
     assert again.count() == 2 and texts(ledger.path) == [ts, "2026-01-02T03:04:05.678901Z"]
     assert segments(ledger.path) == []
+
+
+def test_a_segment_an_older_version_wrote_with_marshal_is_still_recorded(fake, ledger, no_background):
+    """A record is a JSON array (orjson); older versions marshal-ed the tuple. A dead process's segment of the
+    older kind is still recorded by the next open, with its tags, usage and price."""
+    with llmcost_nb.track(ledger=ledger, tags={"run": "a", "team": "search"}):
+        ask(fake, "w w w")
+        (segment,) = segments(ledger.path)
+        assert segment.read_bytes()[8:9] == b"["  # this version's record
+        (taped,) = _segment.read_exchanges(segment)
+    ledger.flush()
+    as_older = (*taped[:12], tuple(map(tuple, taped[12])), *taped[13:])  # the tuple an older version taped
+    payload = marshal.dumps(as_older)
+    directory = ledger.path.with_name(ledger.path.name + "-pending")
+    (directory / "1-older.rows").write_bytes(struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+                                             + bytes(64))
+    ledger.close()
+    again = llmcost_nb.Ledger(ledger.path)
+    first, second = committed(ledger.path)
+    assert second[1:] == first[1:] and first[1] == 6  # tokens, cost and status as the live call's
+    assert again.calls().tags.tolist() == [{"run": "a", "team": "search"}] * 2
+    assert segments(ledger.path) == []
+
+
+def test_a_record_json_cannot_hold_is_refused_before_anything_is_written():
+    """frame() refuses what a JSON array cannot hold (the taping call is then recorded at once)."""
+    assert _segment.frame(("a", 1, 2.5, None, [["k", "v"]], {"input_tokens": 3}))[8:] == (
+        b'["a",1,2.5,null,[["k","v"]],{"input_tokens":3}]')
+    for value in (2**64, b"bytes", {1: "x"}, object()):
+        with pytest.raises(TypeError):
+            _segment.frame(("a", value))
 
 
 def test_a_forked_child_records_only_its_own_calls(fake, ledger, no_background):

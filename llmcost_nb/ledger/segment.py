@@ -1,6 +1,11 @@
 """Journal segments (see :mod:`._journal`): the files in ``<ledger>-pending/`` that hold a process's taped
-calls, one framed record each (length and CRC-32 of a ``marshal``-ed tuple), how they are made, read back,
-and found once their process has died."""
+calls, one framed record each (length and CRC-32 of the record's tuple as a JSON array), how they are made,
+read back, and found once their process has died.
+
+A record is written with orjson: ~3.9k instructions, where ``marshal.dumps`` took ~12.7k (it builds and frees
+a hash table of the objects it has written, for back-references a flat record never has), on every taped
+call. Segments older versions wrote hold ``marshal`` payloads, and are still read: a JSON array starts with
+``[``, which no ``marshal``-ed tuple does."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import uuid
 import zlib
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 try:
     import fcntl
@@ -38,7 +45,10 @@ def directory_of(path: Path) -> Path:
 
 
 def frame(record: tuple[Any, ...]) -> bytes:
-    payload = marshal.dumps(record)
+    """``record`` framed: its length and CRC-32, then the record. Its values are JSON's (str, int of at most
+    64 bits, float, None, and tuples, lists and str-keyed dicts of them); anything else raises TypeError (the
+    taping caller records that call at once instead). Read back, tuples inside it are lists."""
+    payload = orjson.dumps(record)
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -107,7 +117,7 @@ def read_exchanges(path: Path) -> list[tuple[Any, ...]]:
         payload = data[at + _HEADER.size:at + _HEADER.size + size]
         if not size or len(payload) < size or zlib.crc32(payload) != crc:
             break
-        rows.append(tuple(marshal.loads(payload)))
+        rows.append(tuple(orjson.loads(payload) if payload[:1] == b"[" else marshal.loads(payload)))
         at += _HEADER.size + size
     return rows
 
