@@ -226,17 +226,17 @@ def serve_apart() -> tuple[str, Callable[[], None]]:
     a kernel is: its flusher thread runs beside the calls."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(cpus[-1] if len(cpus) >= 2 else -1)],
-                              stdout=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()  # type: ignore[union-attr]
     return url, server.kill
 
 
 def serve(cpu: int) -> None:
-    """The canned server, on ``cpu`` (-1: any), until killed."""
+    """The canned server, on ``cpu`` (-1: any), until killed or its parent is gone (its stdin closed)."""
     if cpu >= 0:
         os.sched_setaffinity(0, {cpu})  # before its threads start: they keep it
     print(Canned().url, flush=True)
-    threading.Event().wait()
+    sys.stdin.read()
 
 
 def main() -> None:
@@ -330,5 +330,5 @@ async def _session() -> aiohttp.ClientSession:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:  # the server alone (see serve_apart)
-        serve(int(sys.argv[2]))
+        sys.exit(serve(int(sys.argv[2])))
     sys.exit(main())
