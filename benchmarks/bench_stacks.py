@@ -138,7 +138,7 @@ def paired(call: Callable[[], object], rounds: int = 30,
            batch: int = 20) -> tuple[float, float, float, tuple[float, float]]:
     """(p50 tracked µs, p50 untracked µs, median of the paired batch differences µs, their interquartile
     range), in CPU time of the calling thread: what the call costs this process, without the waits for the
-    socket (and the server's work, done in its own threads) or for a neighbour on a shared machine."""
+    socket (and the server's work, done in its own process) or for a neighbour on a shared machine."""
     def p50(n: int) -> float:
         times = []
         for _ in range(n):
@@ -222,7 +222,7 @@ def serve_apart() -> tuple[str, Callable[[], None]]:
     """The canned server in a process of its own, on one CPU (when there are two or more): (its URL, a
     function that stops it). A provider is another machine: its work must not share the core, and the
     caches, that our code runs in (httpx2's figure was 51-71 µs with the server's threads in this process,
-    38-47 µs apart, and the spread of every figure halved). This process is left free to run anywhere, as
+    38-50 µs apart, and the spread of every figure halved). This process is left free to run anywhere, as
     a kernel is: its flusher thread runs beside the calls."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(cpus[-1] if len(cpus) >= 2 else -1)],

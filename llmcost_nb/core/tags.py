@@ -38,7 +38,7 @@ def clean_tags(tags: Any, what: str = "tags", *, limit: bool = True) -> dict[str
                         f"{type(tags).__name__} {_short(tags)}")
     cleaned: dict[str, str] = {}
     for key, value in tags.items():  # log_many checks every row's tags: the messages are made on failure only
-        if type(key) is not str and not isinstance(key, str):
+        if not isinstance(key, str):
             raise TypeError(f"{what}: a tag key must be a str, got {type(key).__name__} {_short(key)}")
         if not key:
             raise ValueError(f"{what}: a tag key must not be empty")
