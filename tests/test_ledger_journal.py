@@ -74,11 +74,10 @@ def test_a_call_is_taped_before_it_returns_priced_when_a_total_is_read_and_writt
     with llmcost_nb.track(ledger=ledger, tags={"run": "a"}) as t:
         answers = [ask(fake, "w " * k) for k in (1, 2, 3)]
         assert committed(ledger.path) == []  # not in SQLite yet ...
-        (segment,) = segments(ledger.path)  # ... but on disk: one frame per call, usage only
+        (segment,) = segments(ledger.path)  # ... but on disk: one frame per call, usage only, read later
         taped = _segment.read_exchanges(segment)
-        usage = [{"input_tokens": r.usage.prompt_tokens, "output_tokens": r.usage.completion_tokens}
-                 for r in answers]
-        assert [x[-1] for x in taped] == usage
+        assert [x[-3:] for x in taped] == [(None, {"usage": r.usage.to_dict(), "model": r.model}, 1)
+                                           for r in answers]
         total = t.total_cost  # reading a total makes them into priced calls ...
     costs = [expected_cost(r) for r in answers]
     assert total == sum(costs) and [c.cost for c in t.records] == costs
@@ -320,7 +319,7 @@ def test_a_frame_cut_short_or_damaged_is_left_out(fake, ledger, no_background):
     end = first + 8 + struct.unpack_from("<I", data, first)[0]
     tmp = segment.with_name("cut.rows")
     tmp.write_bytes(data[:end])
-    assert [x[-1]["input_tokens"] for x in _segment.read_exchanges(tmp)] == [4, 6]
+    assert [x[-2]["usage"]["prompt_tokens"] for x in _segment.read_exchanges(tmp)] == [4, 6]
     tmp.write_bytes(data[:end - 3])  # the second frame lost its last bytes
     assert len(_segment.read_exchanges(tmp)) == 1
     tmp.write_bytes(data[:end - 3] + bytes(3) + data[end:])  # ... or the process died while copying it in
@@ -328,6 +327,38 @@ def test_a_frame_cut_short_or_damaged_is_left_out(fake, ledger, no_background):
     tmp.write_bytes(data[:10] + b"\xff" + data[11:])  # the first frame damaged: nothing after it trusted
     assert _segment.read_exchanges(tmp) == []
     tmp.unlink()
+
+
+def as_older(taped: tuple) -> tuple:
+    """The record an older version taped for the same call: 16 fields, the usage read already (genai-prices'
+    keys) and the response's model, its tags a tuple of tuples."""
+    part = taped[15]
+    model, usage = part["model"], part["usage"]
+    read = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}
+    return (*taped[:12], tuple(map(tuple, taped[12])), taped[13], model, read)
+
+
+def test_a_record_of_this_version_holds_the_usage_object_as_it_came_read_when_its_call_is_made(
+        fake, ledger, no_background):
+    """The call's path appends the response's usage object and model as they came (17th field 1); reading
+    them into tokens, like pricing, happens when the call is made: the same tokens, model and cost as a call
+    recorded at once. A usage object that cannot be read is warned about then, and the call kept without
+    tokens, as at once."""
+    with llmcost_nb.track(ledger=ledger) as t:
+        resp = ask(fake, "w w w")
+        (segment,) = segments(ledger.path)
+        (taped,) = _segment.read_exchanges(segment)
+        part = {"usage": resp.usage.to_dict(), "model": resp.model}
+        assert len(taped) == 17 and taped[14:] == (None, part, 1)
+        (call,) = t.records
+    assert (call.input_tokens, call.output_tokens, call.model, call.cost) == (
+        resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.model, expected_cost(resp))
+    pricer = ledger.pricer
+    bad = (*taped[:15], {"usage": {"prompt_tokens": -5, "completion_tokens": 1}, "model": "gpt-4.1"}, 1)
+    unreadable = r"could not read token usage from a response .*negative"
+    with pytest.warns(llmcost_nb.LlmcostWarning, match=unreadable):
+        made = _journal.call_from_exchange(pricer, bad)
+    assert (made.status, made.input_tokens, made.output_tokens, made.model) == ("ok", 0, 0, "gpt-4.1")
 
 
 def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_time(fake, ledger,
@@ -341,7 +372,7 @@ def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_t
         (taped,) = _segment.read_exchanges(segment)
         after = llmcost_nb.core.times.now_iso()
         assert type(taped[0]) is int
-        older = _segment.frame(("2026-01-02T03:04:05.678901Z", *taped[1:]))
+        older = _segment.frame(("2026-01-02T03:04:05.678901Z", *as_older(taped)[1:]))
     ledger.flush()
     (ts,) = texts(ledger.path)
     assert before <= ts <= after and ts == llmcost_nb.core.times.iso_of_ns(taped[0])
@@ -362,8 +393,7 @@ def test_a_segment_an_older_version_wrote_with_marshal_is_still_recorded(fake, l
         assert segment.read_bytes()[8:9] == b"["  # this version's record
         (taped,) = _segment.read_exchanges(segment)
     ledger.flush()
-    as_older = (*taped[:12], tuple(map(tuple, taped[12])), *taped[13:])  # the tuple an older version taped
-    payload = marshal.dumps(as_older)
+    payload = marshal.dumps(as_older(taped))
     directory = ledger.path.with_name(ledger.path.name + "-pending")
     (directory / "1-older.rows").write_bytes(struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
                                              + bytes(64))

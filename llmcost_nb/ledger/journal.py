@@ -3,16 +3,17 @@ and made into a priced ledger row in a batch soon after.
 
 Inside a real SDK call our work costs about three times what it costs in a warm loop (the SDK's own work
 evicts ours from the CPU caches), and a SQLite commit alone took ~25 µs of the ~95 µs capture cost there. So
-on the call's path capture only reads the response's usage (never its text) and appends it, with who made
-the call, to this process's *segment* (:mod:`.segment`): a preallocated, memory-mapped file of framed
-records in ``<ledger>-pending/`` that the process holds an exclusive ``flock`` on. Once copied in, the
-record is in the kernel's page cache: a process killed right after the call does not lose it.
+on the call's path capture only takes the response's usage object and model (never its text), as they came,
+and appends them with who made the call to this process's *segment* (:mod:`.segment`): a preallocated,
+memory-mapped file of framed records in ``<ledger>-pending/`` that the process holds an exclusive ``flock``
+on. Once copied in, the record is in the kernel's page cache: a process killed right after the call does not
+lose it.
 
-Making the records into calls (pricing, the scope's and session's totals) happens when anything reads a
-total (``Scope.records``, ``total_cost``, ``Session.total_cost``): that read calls no listener and writes
-nothing. The listeners (budgets, summaries, sinks) are shown the calls when a scope ends, when a hard budget
-is checked, and always before their rows are committed. Committing their rows, in one transaction with ids
-in call order (a call's ``id`` is set then), happens:
+Making the records into calls (reading their usage, pricing, the scope's and session's totals) happens when
+anything reads a total (``Scope.records``, ``total_cost``, ``Session.total_cost``): that read calls no
+listener and writes nothing. The listeners (budgets, summaries, sinks) are shown the calls when a scope ends,
+when a hard budget is checked, and always before their rows are committed. Committing their rows, in one
+transaction with ids in call order (a call's ``id`` is set then), happens:
 - on a daemon thread, 0.1 s after the oldest call not committed (a failed commit is retried after 1 s,
   doubling to 30 s);
 - before anything in this process reads the ledger (``Ledger.connection``), and at ``Ledger.flush()``;
@@ -37,7 +38,9 @@ from typing import Any, Protocol
 
 from ..core.call import Call
 from ..core.times import iso_of_ns
+from ..core.warn import warn_once
 from ..pricing.pricer import Pricer, price_captured
+from ..pricing.usage import extract_usage
 from .segment import SUPPORTED, Segment, directory_of, frame
 
 __all__ = ["Journal", "JournalHooks", "abandon_all", "call_from_exchange", "flush_all", "journal_for",
@@ -78,17 +81,29 @@ class JournalHooks(Protocol):
 
 def call_from_exchange(pricer: Pricer, exchange: tuple[Any, ...]) -> Call:
     """A taped exchange as the priced call that recording it at once would have made. The exchange is an
-    on-disk format (segments outlive the process that wrote them): its 16 fields and their order stay. The
-    time is ``time.time_ns()`` (formatted here, off the call's path), or ledger text (older segments); the
-    latency is rounded here too (``round(x, 3)`` formats and parses the float: ~1.5k instructions)."""
+    on-disk format (segments outlive the process that wrote them): its first 16 fields and their order stay.
+    The time is ``time.time_ns()`` (formatted here, off the call's path), or ledger text (older segments); the
+    latency is rounded here too (``round(x, 3)`` formats and parses the float: ~1.5k instructions).
+
+    A 17th field of 1 says the usage field holds what ``extract_usage`` reads of the response (its usage
+    object and model, as they came): read here, where it took ~16k instructions on the call's path. Older
+    segments hold the usage already read, and the model. A usage object that cannot be read is warned about,
+    as at once, and the call kept without tokens."""
     (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
-     scope_id, attribution, tags, estimated, model, usage) = exchange
+     scope_id, attribution, tags, estimated, model, usage, *later) = exchange
+    if later and later[0] == 1:
+        try:
+            model, usage = extract_usage(usage, api=api)
+        except Exception as exc:
+            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+            model, usage = None, None
     call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
                 host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
                 attribution=attribution, tags=dict(tags), latency_ms=round(latency_ms, 3),
                 estimated_input_tokens=estimated, ts=iso_of_ns(ts) if type(ts) is int else ts,
                 http_status=status_code, request_id=request_id)
-    call.set_usage(usage)
+    if usage is not None:
+        call.set_usage(usage)
     price_captured(pricer, call)
     return call
 
@@ -238,8 +253,6 @@ class Journal:
             try:
                 call = call_from_exchange(pricer, exchange)
             except Exception as exc:  # one that cannot be read is left out, as a response would be
-                from ..core.warn import warn_once
-
                 warn_once(f"exchange:{type(exc).__name__}", f"could not record a response ({exc!r})")
                 continue
             call._journal = self
@@ -284,8 +297,6 @@ class Journal:
             self._backoff = min(max(1.0, 2 * self._backoff), 30.0)
             self.retry_at = time.monotonic() + self._backoff
             _wake.set()  # the flusher tries again then
-            from ..core.warn import warn_once
-
             warn_once(f"pending-commit:{type(exc).__name__}",
                       f"could not write to the ledger at {self.ledger.path} ({exc}); the call itself was not "
                       f"affected: its row is kept in {self.directory} and written as soon as the ledger can "
@@ -320,8 +331,6 @@ def flush_all(*, force: bool = False, only: list[Journal] | None = None) -> None
         try:
             journal.flush(force=force)
         except Exception as exc:  # a bug of ours: the calls stay in the segment, replayed on the next open
-            from ..core.warn import warn_once
-
             warn_once(f"pending-flush:{type(exc).__name__}",
                       f"could not record pending calls ({exc!r}); they are kept in {journal.directory} and "
                       "recorded when the ledger is next opened")

@@ -22,7 +22,8 @@ from ..core import wire_json
 from ..errors import UsageError
 from .genai import import_genai_prices
 
-__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "json_object", "usage_keys"]
+__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "json_object", "usage_keys",
+           "usage_part"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
 MAX_COUNT = 10**12
@@ -54,6 +55,26 @@ def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dic
     return extractor.extract(body)
 
 
+def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:
+    """What :func:`extract_usage` reads of a response body (its usage object and model, as they came; no
+    model for Bedrock, whose model is the request path's), for reading later; None when the body has no usage
+    object (``extract_usage`` then says what is wrong).
+
+    >>> usage_part({"id": "c1", "choices": [], "model": "gpt-4.1", "usage": {"prompt_tokens": 1}}, api="chat")
+    {'usage': {'prompt_tokens': 1}, 'model': 'gpt-4.1'}
+    """
+    extractor = _extractors.get(api)
+    if extractor is None:
+        extractor = _compile(api)
+    usage = body.get(extractor.usage_key)
+    if type(usage) is not dict:
+        return None
+    part = {extractor.usage_key: usage}
+    if extractor.model_key is not None and (model := body.get(extractor.model_key)) is not None:
+        part[extractor.model_key] = model
+    return part
+
+
 class _Extractor:
     """One genai-prices ``UsageExtractor``, flattened to tuples and grouped by the first key of each path.
 
@@ -61,14 +82,18 @@ class _Extractor:
     per-modality details) is indexed once per body instead of scanned once per mapping.
     """
 
-    __slots__ = ("api", "groups", "model_path", "root")
+    __slots__ = ("api", "groups", "model_key", "model_path", "root", "usage_key")
 
     def __init__(self, api: str, extractor: Any) -> None:
         self.api = api
         self.root = _steps(extractor.root)
         self.model_path = _steps(extractor.model_path)
-        if any(type(step) is not str for step in self.root):
+        if not self.root or any(type(step) is not str for step in self.root):
             raise TypeError(f"unsupported genai-prices extractor root {extractor.root!r}")
+        self.usage_key: str = self.root[0]  # the top-level keys extract() reads (see usage_part)
+        self.model_key: str | None = (  # (Bedrock: the model is the request path's id; bodies carry none)
+            self.model_path[0] if self.model_path and type(self.model_path[0]) is str and api != "converse"
+            else None)
         groups: dict[tuple[str, str | None], list[tuple[Any, ...]]] = {}
         supported = extractor._reported_usage_keys  # mappings to other keys are skipped by genai-prices too
         for mapping in extractor.mappings:

@@ -18,7 +18,7 @@ from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.tokens import preload as preload_tokenizer
-from ..pricing.usage import extract_usage, json_object
+from ..pricing.usage import extract_usage, json_object, usage_part
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
@@ -385,10 +385,11 @@ _NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
 
 def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
           request_id: str | None) -> bool:
-    """Read the usage of a successful JSON response and append it, with who made the call, to the ledger's
-    journal: durable now, a priced row soon after (see :mod:`._journal`). Never the response's text. False
-    for anything else (an error, a stream, no usage) or where there is no journal: the caller records the
-    call at once, which also says what was wrong."""
+    """Append the usage object of a successful JSON response (and its model: what ``extract_usage`` reads,
+    as it came, never the response's text) with who made the call, to the ledger's journal: durable now, read
+    and priced into a row soon after, off the call's path (see :mod:`._journal`; a usage object that cannot be
+    read is warned about then). False for anything else (an error, a stream, no usage object) or where there
+    is no journal: the caller records the call at once, which also says what was wrong."""
     info = pending.info
     if not 200 <= status_code < 300 or "text/event-stream" in content_type or (
             info.stream and "json" not in content_type) or pending.endpoint.api == "invoke":
@@ -398,7 +399,9 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
         body = json_object(content)
         if body is None:
             return False
-        model, usage = extract_usage(body, api=endpoint.api)
+        part = usage_part(body, api=endpoint.api)
+        if part is None:
+            return False
         tier = body.get("service_tier") if endpoint.api == "responses" else None
         ledger = scope.ledger if scope is not None else session.ledger
         journal = ledger.journal(HOOKS)
@@ -416,7 +419,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
             endpoint.provider, endpoint.api, endpoint.host, info.model,
             tier if isinstance(tier, str) and tier not in ("auto", "default") else info.service_tier,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
-            pending.estimated_input_tokens, model, usage,
+            pending.estimated_input_tokens, None, part, 1,  # (usage as it came: read when the call is made)
         ), (scope, session))
     except Exception:  # unreadable usage, a ledger that cannot be opened or written: recorded at once
         return False
