@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import genai_prices
+import httpx2
 import openai
 import pytest
 from _env import isolated_env
@@ -359,6 +360,25 @@ def test_a_record_of_this_version_holds_the_usage_object_as_it_came_read_when_it
     with pytest.warns(llmcost_nb.LlmcostWarning, match=unreadable):
         made = _journal.call_from_exchange(pricer, bad)
     assert (made.status, made.input_tokens, made.output_tokens, made.model) == ("ok", 0, 0, "gpt-4.1")
+
+
+def test_a_body_its_record_could_not_hold_exactly_is_recorded_at_once_as_after_a_crash(fake, ledger,
+                                                                                      no_background):
+    """NaN (which Python's json reads, and a JSON record cannot hold: orjson writes it as null) in a count
+    that may be left out: the call is not taped but recorded at once, so what a crash leaves is what the
+    live process saw: the usage refused whole, with its warning, not read again from the record as a count
+    left out."""
+    usage = {"prompt_tokens": 5, "completion_tokens": 2,
+             "prompt_tokens_details": {"cached_tokens": float("nan")}}
+    fake.fail_next(status=200, body={"id": "x", "object": "chat.completion", "model": "gpt-4.1",
+                                     "choices": [], "usage": usage})
+    with pytest.warns(llmcost_nb.LlmcostWarning, match="could not read token usage"), llmcost_nb.track(
+            ledger=ledger):
+        httpx2.post(f"{fake.openai_base_url}/chat/completions", json={"model": "gpt-4.1"})
+        _journal.abandon_all()  # the process dies here: what it taped is in its segment alone
+    ledger.close()
+    llmcost_nb.Ledger(ledger.path).count()
+    assert committed(ledger.path) == [(1, 0, 0, 0, "ok")]  # as any call whose usage cannot be read
 
 
 def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_time(fake, ledger,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "loads", "loads_exact"]
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -32,6 +32,22 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+
+
+def loads_exact(data: bytes) -> Any:
+    """The value a JSON document holds, read only where orjson reads it, so that it writes back as JSON
+    unchanged (no ``NaN`` or ``Infinity``, which orjson writes as ``null``; no integer over 64 bits): what
+    the journal keeps of a response. Raises ``ValueError`` for anything else, JSON or not.
+
+    >>> loads_exact(b'{"usage": {"prompt_tokens": 12}}')
+    {'usage': {'prompt_tokens': 12}}
+    >>> try:
+    ...     loads_exact(b'{"x": NaN}')
+    ... except ValueError:
+    ...     print("refused")
+    refused
+    """
+    return orjson.loads(data)
 
 
 def dumps(value: Any) -> bytes:

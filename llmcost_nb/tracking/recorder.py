@@ -14,6 +14,7 @@ from typing import Any
 from ..core.call import USAGE_KEY_TO_FIELD, Call
 from ..core.times import now_ns
 from ..core.warn import warn_once
+from ..core.wire_json import loads_exact
 from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
@@ -396,8 +397,11 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
         return False  # (InvokeModel's body is the model family's own: read by _fill)
     scope, session, endpoint = pending.scope, pending.session, pending.endpoint
     try:
-        body = json_object(content)
-        if body is None:
+        try:  # a body whose record could not hold it exactly (NaN) is recorded at once, read leniently
+            body = loads_exact(content)
+        except ValueError:
+            return False
+        if type(body) is not dict:
             return False
         part = usage_part(body, api=endpoint.api)
         if part is None:
