@@ -8,14 +8,18 @@ For each stack, a child process makes ``N`` non-streamed chat calls to a canned 
 capture on and once with it off, under callgrind; only the calling thread's instructions inside the calls are
 counted (``--toggle-collect`` on the loop's ``functools.reduce``; the flusher and the server are other
 threads or processes). The figure is the difference per call, and its ratio to httpx2's (the stack openai and
-anthropic go through), measured in the same run. Instructions are not time: a call whose code is cold in the
-CPU caches costs more per instruction, which ``bench_stacks.py`` measures; but fewer instructions is less
-time.
+anthropic go through), measured in the same run. The cyclic garbage collector is off in the counted calls, in
+both runs: a collection costs tens of thousands of instructions and falls on one call in hundreds, wherever
+the allocation counts of the library and ours put it, so with it on 50 calls held one collection more or less
+(botocore's figure read 22-57k instructions from run to run, 102k with it off). Instructions are not time:
+a call whose code is cold in the CPU caches costs more per instruction, which ``bench_stacks.py`` measures;
+but fewer instructions is less time.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import shutil
@@ -50,6 +54,8 @@ def child(stack: str, mode: str, n: int) -> None:
             thread.join()
         for _ in range(WARM):
             call()
+        gc.collect()  # the cyclic collector off for the counted calls (see the module docstring)
+        gc.disable()
         functools.reduce(lambda _, __: call(), range(n), None)
     close()
     os._exit(0)  # no exit handlers: nothing after the counted calls
