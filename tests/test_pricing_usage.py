@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llmcost_nb.pricing.usage import _GENAI_FLAVOR, API_FLAVORS, UsageError, extract_usage
+from llmcost_nb.pricing.usage import _GENAI_FLAVOR, API_FLAVORS, UsageError, extract_usage, usage_part
 
 CORPUS_FILE = Path(__file__).parent / "data" / "real_usages.json"  # see tests/data/README.md
 CORPUS = [entry["body"] for entry in json.loads(CORPUS_FILE.read_text())]
@@ -212,3 +213,27 @@ def test_importing_usage_does_not_import_genai_prices():
     code = "import sys, llmcost_nb.pricing.usage, llmcost_nb.pricing; print('genai_prices' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("api", API_FLAVORS)
+def test_the_part_of_a_body_taped_reads_as_the_whole_body_does(api):
+    """What capture tapes of a body (usage_part: its usage object and model, never its text) reads back, on
+    every real body of the corpus in every wire format's reading, to what the whole body reads to: the same
+    tokens and model, or the same refusal. Bedrock's part has no model: its model is the request path's."""
+    extras = {"id": "x", "choices": [{"message": {"content": "the answer's text"}}], "output": ["text"]}
+    bodies = [{**extras, **body} for body in CORPUS] + [example.values[1] for example in EXAMPLES]
+    compared = 0
+    for body in bodies:
+        part = usage_part(body, api=api)
+        try:
+            whole = extract_usage(body, api=api)
+        except UsageError as exc:
+            if part is not None:
+                with pytest.raises(UsageError, match=re.escape(str(exc))):
+                    extract_usage(part, api=api)
+            continue
+        assert part is not None and not set(part) & set(extras), body
+        model, usage = extract_usage(part, api=api)
+        assert usage == whole[1] and model == (None if api == "converse" else whole[0]), body
+        compared += 1
+    assert compared >= (220 if api == "converse" else 400)

@@ -58,7 +58,8 @@ def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dic
 def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:
     """What :func:`extract_usage` reads of a response body (its usage object and model, as they came; no
     model for Bedrock, whose model is the request path's), for reading later; None when the body has no usage
-    object (``extract_usage`` then says what is wrong).
+    object (``extract_usage`` then says what is wrong), or when the wire format's usage or model is not a
+    top-level key of the body (the body is then read whole, at once).
 
     >>> usage_part({"id": "c1", "choices": [], "model": "gpt-4.1", "usage": {"prompt_tokens": 1}}, api="chat")
     {'usage': {'prompt_tokens': 1}, 'model': 'gpt-4.1'}
@@ -66,6 +67,8 @@ def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:
     extractor = _extractors.get(api)
     if extractor is None:
         extractor = _compile(api)
+    if extractor.usage_key is None:
+        return None
     usage = body.get(extractor.usage_key)
     if type(usage) is not dict:
         return None
@@ -88,12 +91,15 @@ class _Extractor:
         self.api = api
         self.root = _steps(extractor.root)
         self.model_path = _steps(extractor.model_path)
-        if not self.root or any(type(step) is not str for step in self.root):
+        if any(type(step) is not str for step in self.root):
             raise TypeError(f"unsupported genai-prices extractor root {extractor.root!r}")
-        self.usage_key: str = self.root[0]  # the top-level keys extract() reads (see usage_part)
+        # The top-level keys usage_part() takes: where extract() reads a usage object and a model each one key
+        # deep. Deeper (an object that may hold the answer's text too), usage_part() takes nothing.
+        flat = len(self.root) == 1 and len(self.model_path) <= 1 and all(
+            type(step) is str for step in self.model_path)
+        self.usage_key: str | None = self.root[0] if flat else None
         self.model_key: str | None = (  # (Bedrock: the model is the request path's id; bodies carry none)
-            self.model_path[0] if self.model_path and type(self.model_path[0]) is str and api != "converse"
-            else None)
+            self.model_path[0] if flat and self.model_path and api != "converse" else None)
         groups: dict[tuple[str, str | None], list[tuple[Any, ...]]] = {}
         supported = extractor._reported_usage_keys  # mappings to other keys are skipped by genai-prices too
         for mapping in extractor.mappings:
