@@ -425,7 +425,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
             session.id, scope.id if scope is not None else None, pending.attribution, tuple(tags.items()),
             pending.estimated_input_tokens, None, part, 1,  # (usage as it came: read when the call is made)
         ), (scope, session))
-    except Exception:  # unreadable usage, a ledger that cannot be opened or written: recorded at once
+    except Exception:  # a ledger that cannot be opened or written, a record JSON cannot hold: at once
         return False
     return True
 
