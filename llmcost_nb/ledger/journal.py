@@ -40,7 +40,7 @@ from ..core.call import Call
 from ..core.times import iso_of_ns
 from ..core.warn import warn_once
 from ..pricing.pricer import Pricer, price_captured
-from ..pricing.usage import extract_usage
+from ..pricing.usage import extract_usage, warn_unreadable
 from .segment import SUPPORTED, Segment, directory_of, frame
 
 __all__ = ["Journal", "JournalHooks", "abandon_all", "call_from_exchange", "flush_all", "journal_for",
@@ -95,7 +95,7 @@ def call_from_exchange(pricer: Pricer, exchange: tuple[Any, ...]) -> Call:
         try:
             model, usage = extract_usage(usage, api=api)
         except Exception as exc:
-            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+            warn_unreadable(exc)
             model, usage = None, None
     call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
                 host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,

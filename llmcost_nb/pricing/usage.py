@@ -19,11 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..core import wire_json
+from ..core.warn import warn_once
 from ..errors import UsageError
 from .genai import import_genai_prices
 
 __all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "json_object", "usage_keys",
-           "usage_part"]
+           "usage_part", "warn_unreadable"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
 MAX_COUNT = 10**12
@@ -53,6 +54,12 @@ def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dic
     if extractor is None:
         extractor = _compile(api)
     return extractor.extract(body)
+
+
+def warn_unreadable(exc: Exception) -> None:
+    """Say (once per kind of error) that a response's usage could not be read: its call is kept without
+    tokens, whether it is recorded at once or made later from the journal."""
+    warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
 
 
 def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:

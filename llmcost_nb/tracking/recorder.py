@@ -19,7 +19,7 @@ from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.tokens import preload as preload_tokenizer
-from ..pricing.usage import extract_usage, json_object, usage_part
+from ..pricing.usage import extract_usage, json_object, usage_part, warn_unreadable
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
@@ -295,7 +295,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
         call.model = model if model and api not in bedrock.APIS else call.model  # Bedrock: the path's id
     except Exception as exc:
         if not cut:  # a response cut before its usage arrived is recorded as unfinished; that says it
-            warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+            warn_unreadable(exc)
     if api == "responses" and isinstance(body.get("service_tier"), str):
         tier = body["service_tier"]
         call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
@@ -397,10 +397,7 @@ def _tape(pending: Pending, status_code: int, content: bytes, content_type: str,
         return False  # (InvokeModel's body is the model family's own: read by _fill)
     scope, session, endpoint = pending.scope, pending.session, pending.endpoint
     try:
-        try:  # a body whose record could not hold it exactly (NaN) is recorded at once, read leniently
-            body = loads_exact(content)
-        except ValueError:
-            return False
+        body = loads_exact(content)  # (NaN, which a record cannot hold, raises: recorded at once, leniently)
         if type(body) is not dict:
             return False
         part = usage_part(body, api=endpoint.api)
