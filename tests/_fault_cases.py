@@ -294,11 +294,6 @@ def tokens(expected: tuple[int, int]) -> Callable[[Env, Any], None]:
     return verify
 
 
-def zero_tokens(env: Env, frame: Any) -> None:
-    assert (frame.input_tokens == 0).all() and (frame.output_tokens == 0).all()
-    assert all(c is None or c >= 0 for c in frame.cost_usd)
-
-
 GOOD_CHAT = usage_body({"prompt_tokens": 6, "completion_tokens": 9, "total_tokens": 15})
 WRITE_FAILED = r"could not write to the ledger .*; the call itself was not affected"
 BAD_USAGE = r"could not read token usage from a response"
@@ -367,6 +362,14 @@ def nested(env: Env) -> Any:
         return chat(env)
 
 
+def uncountable(env: Env) -> httpx2.Response:
+    """A chat request whose messages are not messages (the server answers anyway): nothing to count from."""
+    body = {"model": "gpt-4.1", "messages": [1]}
+    with httpx2.stream("POST", f"{env.canned.url}/v1/chat/completions", json=body) as response:
+        response.read()
+    return response
+
+
 def post_not_json(env: Env) -> httpx2.Response:
     return httpx2.post(
         f"{env.fake.openai_base_url}/chat/completions",
@@ -386,8 +389,39 @@ def canned_stream(env: Env) -> list[Any]:
     return list(stream)
 
 
+def unknown_usage(env: Env, frame: Any) -> None:
+    """Usage that could not be read: no tokens, and unpriced (never $0)."""
+    assert (frame.input_tokens == 0).all() and (frame.output_tokens == 0).all()
+    assert list(frame.cost_usd) == [None] * len(frame)
+    assert set(frame.usage_source) == {"unknown"}
+
+
 def bad_usage(usage: Any, api: str = "chat") -> dict[str, Any]:
-    return {"arm": answer(body=usage_body(usage, api)), "warns": (BAD_USAGE,), "verify": zero_tokens}
+    return {"arm": answer(body=usage_body(usage, api)), "warns": (BAD_USAGE,), "verify": unknown_usage}
+
+
+# What each canned call's request and "hi" answer count to with tiktoken (o200k_base): chat and Anthropic
+# messages "hello there world" in OpenAI's message framing (3 + 1 for the role + 3 + 3 primed), Gemini's
+# contents its text alone; the answer 1.
+COUNTED = {"chat": (10, 1, "gpt-4.1", "openai"), "messages": (10, 1, "claude-haiku-4-5", "anthropic"),
+           "gemini": (3, 1, "gemini-2.5-flash", "google")}
+
+
+def no_usage(api: str = "chat", usage: Any = ...) -> dict[str, Any]:
+    """A response without usage: counted, priced, marked estimated."""
+    input_tokens, output_tokens, model, provider = COUNTED[api]
+
+    def verify(env: Env, frame: Any) -> None:
+        counted = (input_tokens, output_tokens)
+        assert set(zip(frame.input_tokens, frame.output_tokens, strict=True)) == {counted}
+        assert set(frame.usage_source) == {"estimated"}
+        price = unit_prices(model, provider)
+        cost = (input_tokens * price.input_mtok + output_tokens * price.output_mtok) / M
+        assert set(frame.cost_usd) == {cost}
+
+    return {"arm": answer(body=usage_body(usage, api)),
+            "warns": (rf"a {api} response carried no usage; its tokens were counted with tiktoken",),
+            "verify": verify}
 
 
 NO_RETRY = {"x-should-retry": "false"}
@@ -519,8 +553,8 @@ CASES: list[Case] = [
         verify=gpt_cost_is(10**9, 10**9),
     ),
     # -- usage ---------------------------------------------------------------------------------------------
-    Case("usage-missing", "no usage in the body", canned_chat, **bad_usage(...)),
-    Case("usage-null", "usage: null", canned_chat, **bad_usage(None)),
+    Case("usage-missing", "no usage in the body", canned_chat, **no_usage()),
+    Case("usage-null", "usage: null", canned_chat, **no_usage(usage=None)),
     Case("usage-not-object", "usage: a string", canned_chat, **bad_usage("lots")),
     Case(
         "usage-negative",
@@ -568,13 +602,13 @@ CASES: list[Case] = [
         "anthropic-usage-missing",
         "an Anthropic message without usage",
         lambda env: claude_call(env.canned.url),
-        **bad_usage(..., "messages"),
+        **no_usage("messages"),
     ),
     Case(
         "gemini-usage-missing",
         "a Gemini response without usageMetadata",
         lambda env: gemini_call(env.canned.url),
-        **bad_usage(..., "gemini"),
+        **no_usage("gemini"),
     ),
     Case(
         "responses-usage-negative",
@@ -582,7 +616,7 @@ CASES: list[Case] = [
         canned_responses,
         arm=answer(body=json.dumps(RESPONSE).encode()),
         warns=(BAD_USAGE,),
-        verify=zero_tokens,
+        verify=unknown_usage,
     ),
     # -- bodies ------------------------------------------------------------------------------------------
     Case(
@@ -590,14 +624,16 @@ CASES: list[Case] = [
         "200 with a text/plain body",
         canned_chat,
         arm=answer(body=b"hello", content_type="text/plain"),
-        warns=(r"a chat response carried no usage",),
+        warns=(r"a chat response carried no usage: the call is recorded with its tokens unknown",),
+        verify=unknown_usage,
     ),
     Case(
         "success-body-json-list",
         "200 with a JSON list",
         canned_chat,
         arm=answer(body=b"[1, 2]"),
-        warns=(r"a chat response carried no usage",),
+        warns=(r"a chat response carried no usage: the call is recorded with its tokens unknown",),
+        verify=unknown_usage,
     ),
     Case(
         "sse-garbage",
@@ -606,6 +642,24 @@ CASES: list[Case] = [
         arm=answer(body=b"data: {nonsense\n\ndata: [DONE]\n\n", content_type="text/event-stream"),
         outcome="JSONDecodeError",
         warns=(r"a chat stream carried no usage; its tokens were counted with tiktoken",),
+    ),
+    Case(
+        "usage-missing-uncountable",
+        "no usage, and a request whose messages cannot be counted",
+        uncountable,
+        arm=answer(body=usage_body(...)),
+        warns=(r"a chat response carried no usage, and counting its tokens failed .*: the call is recorded "
+               r"with its tokens unknown",),
+        verify=unknown_usage,
+    ),
+    Case(
+        "stream-uncountable",
+        "a stream without usage, and a request whose messages cannot be counted",
+        uncountable,
+        arm=answer(body=b'data: {"model":"gpt-4.1","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+                   b"data: [DONE]\n\n", content_type="text/event-stream"),
+        warns=(r"a chat stream reported no usage and counting its tokens failed .* cost empty \(unpriced\)",),
+        verify=unknown_usage,
     ),
     Case("gzip-json", "gzip-encoded JSON", chat, arm=fake_set(gzip=True), verify=tokens((6, 9))),
     Case(

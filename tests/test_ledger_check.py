@@ -247,3 +247,31 @@ def test_ok_rows_without_tokens_are_a_note(ledger):
     ledger.connection.execute("DELETE FROM calls WHERE id = 5")
     assert "1 billed row says ok with 0 input and 0 output tokens (id 1): the provider billed it" in str(
         ledger.check())
+
+
+def test_a_call_whose_usage_could_not_be_read_stays_unpriced_through_reprice_and_check(fake, ledger):
+    """A 200 whose usage cannot be read is recorded with its tokens unknown: unpriced, not $0. Re-pricing
+    (which sees 0 tokens of a known model) must not make it $0, and check() names it for what it is, not as
+    a row that says ok with 0 tokens."""
+    import httpx2
+
+    fake.fail_next(status=200, body={"id": "x", "object": "chat.completion", "model": "gpt-4.1",
+                                     "choices": [], "usage": {"prompt_tokens": -5, "completion_tokens": 1}})
+    with pytest.warns(LlmcostWarning, match=r"could not read token usage.*never as \$0"), llmcost_nb.track(
+            ledger=ledger) as t:
+        httpx2.post(f"{fake.openai_base_url}/chat/completions", json={"model": "gpt-4.1"})
+    llmcost_nb.log(model="gpt-4.1", input_tokens=1000, output_tokens=200, ledger=ledger)
+    assert (t.unpriced, t.total_cost) == (1, Decimal(0))  # the scope's total leaves it out, and says so
+    frame = ledger.calls()
+    assert list(frame.usage_source) == ["unknown", "manual"] and frame.cost_usd[0] is None
+    assert ledger.reprice(all=True) == 0 and ledger.reprice() == 0
+    assert ledger.calls().cost_usd[0] is None
+    report = ledger.check()
+    assert report.ok and report.repriced == 1, str(report)
+    assert report.notes == [
+        "1 billed row has no cost because the response's token usage could not be read (usage_source "
+        "'unknown', id 1): unpriced, never $0; the warning given when the call was made says what was wrong "
+        "with it"]
+    summary = ledger.summary(by="model")
+    assert list(summary.unpriced) == [1]
+    assert summary.cost_usd[0] == genai_cost("gpt-4.1", input_tokens=1000, output_tokens=200)

@@ -344,7 +344,7 @@ def test_a_record_of_this_version_holds_the_usage_object_as_it_came_read_when_it
     """The call's path appends the response's usage object and model as they came (17th field 1); reading
     them into tokens, like pricing, happens when the call is made: the same tokens, model and cost as a call
     recorded at once. A usage object that cannot be read is warned about then, and the call kept without
-    tokens, as at once."""
+    tokens and unpriced, as at once."""
     with llmcost_nb.track(ledger=ledger) as t:
         resp = ask(fake, "w w w")
         (segment,) = segments(ledger.path)
@@ -360,6 +360,7 @@ def test_a_record_of_this_version_holds_the_usage_object_as_it_came_read_when_it
     with pytest.warns(llmcost_nb.LlmcostWarning, match=unreadable):
         made = _journal.call_from_exchange(pricer, bad)
     assert (made.status, made.input_tokens, made.output_tokens, made.model) == ("ok", 0, 0, "gpt-4.1")
+    assert (made.usage_source, made.cost, made.billed) == ("unknown", None, True)  # unpriced, never $0
 
 
 def test_a_body_its_record_could_not_hold_exactly_is_recorded_at_once_as_after_a_crash(fake, ledger,
@@ -378,7 +379,9 @@ def test_a_body_its_record_could_not_hold_exactly_is_recorded_at_once_as_after_a
         _journal.abandon_all()  # the process dies here: what it taped is in its segment alone
     ledger.close()
     llmcost_nb.Ledger(ledger.path).count()
-    assert committed(ledger.path) == [(1, 0, 0, 0, "ok")]  # as any call whose usage cannot be read
+    assert committed(ledger.path) == [(1, 0, 0, None, "ok")]  # as any call whose usage cannot be read:
+    with sqlite3.connect(ledger.path) as conn:  # unpriced, and marked so
+        assert conn.execute("SELECT usage_source FROM calls").fetchall() == [("unknown",)]
 
 
 def test_a_taped_call_keeps_the_time_it_was_made_and_an_older_segment_its_text_time(fake, ledger,

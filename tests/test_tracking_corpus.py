@@ -70,13 +70,15 @@ def test_every_corpus_body_is_captured_exactly(fake):
                 captured += 1
                 try:
                     _, usage = extract_usage(body, api=api)
-                except UsageError:
-                    usage = {}
-                expected = Call(api=api, model=call.model, ts=call.ts)
+                    source = "provider"
+                except UsageError:  # a usage the capture cannot read either: unpriced, never $0
+                    usage, source = {}, "unknown"
+                expected = Call(api=api, model=call.model, ts=call.ts, usage_source=source)
                 expected.set_usage(usage)
                 ledger.price(expected)
-                if (call.usage, call.cost) != (expected.usage, expected.cost):
-                    mismatches.append((api, body, call.usage, expected.usage, call.cost, expected.cost))
+                got = (call.usage, call.cost, call.usage_source)
+                if got != (expected.usage, expected.cost, source):
+                    mismatches.append((api, body, got, expected.usage, expected.cost))
     assert captured == len(bodies) == len(t.records)
     assert mismatches == []
     stored = ledger.calls(scope_id=t.id)
@@ -86,7 +88,7 @@ def test_every_corpus_body_is_captured_exactly(fake):
 
 
 @pytest.mark.parametrize("usage", [
-    None, "lots", {"prompt_tokens": -5, "completion_tokens": 1},
+    "lots", {"prompt_tokens": -5, "completion_tokens": 1},
     {"prompt_tokens": 10**15, "completion_tokens": 1}, {"prompt_tokens": 1.5},
     # NaN where a count may be left out: refused whole, as everywhere (JSON has no NaN; the journal's record
     # could not keep it)
@@ -97,4 +99,5 @@ def test_bad_usage_warns_and_the_response_is_untouched(fake, usage):
     with pytest.warns(llmcost_nb.LlmcostWarning, match="could not read token usage"), llmcost_nb.track() as t:
         response = httpx2.post(f"{fake.openai_base_url}/chat/completions", json={"model": "gpt-4.1"})
     assert json.dumps(response.json()) == json.dumps(body)  # (NaN is not equal to itself)
-    assert (t.records[0].input_tokens, t.records[0].status) == (0, "ok")
+    call = t.records[0]
+    assert (call.input_tokens, call.status, call.usage_source, call.cost) == (0, "ok", "unknown", None)

@@ -318,6 +318,85 @@ def test_the_callers_stream_is_unchanged(fake):
     assert only_row(t).usage_source == "estimated"
 
 
+# -- a whole response without usage --------------------------------------------------------------------
+ARGS = '{"city": "Paris"}'
+
+
+def _sse(*events: dict) -> bytes:
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+
+
+# (api, a whole body without usage, the same answer as its stream carries it, output tokens), each with some
+# text and a tool call where the format has them
+WHOLE = [
+    ("chat", {"model": "gpt-4o", "choices": [{"index": 0, "message": {
+        "role": "assistant", "content": "Sunny.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": ARGS}}]}}]},
+     _sse({"model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "Sunny."}}]},
+          {"choices": [{"index": 0, "delta": {"tool_calls": [
+              {"index": 0, "function": {"name": "get_weather", "arguments": ARGS}}]}}]}),
+     tokens("Sunny.get_weather" + ARGS) + 7),
+    ("completions", {"model": "gpt-4o", "choices": [{"index": 0, "text": "Sunny."}]},
+     _sse({"model": "gpt-4o", "choices": [{"index": 0, "text": "Sunny."}]}), tokens("Sunny.")),
+    ("messages", {"model": "claude-haiku-4-5", "content": [
+        {"type": "thinking", "thinking": "Look it up."}, {"type": "text", "text": "Sunny."},
+        {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
+     _sse({"type": "message_start", "message": {"model": "claude-haiku-4-5"}},
+          {"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": "Look it up."}},
+          {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Sunny."}},
+          {"type": "content_block_start", "content_block": {"type": "tool_use", "name": "get_weather"}},
+          {"type": "content_block_delta", "delta": {"type": "input_json_delta", "partial_json": ARGS}}),
+     tokens("Look it up.Sunny.get_weather" + ARGS)),
+    ("gemini", {"modelVersion": "gemini-2.5-flash", "candidates": [{"content": {"role": "model", "parts": [
+        {"text": "Sunny."}, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}}]},
+     _sse({"modelVersion": "gemini-2.5-flash", "candidates": [{"content": {"parts": [{"text": "Sunny."}]}}]},
+          {"candidates": [{"content": {"parts": [
+              {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}}]}),
+     tokens("Sunny.get_weather" + ARGS)),
+    ("responses", {"model": "gpt-4o", "output": [
+        {"type": "message", "content": [{"type": "output_text", "text": "Sunny."}]},
+        {"type": "function_call", "name": "get_weather", "arguments": ARGS}]},
+     None,  # (its stream carries the function's name outside the deltas it counts)
+     tokens("Sunny.get_weather" + ARGS)),
+]
+
+
+@pytest.mark.parametrize(("api", "body", "stream", "output"), WHOLE, ids=[w[0] for w in WHOLE])
+def test_a_whole_response_without_usage_counts_as_its_stream_would(api, body, stream, output):
+    """body_usage: the prompt from the request, the output from the answer's text and tool calls, in each
+    wire format's shape; the same count as the answer streamed (stream_usage)."""
+    from llmcost_nb.tracking.stream_usage import body_usage, stream_usage
+
+    request = ({"contents": [{"role": "user", "parts": [{"text": QUESTION}]}]} if api == "gemini" else
+               {"prompt": QUESTION} if api == "completions" else
+               {"input": QUESTION} if api == "responses" else {"messages": MESSAGES})
+    prompt = request_input_tokens(api, request, body.get("model")).tokens
+    assert prompt > 0
+    usage, model = body_usage(api, body, request, None)
+    assert usage == {"input_tokens": prompt, "output_tokens": output}
+    assert model == body.get("model", body.get("modelVersion"))
+    if stream is not None:
+        assert stream_usage(api, stream, request, None, None, output_reported=False) == (usage, model)
+    assert body_usage("embeddings", {"data": [], "model": "text-embedding-3-small"}, {"input": QUESTION},
+                      None) == ({"input_tokens": tokens(QUESTION)}, "text-embedding-3-small")
+    assert body_usage(api, {"error": "odd"}, None, "gpt-4o") == ({}, None)  # nothing to count
+
+
+def test_openai_sdk_response_without_usage_is_counted_priced_and_marked(fake):
+    """A chat completion whose server left usage out (some OpenAI-compatible servers do), through the openai
+    SDK: the user gets the body as sent; the row is counted, priced and marked estimated, with one warning."""
+    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4o", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": REPLY}}]}
+    fake.fail_next(status=200, body=body)
+    with pytest.warns(LlmcostWarning, match="a chat response carried no usage; its tokens were counted"), \
+            llmcost_nb.track() as t:
+        resp = oai(fake).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert resp.usage is None and resp.choices[0].message.content == REPLY
+    row = only_row(t)
+    assert (row.input_tokens, row.output_tokens, row.usage_source) == (PROMPT_IN, REPLY_OUT, "estimated")
+    assert row.cost_usd == cost("gpt-4o", "openai", PROMPT_IN, REPLY_OUT)
+
+
 # -- the estimator against real OpenAI recordings ----------------------------------------------------------
 def _recorded(kind: str):
     return [p for p in json.loads(PAIRS.read_text())["pairs"] if p["kind"] == kind]

@@ -33,6 +33,8 @@ USAGE_KEY_TO_FIELD = {
     "output_audio_tokens": "output_audio_tokens",
 }
 FIELD_TO_USAGE_KEY = {v: k for k, v in USAGE_KEY_TO_FIELD.items()}
+UNKNOWN_USAGE = "unknown"
+"""``Call.usage_source`` of a billed call whose usage could not be read or counted: never priced."""
 
 
 @dataclass(slots=True)
@@ -71,7 +73,9 @@ class Call:
     replayed: bool = False  # served from a recording (llmcost_nb.replay): cost $0, not billed
     saved: Decimal | None = None  # what a replayed call would have cost
     # Where the token counts come from: "provider" (the API reported them), "estimated" (counted by us with
-    # the model's tokenizer: a stream that sent no usage), "manual" (numbers given to log()/record()).
+    # the model's tokenizer: a stream or a response that sent no usage), "manual" (numbers given to
+    # log()/record()), "unknown" (the response's usage could not be read, nor counted: the call is unpriced,
+    # whatever its tokens say; see pricing.pricer.price_call).
     usage_source: str = "provider"
     id: int | None = field(default=None, repr=False)  # the ledger row's id: None until it is committed
     _journal: Any = field(default=None, repr=False, compare=False)  # holds the row until it is in SQLite

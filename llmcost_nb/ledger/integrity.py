@@ -13,7 +13,8 @@ costs still add up?
 - rows are plausible: no negative token counts or costs, no cost on an unbilled row, known statuses, every
   tag set a call names exists;
 - a billed row that says ok with 0 input and 0 output tokens (and no other priced unit) is a note: its
-  usage is missing, so its cost is not known;
+  usage is missing, so its cost is not known (a row that says so, ``usage_source`` ``"unknown"``, is a note
+  of its own);
 - every priced, billed row's ``cost_pusd`` equals re-pricing its tokens now (same price period, the ledger's
   overrides first); billed rows without a cost that could be priced now are a note (``Ledger().reprice()``).
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, Call, from_pusd, to_pusd
+from ..core.call import TOKEN_FIELDS, UNKNOWN_USAGE, Call, from_pusd, to_pusd
 
 if TYPE_CHECKING:
     from .sqlite import Ledger
@@ -45,7 +46,7 @@ _SHOWN = 5  # ids quoted per problem
 # A billed success without a single token or other priced unit: the provider bills it, so its usage is
 # missing, not zero. A note, not a problem: the row is what was seen (a server may report zero usage).
 _EMPTY_OK = ("status = 'ok' AND billed = 1 AND input_tokens = 0 AND output_tokens = 0 "
-             "AND usage_extra IS NULL")
+             "AND usage_extra IS NULL AND usage_source <> 'unknown'")
 
 
 @dataclass
@@ -213,11 +214,12 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
     with ledger._lock:
         rows = ledger.connection.execute(
             f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
-            f"price_source, host, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 ORDER BY id"
+            f"price_source, host, usage_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 "
+            "ORDER BY id"
         ).fetchall()
     differ: list[tuple[int, Any, Any, Any]] = []
-    priceable, unknown = [], Counter[str]()
-    for call_id, ts, provider, model, requested, tier, extra, stored, source, host, *tokens in rows:
+    priceable, unknown, unread = [], Counter[str](), []
+    for call_id, ts, provider, model, requested, tier, extra, stored, source, host, origin, *tokens in rows:
         call = Call(
             provider=provider,
             model=model,
@@ -226,6 +228,7 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
             ts=ts,
             usage_extra=json.loads(extra) if extra else None,
             host=host,
+            usage_source=origin,
         )
         for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
             setattr(call, name, value)
@@ -234,6 +237,8 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
         if stored is None:
             if now is not None:
                 priceable.append(call_id)
+            elif origin == UNKNOWN_USAGE:
+                unread.append(call_id)
             else:
                 unknown[model or requested or "?"] += 1
             continue
@@ -254,6 +259,12 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
         report.notes.append(
             f"{_rows_word(len(priceable))} no cost but can be priced now (id "
             f"{', '.join(map(str, priceable[:_SHOWN]))}): run Ledger(...).reprice()"
+        )
+    if unread:
+        report.notes.append(
+            f"{_rows_word(len(unread))} no cost because the response's token usage could not be read "
+            f"(usage_source 'unknown', id {', '.join(map(str, unread[:_SHOWN]))}): unpriced, never $0; the "
+            "warning given when the call was made says what was wrong with it"
         )
     if unknown:
         models = ", ".join(f"{m} ({n:,})" for m, n in unknown.most_common(_SHOWN))

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..core.call import Call
+from ..core.call import UNKNOWN_USAGE, Call
 from ..core.times import iso_of_ns
 from ..core.warn import warn_once
 from ..pricing.pricer import Pricer, price_captured
@@ -88,20 +88,22 @@ def call_from_exchange(pricer: Pricer, exchange: tuple[Any, ...]) -> Call:
     A 17th field of 1 says the usage field holds what ``extract_usage`` reads of the response (its usage
     object and model, as they came): read here, where it took ~16k instructions on the call's path. Older
     segments hold the usage already read, and the model. A usage object that cannot be read is warned about,
-    as at once, and the call kept without tokens."""
+    as at once, and the call kept without tokens, unpriced (``usage_source="unknown"``)."""
     (ts, latency_ms, status_code, request_id, provider, api, host, model_requested, service_tier, session_id,
      scope_id, attribution, tags, estimated, model, usage, *later) = exchange
+    source = "provider"
     if later and later[0] == 1:
         try:
             model, usage = extract_usage(usage, api=api)
         except Exception as exc:
             warn_unreadable(exc)
             model, usage = None, None
+            source = UNKNOWN_USAGE
     call = Call(provider=provider, api=api, model_requested=model_requested, model=model or model_requested,
                 host=host, service_tier=service_tier, session_id=session_id, scope_id=scope_id,
                 attribution=attribution, tags=dict(tags), latency_ms=round(latency_ms, 3),
                 estimated_input_tokens=estimated, ts=iso_of_ns(ts) if type(ts) is int else ts,
-                http_status=status_code, request_id=request_id)
+                http_status=status_code, request_id=request_id, usage_source=source)
     if usage is not None:
         call.set_usage(usage)
     price_captured(pricer, call)

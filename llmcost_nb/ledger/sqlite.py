@@ -397,18 +397,19 @@ class Ledger(LedgerReader):
 
     def reprice(self, *, all: bool = False) -> int:
         """Price the billed rows that have no cost yet (or every billed row with ``all=True``); returns the
-        number of rows whose cost changed."""
+        number of rows whose cost changed. A row whose usage could not be read (``usage_source ==
+        "unknown"``) stays unpriced."""
         conn = self.connection
         where = "billed = 1" + ("" if all else " AND cost_pusd IS NULL")
         rows = conn.execute(
             f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, host, "
-            f"{', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
+            f"usage_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
         ).fetchall()
         updates = []
         for row in rows:
-            call_id, ts, provider, model, requested, tier, extra, old, host, *tokens = row
+            call_id, ts, provider, model, requested, tier, extra, old, host, source, *tokens = row
             call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
-                        usage_extra=json.loads(extra) if extra else None, host=host)
+                        usage_extra=json.loads(extra) if extra else None, host=host, usage_source=source)
             for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
                 setattr(call, name, value)
             self.price(call)

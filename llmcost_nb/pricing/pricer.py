@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import parse_iso
+from ..core.call import UNKNOWN_USAGE, parse_iso
 from ..core.warn import warn_once
 from ..errors import UnknownModel
 from .genai import import_genai_prices
@@ -492,6 +492,8 @@ def price_call(pricer: Pricer, call: Call, when: datetime | None = None) -> Pric
       what it ``saved`` and it costs 0, not billed (a replayed error saved nothing).
     - A call to a host declared self-hosted (:meth:`Pricer.set_self_hosted`, ``llmcost_nb.self_hosted``)
       costs 0, ``price_source`` ``"self-hosted"``: priced, not unknown.
+    - A call whose usage could not be read (``usage_source`` :data:`~llmcost_nb.core.call.UNKNOWN_USAGE`)
+      is unpriced (cost None): never $0, and re-pricing it cannot make it $0.
     - On an unknown host (a proxy, a local server) the model is looked up under the wire format's own
       provider first (:data:`~llmcost_nb.pricing.providers.WIRE_PROVIDER`); a call without a provider gets
       the one that priced it.
@@ -510,10 +512,13 @@ def price_call(pricer: Pricer, call: Call, when: datetime | None = None) -> Pric
         if call.replayed:
             call.saved, call.billed = Decimal(0), False
         return result
-    result = pricer.price(
-        call.provider or WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
-        when or parse_iso(call.ts), service_tier=call.service_tier,
-    )
+    if call.usage_source == UNKNOWN_USAGE:  # whatever its tokens say, they are not what was billed
+        result = PriceResult(None, None, call.provider, None, "its token usage is not known")
+    else:
+        result = pricer.price(
+            call.provider or WIRE_PROVIDER.get(call.api), call.model or call.model_requested, call.usage,
+            when or parse_iso(call.ts), service_tier=call.service_tier,
+        )
     call.cost, call.price_source = result.cost, result.source
     if call.provider is None and result.cost is not None:
         call.provider = result.provider
@@ -535,8 +540,8 @@ def price_captured(pricer: Pricer, call: Call) -> None:
 def warn_unpriced(call: Call, result: PriceResult) -> None:
     """Say (once per model) why a billed call has no cost, from what pricing it said: a model without a
     price, or usage its price cannot apply to. Nothing for a priced or unbilled call."""
-    if not call.billed or call.cost is not None or not call.model:
-        return
+    if not call.billed or call.cost is not None or not call.model or call.usage_source == UNKNOWN_USAGE:
+        return  # (unknown usage was warned about where it was read)
     if result.model_id is not None and result.error:  # the model is known; these counts cannot be priced
         warn_once(f"unpriceable:{call.model}",
                   f"{result.error}; the call's tokens are recorded with an empty cost")

@@ -23,7 +23,7 @@ from ..core.warn import warn_once
 from ..errors import UsageError
 from .genai import import_genai_prices
 
-__all__ = ["API_FLAVORS", "MAX_COUNT", "UsageError", "extract_usage", "json_object", "usage_keys",
+__all__ = ["API_FLAVORS", "MAX_COUNT", "NoUsage", "UsageError", "extract_usage", "json_object", "usage_keys",
            "usage_part", "warn_unreadable"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
@@ -44,11 +44,17 @@ _GENAI_FLAVOR = {
 }
 
 
+class NoUsage(UsageError):
+    """The response has no usage object at all (its key is missing or null): the provider reported nothing,
+    where any other :class:`UsageError` is a report that cannot be read."""
+
+
 def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dict[str, int]]:
     """(model reported by the response, usage dict with genai-prices usage keys) from a response body.
 
     Counts are ints; zero counts are left out. ``input_tokens`` counts every input token, cached or not.
-    Raises :class:`UsageError` for a body without believable usage, ``ValueError`` for an unknown ``api``.
+    Raises :class:`NoUsage` for a body without a usage object, :class:`UsageError` for one without
+    believable usage, ``ValueError`` for an unknown ``api``.
     """
     extractor = _extractors.get(api)
     if extractor is None:
@@ -58,8 +64,10 @@ def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dic
 
 def warn_unreadable(exc: Exception) -> None:
     """Say (once per kind of error) that a response's usage could not be read: its call is kept without
-    tokens, whether it is recorded at once or made later from the journal."""
-    warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc})")
+    tokens and unpriced (``usage_source="unknown"``), whether it is recorded at once or made later from the
+    journal."""
+    warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc}); the call "
+              "is recorded with its tokens unknown and its cost empty (unpriced), never as $0")
 
 
 def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:
@@ -135,7 +143,7 @@ class _Extractor:
         for step in self.root:
             usage = usage.get(step)
             if usage is None:
-                raise UsageError(f"{api} response has no usage (`{_label(self.root)}` is missing or null)")
+                raise NoUsage(f"{api} response has no usage (`{_label(self.root)}` is missing or null)")
             if type(usage) is not dict and not isinstance(usage, Mapping):
                 raise UsageError(f"{api} response: `{_label(self.root)}` must be an object, "
                                  f"got {_type_name(usage)}")

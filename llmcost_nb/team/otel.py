@@ -11,7 +11,8 @@ Attributes: ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.reques
 ``llmcost.cost_pusd`` (exact integer picodollars), with ``llmcost.status``, ``llmcost.price_source``,
 ``llmcost.unpriced`` (true for a billed call with no known price: it has no cost attribute, never $0),
 ``llmcost.usage_source`` (``provider``; ``estimated`` when the tokens, and so the cost, were counted by
-llmcost_nb; ``manual``), ``llmcost.session_id``, ``llmcost.scope_id`` and one ``llmcost.tag.<key>`` per
+llmcost_nb; ``manual``; ``unknown`` when the response's usage could not be read: unpriced),
+``llmcost.session_id``, ``llmcost.scope_id`` and one ``llmcost.tag.<key>`` per
 tag. A span starts at the call's ``ts`` and lasts its latency. Needs the ``otel`` extra (opentelemetry-sdk).
 """
 
@@ -77,7 +78,7 @@ def span_attributes(call: Call) -> dict[str, Any]:
         "llmcost.billed": call.billed,
         "llmcost.streamed": call.streamed,
         "llmcost.unpriced": bool(call.billed and call.cost is None),  # no price known: no cost attribute
-        "llmcost.usage_source": call.usage_source,  # provider | estimated (tokens counted by us) | manual
+        "llmcost.usage_source": call.usage_source,  # provider | estimated (counted by us) | manual | unknown
         "llmcost.session_id": call.session_id,
         "llmcost.scope_id": call.scope_id,
         **{f"llmcost.tag.{key}": str(value) for key, value in (call.tags or {}).items()},

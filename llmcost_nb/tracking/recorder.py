@@ -11,7 +11,7 @@ from decimal import Decimal
 from time import perf_counter
 from typing import Any
 
-from ..core.call import USAGE_KEY_TO_FIELD, Call
+from ..core.call import UNKNOWN_USAGE, USAGE_KEY_TO_FIELD, Call
 from ..core.times import now_ns
 from ..core.warn import warn_once
 from ..core.wire_json import loads_exact
@@ -19,11 +19,11 @@ from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.tokens import preload as preload_tokenizer
-from ..pricing.usage import extract_usage, json_object, usage_part, warn_unreadable
+from ..pricing.usage import NoUsage, extract_usage, json_object, usage_part, warn_unreadable
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
-from .stream_usage import stream_usage
+from .stream_usage import body_usage, stream_usage
 
 __all__ = ["Pending", "StreamRecorder", "begin", "failed", "header_values", "parse_sse", "record",
            "responded"]
@@ -286,19 +286,48 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
     call.status = "unfinished" if cut else "ok"
     call.usage_source = "provider"
     if body is None:
-        if not cut:
-            warn_once(f"no-usage:{api}", f"a {api} response carried no usage")
+        call.usage_source = UNKNOWN_USAGE
+        if not cut:  # a response cut before its usage arrived is recorded as unfinished; that says it
+            warn_once(f"no-usage:{api}", f"a {api} response carried no usage: the call is recorded with its "
+                      "tokens unknown and its cost empty (unpriced), never as $0")
         return
     try:
         model, usage = extract_usage(body, api=usage_api)
         call.set_usage(usage)
         call.model = model if model and api not in bedrock.APIS else call.model  # Bedrock: the path's id
+    except NoUsage:  # the provider reported nothing: counted, as a stream without usage is
+        if cut or not _estimate_body(call, body, request_body):
+            call.usage_source = UNKNOWN_USAGE
     except Exception as exc:
-        if not cut:  # a response cut before its usage arrived is recorded as unfinished; that says it
+        call.usage_source = UNKNOWN_USAGE
+        if not cut:
             warn_unreadable(exc)
     if api == "responses" and isinstance(body.get("service_tier"), str):
         tier = body["service_tier"]
         call.service_tier = tier if tier not in ("auto", "default") else call.service_tier
+
+
+def _estimate_body(call: Call, body: dict[str, Any], request_body: dict[str, Any] | None) -> bool:
+    """A whole response without usage counted by :func:`.stream_usage.body_usage` and marked ``estimated``
+    (True); False, with the warning, where it cannot be (Bedrock, nothing to count, counting failed)."""
+    api = call.api
+    usage: dict[str, int] = {}
+    model, why = None, "Bedrock bodies are not counted" if api in bedrock.APIS else "it has nothing to count"
+    try:
+        if api not in bedrock.APIS:
+            usage, model = body_usage(api, body, request_body, call.model)
+    except Exception as exc:
+        why = f"counting its tokens failed ({exc!r})"
+    if not usage:
+        warn_once(f"no-usage:{api}", f"a {api} response carried no usage, and {why}: the call is recorded "
+                  "with its tokens unknown and its cost empty (unpriced), never as $0")
+        return False
+    call.set_usage(usage)
+    call.model = model or call.model
+    call.usage_source = "estimated"
+    warn_once(f"no-usage-counted:{api}", f"a {api} response carried no usage; its tokens were counted with "
+              "tiktoken, and the call is marked usage_source='estimated'")
+    return True
 
 
 def _fill_stream(call: Call, content: bytes, payloads: list[bytes], *, complete: bool, cut: bool,
@@ -339,9 +368,9 @@ def _estimate_stream(call: Call, content: bytes, request_body: dict[str, Any] | 
     except Exception as exc:
         warn_once(f"stream-estimate:{type(exc).__name__}",
                   f"a {api} stream reported no usage and counting its tokens failed ({exc!r}); recorded with "
-                  "the tokens the provider sent, if any")
+                  "the tokens the provider sent, if any, and its cost empty (unpriced)")
         call.set_usage(reported or {})
-        call.usage_source = "provider"
+        call.usage_source = UNKNOWN_USAGE
         return
     call.set_usage(usage)
     call.model = model or call.model

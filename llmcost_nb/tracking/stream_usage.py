@@ -21,6 +21,10 @@ Both with the model's tiktoken encoding: ``o200k_base`` for gpt-4o, gpt-4.1, gpt
 ours. Hidden reasoning tokens cannot be seen in a stream, so a reasoning model's output is undercounted.
 
 Counting happens once, when the stream ends: the tee only keeps the raw chunks (see :mod:`.capture`).
+
+A whole (not streamed) JSON response without a usage object (``"usage"`` missing or null; some
+OpenAI-compatible servers leave it out) is counted the same way by :func:`body_usage`: the prompt from the
+request, the output from the answer's text in the parsed body.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 from ..pricing import bedrock
 from ..pricing.tokens import TOOL_CALL_OUTPUT_TOKENS, count_tokens, request_input_tokens
 
-__all__ = ["stream_usage", "streamed_text"]
+__all__ = ["body_usage", "stream_usage", "streamed_text"]
 
 
 def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | None, model: str | None,
@@ -57,6 +61,76 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
         if output:
             usage["output_tokens"] = output
     return usage, seen_model
+
+
+def body_usage(api: str, body: Mapping[str, Any], request_body: Mapping[str, Any] | None,
+               model: str | None) -> tuple[dict[str, int], str | None]:
+    """(usage in genai-prices keys, the model the body names) of a whole JSON response ``body`` that reported
+    no usage: the prompt counted from ``request_body``, the output from the answer's text (content,
+    refusals, reasoning text, tool calls' names and arguments), as :func:`stream_usage` counts a stream's.
+    The usage is empty when there is nothing to count (no request body, no text)."""
+    named = body.get("modelVersion" if api == "gemini" else "model")
+    seen_model = named if isinstance(named, str) and named else None
+    model = seen_model or model
+    prompt = request_input_tokens(api, request_body, model).tokens if request_body else 0
+    text, calls = _body_text(api, body)
+    output = (count_tokens(text, model=model).tokens if text else 0) + TOOL_CALL_OUTPUT_TOKENS * calls
+    usage = {key: count for key, count in (("input_tokens", prompt), ("output_tokens", output)) if count}
+    return usage, seen_model
+
+
+def _body_text(api: str, body: Mapping[str, Any]) -> tuple[str, int]:
+    """(output text, OpenAI chat tool calls) of a whole response body, in each wire format's shape: what its
+    stream would have carried as deltas (embeddings have none)."""
+    texts: list[str] = []
+    calls = 0
+
+    def add(*values: Any) -> None:
+        texts.extend(value for value in values if isinstance(value, str))
+
+    if api == "completions":
+        for choice in _dicts(body.get("choices")):
+            add(choice.get("text"))
+    elif api == "chat":
+        for choice in _dicts(body.get("choices")):
+            message = choice.get("message")
+            if not isinstance(message, Mapping):
+                continue
+            content = message.get("content")
+            add(content, message.get("refusal"), message.get("reasoning_content"), message.get("reasoning"))
+            if isinstance(content, list):
+                add(*(part.get("text") for part in _dicts(content)))
+            functions = [c.get("function") for c in _dicts(message.get("tool_calls"))]
+            functions.append(message.get("function_call"))
+            for function in _dicts(functions):
+                calls += 1
+                add(function.get("name"), function.get("arguments"))
+    elif api == "responses":
+        for item in _dicts(body.get("output")):
+            kind = item.get("type")
+            if kind == "message":
+                for part in _dicts(item.get("content")):
+                    add(part.get("text"), part.get("refusal"))
+            elif kind in ("function_call", "custom_tool_call"):
+                add(item.get("name"), item.get("arguments"), item.get("input"))
+    elif api == "messages":
+        for block in _dicts(body.get("content")):
+            add(block.get("text"), block.get("thinking"))
+            if block.get("type") in ("tool_use", "server_tool_use"):
+                add(block.get("name"), json.dumps(block.get("input") or {}))
+    elif api == "gemini":
+        for candidate in _dicts(body.get("candidates")):
+            content = candidate.get("content")
+            for part in _dicts(content.get("parts") if isinstance(content, Mapping) else None):
+                add(part.get("text"))
+                if isinstance(call := part.get("functionCall"), Mapping):
+                    add(f"{call.get('name', '')}{json.dumps(call.get('args') or {})}")
+    return "".join(texts), calls
+
+
+def _dicts(items: Any) -> list[Mapping[str, Any]]:
+    """The objects of a JSON list (nothing, if it is not one)."""
+    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
 
 
 # The output text of each wire format, read with regular expressions over the whole stream instead of
