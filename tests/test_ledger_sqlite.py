@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -159,6 +161,24 @@ def test_a_ledger_another_process_keeps_locked_is_a_clear_error_not_a_corrupt_on
         Ledger(path)
     holder.execute("COMMIT")
     assert Ledger(path).count() == 0
+
+
+def test_a_lock_sqlite_refuses_to_wait_for_is_waited_for_until_the_busy_timeout(tmp_path):
+    """Switching a new file to WAL while another connection holds its write lock: SQLite answers "database
+    is locked" at once, without its busy handler (waiting could deadlock). The open tries again until the
+    lock is released, within the busy timeout, instead of saying the ledger stayed locked for 10 s."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock of a new, empty file (rollback journal mode)
+    released = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    released.start()
+    started = time.monotonic()
+    try:
+        ledger = Ledger(path)
+    finally:
+        released.join()
+    assert time.monotonic() - started >= 0.3
+    assert ledger.connection.execute("PRAGMA journal_mode").fetchone() == ("wal",) and ledger.count() == 0
 
 
 def test_a_ledger_that_cannot_be_set_up_is_a_clear_error_and_stays_as_it_was(tmp_path):

@@ -6,7 +6,9 @@ An up-to-date ledger opens with three PRAGMAs; only a new or older one imports s
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 from ..errors import LedgerError
@@ -35,38 +37,50 @@ def open_connection(path: Path, *, make_folder: bool = False) -> sqlite3.Connect
         except OSError as exc:
             raise LedgerError(f"cannot make the ledger's folder {path.parent}: {exc}. Choose another path "
                               "with LLMCOST_DB, %llmcost db PATH or Ledger(PATH).") from None
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        conn = _connect(path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not _is_ready(conn):
+                _refuse_foreign(path, conn, setting_up=True)  # before a lock file is made beside a foreign db
+                _set_up_once(path, conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise LedgerError(_unusable(path, exc)) from None
+            if time.monotonic() < deadline:
+                # SQLite answers "locked" at once, without waiting, where waiting could deadlock (switching
+                # to WAL while another connection holds a write lock, a reader upgrading to a writer). What
+                # was set up so far holds; the rest is tried again, shortly, until the busy timeout.
+                time.sleep(random.uniform(0.005, 0.05))
+                continue
+            raise LedgerError(
+                f"the ledger at {path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s. "
+                "Nothing was changed: try again when that process has finished, or point LLMCOST_DB at "
+                "another path."
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(_unusable(path, exc)) from None
+        except OSError as exc:  # the set-up lock file next to the ledger (a read-only folder)
+            conn.close()
+            raise LedgerError(
+                f"cannot set up the ledger at {path}: {exc}. Nothing was changed: make its folder writable "
+                "once, or point LLMCOST_DB at another path."
+            ) from None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+        return sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
     except (OSError, sqlite3.Error) as exc:
         raise LedgerError(
             f"cannot open the ledger at {path}: {exc}. Choose another path with LLMCOST_DB, "
             "%llmcost db PATH or Ledger(PATH)."
         ) from None
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not _is_ready(conn):
-            _refuse_foreign(path, conn, setting_up=True)  # before a lock file is made beside another app's
-            _set_up_once(path, conn)
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise LedgerError(_unusable(path, exc)) from None
-        raise LedgerError(
-            f"the ledger at {path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s. "
-            "Nothing was changed: try again when that process has finished, or point LLMCOST_DB at "
-            "another path."
-        ) from None
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise LedgerError(_unusable(path, exc)) from None
-    except OSError as exc:  # the set-up lock file next to the ledger (a read-only folder)
-        conn.close()
-        raise LedgerError(
-            f"cannot set up the ledger at {path}: {exc}. Nothing was changed: make its folder writable "
-            "once, or point LLMCOST_DB at another path."
-        ) from None
-    return conn
 
 
 def _refuse_foreign(path: Path, conn: sqlite3.Connection, *, setting_up: bool = False) -> None:
