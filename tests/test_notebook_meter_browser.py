@@ -228,3 +228,64 @@ def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
                            timeout=60_000)
     assert errors == []
     page.close()
+
+
+def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, lab):  # noqa: F811
+    """Today's total, each model's and each call's, in the words every other view uses
+    (llmcost_nb.core.money): a call without a price is "unpriced" and left out of a total that says so; a call
+    whose tokens were estimated marks its amount "≈". The notebook's calls are written to the ledger by this
+    process, in a cell of the notebook the page opens (as a kernel of it would)."""
+    import warnings
+
+    import llmcost_nb
+    from llmcost_nb.core.money import format_cost, format_total
+    from llmcost_nb.tracking.scope import Scope, get_session
+
+    base, token, kernel_env = lab
+    session = get_session()
+    session.use_ledger(kernel_env / "ledger.db")
+    ledger = session.ledger
+    with Scope(kind="cell", notebook=str(kernel_env / "root" / "meter.ipynb"), cell=1) as cell:
+        llmcost_nb.log(model=MODEL, input_tokens=1000, output_tokens=200)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", llmcost_nb.LlmcostWarning)  # (no price known: expected)
+            llmcost_nb.log(model="my-local-llama", input_tokens=10, output_tokens=2)
+        estimated = ledger.price(llmcost_nb.Call(
+            provider="openai", api="chat", model=MODEL, input_tokens=100, output_tokens=20,
+            usage_source="estimated", session_id=session.id, scope_id=cell.id))
+        ledger.write(estimated)
+    ledger.flush()
+    exact = (1000 * PRICE.input_mtok + 200 * PRICE.output_mtok) / M
+    guessed = (100 * PRICE.input_mtok + 20 * PRICE.output_mtok) / M
+    assert estimated.cost == guessed
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/lab/tree/meter.ipynb?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    wait_for_one_idle_kernel(base, token)
+    today = format_total(exact + guessed, unpriced=1, estimated=1, places=2)
+    assert today.startswith("≈$") and today.endswith("(1 estimated) + 1 unpriced")
+    expected = f"LLM {format_usd(exact + guessed, places=2)} · today {today}"  # the session: priced calls
+    page.wait_for_function(f"() => document.querySelector('.llmcost-status')?.textContent === {expected!r}",
+                           timeout=60_000)
+    answer = api(base, "/llmcost/api/summary", token)
+    assert (answer["today"]["unpriced"], answer["today"]["estimated"]) == (1, 1)
+    assert [(c["model"], c["billed"], c["usage_source"]) for c in answer["notebooks"][0]["last_calls"]] == [
+        (MODEL, True, "estimated"), ("my-local-llama", True, "manual"), (MODEL, True, "manual")]
+    tooltip = page.locator(".llmcost-status").get_attribute("title")
+    assert f"Today: {today} in 3 calls" in tooltip and "  my-local-llama: 1 unpriced (1)" in tooltip
+
+    page.locator(".llmcost-status").click()
+    panel = page.locator("#llmcost-panel")
+    panel.locator(".llmcost-calls tbody tr").first.wait_for(timeout=10_000)
+    assert panel.locator(".llmcost-today").inner_text() == f"Today {today}"
+    models = [r.locator("td").all_inner_texts() for r in panel.locator(".llmcost-models tbody tr").all()]
+    assert models == [
+        [MODEL, "2", "1,100 → 220", format_total(exact + guessed, estimated=1, places=2)],
+        ["my-local-llama", "1", "10 → 2", "1 unpriced"]]
+    costs = [r.locator("td").all_inner_texts()[-1] for r in panel.locator(".llmcost-calls tbody tr").all()]
+    assert costs == [format_cost(guessed, estimated=True, places=2), "unpriced", format_cost(exact, places=2)]
+    assert errors == []
+    page.close()

@@ -116,7 +116,7 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
     month_cost = Decimal("0.008456") + (Decimal("0.00004") if len(rows) == 2 else 0)
     assert answer["month"] == {"month": now.strftime("%Y-%m"), "calls": 4 + len(rows), "errors": 0,
                                "input_tokens": 6753 + (40 if len(rows) == 2 else 0), "output_tokens": 110,
-                               "cost": f"{month_cost:f}", "unpriced": 0}
+                               "cost": f"{month_cost:f}", "unpriced": 0, "estimated": 0}
     assert {b["scope"]: (b["limit"], b["spent"], b["fraction"]) for b in answer["budgets"]} == {
         "day": ("0.01", "0.008456", "0.8456"),
         f"notebook:{notebook}": ("0.004", "0.00725", "1.8125"),

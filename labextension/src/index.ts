@@ -11,7 +11,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
-import { CurrencyFormat, atLeast, percent, usd } from './money';
+import { CurrencyFormat, atLeast, callCost, percent, total, usd } from './money';
 
 const PLUGIN_ID = 'llmcost-nb:plugin';
 const API_PATH = 'llmcost/api/summary';
@@ -46,6 +46,8 @@ interface ICall {
   output_tokens: number;
   cost: string | null;
   latency_ms: number | null;
+  billed: boolean;
+  usage_source: string;
   notebook: string | null;
   cell: number | null;
   tags: Record<string, string>;
@@ -58,6 +60,7 @@ interface ITotals {
   output_tokens: number;
   cost: string;
   unpriced: number;
+  estimated: number;
 }
 
 interface IBudget {
@@ -240,8 +243,10 @@ class StatusItem extends Widget {
     }
     const mine = currentSpend(summary, this.tracker);
     const session = mine ? usd(mine.cost, f) : '—';
-    const today = usd(summary.today.cost, f);
-    const month = usd(summary.month?.cost, f);
+    const today = total(summary.today.cost, summary.today.unpriced, summary.today.estimated, f);
+    const month = summary.month
+      ? total(summary.month.cost, summary.month.unpriced, summary.month.estimated, f)
+      : usd(undefined, f);
     const text: Record<Figures, string> = {
       'session-and-today': `LLM ${session} · today ${today}`,
       session: `LLM ${session}`,
@@ -261,7 +266,7 @@ class StatusItem extends Widget {
         : 'No notebook tracked here (run a %%llmcost cell)',
       `Today: ${today} in ${summary.today.calls} calls`,
       ...summary.today.by_model.map(
-        m => `  ${m.model ?? '?'}: ${usd(m.cost, f)} (${m.calls})`
+        m => `  ${m.model ?? '?'}: ${total(m.cost, m.unpriced, m.estimated, f)} (${m.calls})`
       ),
       `This month: ${month}`,
       ...(mine?.budgets ?? summary.budgets ?? []).map(
@@ -322,8 +327,14 @@ class CostsPanel extends Widget {
       el(
         'p',
         { className: 'llmcost-totals' },
-        el('span', { className: 'llmcost-today', text: `Today ${usd(today.cost, f)}` }),
-        ` · ${today.calls} calls · this month ${usd(summary.month?.cost, f)}`
+        el('span', {
+          className: 'llmcost-today',
+          text: `Today ${total(today.cost, today.unpriced, today.estimated, f)}`
+        }),
+        ` · ${today.calls} calls · this month ` +
+          (summary.month
+            ? total(summary.month.cost, summary.month.unpriced, summary.month.estimated, f)
+            : usd(undefined, f))
       )
     );
 
@@ -335,7 +346,7 @@ class CostsPanel extends Widget {
           m.model ?? '?',
           String(m.calls),
           `${tokens(m.input_tokens)} → ${tokens(m.output_tokens)}`,
-          usd(m.cost, f)
+          total(m.cost, m.unpriced, m.estimated, f)
         ]),
         'llmcost-models'
       )
@@ -360,7 +371,7 @@ class CostsPanel extends Widget {
             c.cell === null ? '' : `[${c.cell}]`,
             c.model ?? '?',
             `${tokens(c.input_tokens)} → ${tokens(c.output_tokens)}`,
-            usd(c.cost, f)
+            callCost(c.cost, c.billed, c.usage_source === 'estimated', f)
           ]),
           'llmcost-calls',
           mine.last_calls.map(c =>

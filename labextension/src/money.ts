@@ -67,6 +67,52 @@ export function usd(text: string | null | undefined, format: CurrencyFormat = 'c
   return fixed(value, 2);
 }
 
+/**
+ * One call's cost, in the words of llmcost_nb.core.money.format_cost: `$0.0042`; `≈$0.0042` when its
+ * tokens were estimated; `unpriced` for a billed call with no known price (never $0); `—` when not billed.
+ */
+export function callCost(
+  cost: string | null | undefined,
+  billed: boolean | undefined,
+  estimated: boolean,
+  format: CurrencyFormat = 'cents'
+): string {
+  if (billed === false) {
+    return '—';
+  }
+  if (cost === null || cost === undefined) {
+    return 'unpriced';
+  }
+  return (estimated ? '≈' : '') + usd(cost, format);
+}
+
+/**
+ * A sum over calls, in the words of llmcost_nb.core.money.format_total: `$1.20`; `≈$1.20 (2 estimated)`
+ * when some of its calls' tokens were estimated; `$1.20 + 3 unpriced` when billed calls without a price are
+ * left out of it; `3 unpriced` when nothing in it was priced.
+ */
+export function total(
+  cost: string | null | undefined,
+  unpriced: number | undefined,
+  estimated: number | undefined,
+  format: CurrencyFormat = 'cents'
+): string {
+  const left = unpriced ?? 0;
+  const guessed = estimated ?? 0;
+  const count = (n: number) => n.toLocaleString('en-US');
+  if (left && (cost === null || cost === undefined || toPico(cost) === 0n)) {
+    return `${count(left)} unpriced`;
+  }
+  let text = (guessed ? '≈' : '') + usd(cost ?? '0', format);
+  if (guessed) {
+    text += ` (${count(guessed)} estimated)`;
+  }
+  if (left) {
+    text += ` + ${count(left)} unpriced`;
+  }
+  return text;
+}
+
 /** The share of a budget as a percentage for people: `"0.8456"` → `85%`. */
 export function percent(fraction: string | null | undefined): string {
   if (fraction === null || fraction === undefined) {

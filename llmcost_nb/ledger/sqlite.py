@@ -615,7 +615,8 @@ class Ledger(LedgerReader):
         ``until`` with a session: they bound the read; without ``until`` it starts at the newest call of
         the ledger), as dicts: ``id``, ``ts``, ``provider``,
         ``model``, ``status``, the five token counts, ``cost`` (exact Decimal, ``None`` when unpriced),
-        ``latency_ms``, ``notebook`` and ``cell`` (of the call's scope) and ``tags``."""
+        ``latency_ms``, ``billed`` (bool), ``usage_source``, ``notebook`` and ``cell`` (of the call's scope)
+        and ``tags``."""
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
         conds, params = [], []
@@ -633,7 +634,8 @@ class Ledger(LedgerReader):
         sql = (
             "SELECT c.id, c.ts, c.provider, COALESCE(c.model, c.model_requested), c.status, c.input_tokens, "
             "c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.cost_pusd, "
-            "c.latency_ms, s.notebook, s.cell, t.tags FROM calls c LEFT JOIN scopes s ON s.id = c.scope_id "
+            "c.latency_ms, c.billed, c.usage_source, s.notebook, s.cell, t.tags FROM calls c "
+            "LEFT JOIN scopes s ON s.id = c.scope_id "
             "LEFT JOIN tagsets t ON t.id = c.tagset_id"
             + (" WHERE " + " AND ".join(conds) if conds else "")
             + " ORDER BY c.ts DESC, c.id DESC LIMIT ?"
@@ -643,11 +645,12 @@ class Ledger(LedgerReader):
             rows = conn.execute(sql, [*params, limit]).fetchall()
         names = ("id", "ts", "provider", "model", "status", "input_tokens", "output_tokens",
                  "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "latency_ms",
-                 "notebook", "cell", "tags")
+                 "billed", "usage_source", "notebook", "cell", "tags")
         found = []
         for row in rows:
             call = dict(zip(names, row, strict=True))
             call["cost"] = from_pusd(call["cost"])
+            call["billed"] = bool(call["billed"])
             call["tags"] = json.loads(call["tags"]) if call["tags"] else {}
             found.append(call)
         return found

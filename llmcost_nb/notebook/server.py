@@ -56,7 +56,8 @@ def _pusd(pusd: int | None) -> str | None:
 
 
 def _totals(rows: list[tuple[Any, ...]], groups: int) -> dict[str, Any]:
-    """The protocol's aggregate rows summed: calls, errors, tokens, exact cost, unpriced calls."""
+    """The protocol's aggregate rows summed: calls, errors, tokens, exact cost, unpriced and estimated
+    calls."""
     calls = sum(r[groups] for r in rows)
     pusd = sum(r[groups + 7] for r in rows)
     return {
@@ -66,6 +67,7 @@ def _totals(rows: list[tuple[Any, ...]], groups: int) -> dict[str, Any]:
         "output_tokens": sum(r[groups + 3] for r in rows),
         "cost": _pusd(pusd),
         "unpriced": sum(r[groups + 8] for r in rows),
+        "estimated": sum(r[groups + 9] for r in rows),
     }
 
 
