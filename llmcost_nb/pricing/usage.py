@@ -23,8 +23,8 @@ from ..core.warn import warn_once
 from ..errors import UsageError
 from .genai import import_genai_prices
 
-__all__ = ["API_FLAVORS", "MAX_COUNT", "NoUsage", "UsageError", "extract_usage", "json_object", "usage_keys",
-           "usage_part", "warn_unreadable"]
+__all__ = ["API_FLAVORS", "MAX_COUNT", "RECORDED_UNKNOWN", "NoUsage", "UsageError", "extract_usage",
+           "json_object", "usage_keys", "usage_part", "warn_unreadable"]
 
 API_FLAVORS = ("chat", "responses", "embeddings", "completions", "messages", "gemini", "converse")
 MAX_COUNT = 10**12
@@ -62,12 +62,16 @@ def extract_usage(body: Mapping[str, Any], *, api: str) -> tuple[str | None, dic
     return extractor.extract(body)
 
 
+RECORDED_UNKNOWN = "the call is recorded with its tokens unknown and its cost empty (unpriced), never as $0"
+"""How a warning about a response whose usage is not known ends: what its call becomes."""
+
+
 def warn_unreadable(exc: Exception) -> None:
     """Say (once per kind of error) that a response's usage could not be read: its call is kept without
     tokens and unpriced (``usage_source="unknown"``), whether it is recorded at once or made later from the
     journal."""
-    warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc}); the call "
-              "is recorded with its tokens unknown and its cost empty (unpriced), never as $0")
+    warn_once(f"usage:{type(exc).__name__}", f"could not read token usage from a response ({exc}); "
+              f"{RECORDED_UNKNOWN}")
 
 
 def usage_part(body: dict[str, Any], *, api: str) -> dict[str, Any] | None:

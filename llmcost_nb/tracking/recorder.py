@@ -19,7 +19,7 @@ from ..pricing import bedrock
 from ..pricing.pricer import price_captured
 from ..pricing.providers import Endpoint, RequestInfo, request_info
 from ..pricing.tokens import preload as preload_tokenizer
-from ..pricing.usage import NoUsage, extract_usage, json_object, usage_part, warn_unreadable
+from ..pricing.usage import RECORDED_UNKNOWN, NoUsage, extract_usage, json_object, usage_part, warn_unreadable
 from . import content as _content
 from . import scope as _scope
 from .scope import Scope, Session, current_scope, get_session
@@ -288,8 +288,7 @@ def _fill(call: Call, status_code: int, content: bytes, content_type: str, *, cu
     if body is None:
         call.usage_source = UNKNOWN_USAGE
         if not cut:  # a response cut before its usage arrived is recorded as unfinished; that says it
-            warn_once(f"no-usage:{api}", f"a {api} response carried no usage: the call is recorded with its "
-                      "tokens unknown and its cost empty (unpriced), never as $0")
+            warn_once(f"no-usage:{api}", f"a {api} response carried no usage: {RECORDED_UNKNOWN}")
         return
     try:
         model, usage = extract_usage(body, api=usage_api)
@@ -312,15 +311,17 @@ def _estimate_body(call: Call, body: dict[str, Any], request_body: dict[str, Any
     (True); False, with the warning, where it cannot be (Bedrock, nothing to count, counting failed)."""
     api = call.api
     usage: dict[str, int] = {}
-    model, why = None, "Bedrock bodies are not counted" if api in bedrock.APIS else "it has nothing to count"
-    try:
-        if api not in bedrock.APIS:
+    model = None
+    if api in bedrock.APIS:
+        why = "Bedrock bodies are not counted"
+    else:
+        try:
             usage, model = body_usage(api, body, request_body, call.model)
-    except Exception as exc:
-        why = f"counting its tokens failed ({exc!r})"
+            why = "it has nothing to count"
+        except Exception as exc:
+            why = f"counting its tokens failed ({exc!r})"
     if not usage:
-        warn_once(f"no-usage:{api}", f"a {api} response carried no usage, and {why}: the call is recorded "
-                  "with its tokens unknown and its cost empty (unpriced), never as $0")
+        warn_once(f"no-usage:{api}", f"a {api} response carried no usage, and {why}: {RECORDED_UNKNOWN}")
         return False
     call.set_usage(usage)
     call.model = model or call.model

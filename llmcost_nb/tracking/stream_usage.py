@@ -56,9 +56,7 @@ def stream_usage(api: str, content: bytes, request_body: Mapping[str, Any] | Non
     if not output_reported:
         usage.pop("output_tokens", None)
         usage.pop("output_reasoning_tokens", None)
-        output = count_tokens(text, model=model).tokens if text else 0
-        output += TOOL_CALL_OUTPUT_TOKENS * calls
-        if output:
+        if output := _output_tokens(text, calls, model):
             usage["output_tokens"] = output
     return usage, seen_model
 
@@ -73,10 +71,15 @@ def body_usage(api: str, body: Mapping[str, Any], request_body: Mapping[str, Any
     seen_model = named if isinstance(named, str) and named else None
     model = seen_model or model
     prompt = request_input_tokens(api, request_body, model).tokens if request_body else 0
-    text, calls = _body_text(api, body)
-    output = (count_tokens(text, model=model).tokens if text else 0) + TOOL_CALL_OUTPUT_TOKENS * calls
+    output = _output_tokens(*_body_text(api, body), model)
     usage = {key: count for key, count in (("input_tokens", prompt), ("output_tokens", output)) if count}
     return usage, seen_model
+
+
+def _output_tokens(text: str, calls: int, model: str | None) -> int:
+    """The output tokens of an answer seen: its text in the model's encoding, plus the framing of each
+    OpenAI chat tool call it made."""
+    return (count_tokens(text, model=model).tokens if text else 0) + TOOL_CALL_OUTPUT_TOKENS * calls
 
 
 def _body_text(api: str, body: Mapping[str, Any]) -> tuple[str, int]:
