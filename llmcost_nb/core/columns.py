@@ -4,15 +4,16 @@ sync), the ``Call`` attribute each holds, and its name in the calls DataFrame (`
 
 Every other list of call columns is derived from :data:`CALLS_TABLE`: what a write inserts
 (:data:`WRITE_COLUMNS`, :func:`call_row`), what a sync pushes (:data:`SYNC_COLUMNS`), the frame's columns
-(:data:`FRAME_COLUMNS`), the subset ``log_many`` fills (:data:`LOG_MANY_COLUMNS`), and a Call from a frame
-row (:func:`row_call`).
+(:data:`FRAME_COLUMNS`), the subset ``log_many`` fills (:data:`LOG_MANY_COLUMNS`), a Call from a frame
+row (:func:`row_call`), and what re-pricing a stored call reads (:data:`PRICING_COLUMNS`,
+:func:`pricing_call`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .call import TOKEN_FIELDS, Call
@@ -23,11 +24,13 @@ __all__ = [
     "CALLS_TABLE",
     "FRAME_COLUMNS",
     "LOG_MANY_COLUMNS",
+    "PRICING_COLUMNS",
     "SYNC_COLUMNS",
     "WRITE_COLUMNS",
     "Column",
     "call_row",
     "insert_sql",
+    "pricing_call",
     "row_call",
     "subset",
 ]
@@ -158,4 +161,19 @@ def row_call(row: Mapping[str, Any]) -> Call:
             item = int(item or 0)
         setattr(call, column.attribute, item)
     call.tags = dict(row.get("tags") or {})
+    return call
+
+
+# What pricing a stored call reads (Ledger.reprice, Ledger.check): pricing_call() makes the Call of them.
+PRICING_COLUMNS = ("ts", "provider", "model", "model_requested", "service_tier", "usage_extra", "host",
+                   "usage_source", *TOKEN_FIELDS)
+
+
+def pricing_call(values: Sequence[Any]) -> Call:
+    """A :class:`Call` to price again, from the values of :data:`PRICING_COLUMNS` of one ``calls`` row."""
+    ts, provider, model, requested, tier, extra, host, source, *tokens = values
+    call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
+                usage_extra=json.loads(extra) if extra else None, host=host, usage_source=source)
+    for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
+        setattr(call, name, value)
     return call

@@ -24,7 +24,6 @@ The file is opened read-only for everything but re-pricing, which uses the ledge
 from __future__ import annotations
 
 import html
-import json
 import os
 import sqlite3
 from collections import Counter
@@ -33,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, UNKNOWN_USAGE, Call, from_pusd, to_pusd
+from ..core.call import TOKEN_FIELDS, UNKNOWN_USAGE, from_pusd, to_pusd
+from ..core.columns import PRICING_COLUMNS, pricing_call
 
 if TYPE_CHECKING:
     from .sqlite import Ledger
@@ -213,34 +213,22 @@ def _costs(ledger: Ledger, report: CheckReport) -> None:
     """Every billed row re-priced now, compared with what is stored."""
     with ledger._lock:
         rows = ledger.connection.execute(
-            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, "
-            f"price_source, host, usage_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE billed = 1 "
+            f"SELECT id, cost_pusd, price_source, {', '.join(PRICING_COLUMNS)} FROM calls WHERE billed = 1 "
             "ORDER BY id"
         ).fetchall()
     differ: list[tuple[int, Any, Any, Any]] = []
     priceable, unknown, unread = [], Counter[str](), []
-    for call_id, ts, provider, model, requested, tier, extra, stored, source, host, origin, *tokens in rows:
-        call = Call(
-            provider=provider,
-            model=model,
-            model_requested=requested,
-            service_tier=tier,
-            ts=ts,
-            usage_extra=json.loads(extra) if extra else None,
-            host=host,
-            usage_source=origin,
-        )
-        for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
-            setattr(call, name, value)
+    for call_id, stored, source, *values in rows:
+        call = pricing_call(values)
         ledger.price(call)
         now = to_pusd(call.cost)
         if stored is None:
             if now is not None:
                 priceable.append(call_id)
-            elif origin == UNKNOWN_USAGE:
+            elif call.usage_source == UNKNOWN_USAGE:
                 unread.append(call_id)
             else:
-                unknown[model or requested or "?"] += 1
+                unknown[call.model or call.model_requested or "?"] += 1
             continue
         report.repriced += 1
         if now != stored:

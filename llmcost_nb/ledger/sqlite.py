@@ -24,9 +24,9 @@ from operator import is_not
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.call import TOKEN_FIELDS, Call, from_pusd, now_iso, to_pusd
+from ..core.call import Call, from_pusd, now_iso, to_pusd
+from ..core.columns import PRICING_COLUMNS, call_row, pricing_call
 from ..core.columns import WRITE_COLUMNS as _COLUMNS
-from ..core.columns import call_row
 from ..core.columns import insert_sql as _insert_sql
 from ..core.frames import rows_frame
 from ..core.money import parse_usd
@@ -402,16 +402,11 @@ class Ledger(LedgerReader):
         conn = self.connection
         where = "billed = 1" + ("" if all else " AND cost_pusd IS NULL")
         rows = conn.execute(
-            f"SELECT id, ts, provider, model, model_requested, service_tier, usage_extra, cost_pusd, host, "
-            f"usage_source, {', '.join(TOKEN_FIELDS)} FROM calls WHERE {where}"
+            f"SELECT id, cost_pusd, {', '.join(PRICING_COLUMNS)} FROM calls WHERE {where}"
         ).fetchall()
         updates = []
-        for row in rows:
-            call_id, ts, provider, model, requested, tier, extra, old, host, source, *tokens = row
-            call = Call(provider=provider, model=model, model_requested=requested, service_tier=tier, ts=ts,
-                        usage_extra=json.loads(extra) if extra else None, host=host, usage_source=source)
-            for name, value in zip(TOKEN_FIELDS, tokens, strict=True):
-                setattr(call, name, value)
+        for call_id, old, *values in rows:
+            call = pricing_call(values)
             self.price(call)
             if to_pusd(call.cost) != old:
                 updates.append((to_pusd(call.cost), call.price_source, call_id))
