@@ -135,7 +135,7 @@ def notebook_reads(ledger, paths: list[str], last: int) -> float:
     from datetime import timedelta
 
     def run() -> None:
-        for _, session, _, _, first, latest in ledger.notebook_sessions(paths):
+        for _, session, _, _, first, latest, *_ in ledger.notebook_sessions(paths):
             until = datetime.fromisoformat(latest) + timedelta(microseconds=1)
             ledger.latest_calls(last, session_id=session, since=max(first, latest[:10]), until=until,
                                 tracked=True)

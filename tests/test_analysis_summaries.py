@@ -484,8 +484,10 @@ def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
 
 
 def _notebooks_from_calls(conn):
+    """Per notebook and session: calls, picodollars, unpriced calls (billed, no cost), estimated calls."""
     return conn.execute(
-        "SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0) FROM calls c "
+        "SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0), "
+        "SUM(c.billed = 1 AND c.cost_pusd IS NULL), SUM(c.usage_source = 'estimated') FROM calls c "
         "JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IS NOT NULL "
         "GROUP BY s.notebook, s.session_id ORDER BY 1, 2").fetchall()
 
@@ -495,7 +497,19 @@ def _notebook_rollup(conn):
 
     refresh(conn)
     return conn.execute(
-        "SELECT notebook, NULLIF(session_id, ''), n, cost_pusd FROM rollup_notebook ORDER BY 1, 2").fetchall()
+        "SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, unpriced, estimated FROM rollup_notebook "
+        "ORDER BY 1, 2").fetchall()
+
+
+def _scopes_unknowns(conn):
+    """Per scope: unpriced and estimated calls, from the calls and from the scope rollup."""
+    from llmcost_nb.ledger.rollups import refresh
+
+    refresh(conn)
+    raw = conn.execute(
+        "SELECT scope_id, SUM(billed = 1 AND cost_pusd IS NULL), SUM(usage_source = 'estimated') FROM calls "
+        "WHERE scope_id IS NOT NULL GROUP BY scope_id ORDER BY 1").fetchall()
+    return raw, conn.execute("SELECT scope_id, unpriced, estimated FROM rollup_scope ORDER BY 1").fetchall()
 
 
 def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope_rows(tmp_path):
@@ -510,28 +524,44 @@ def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope
         led.write(Call(model="gpt-4.1", cost=Decimal("0.01") * (i + 1), scope_id=scope,
                        ts=f"2026-11-0{i + 1}T00:00:00.000000Z"))
     led.write(Call(model="gpt-4.1", cost=Decimal("5")))
+    # in a: one call unpriced (billed, no cost), one estimated; one not billed (no cost, not unpriced)
+    led.write(Call(model="mystery-1", cost=None, scope_id="a", ts="2026-11-01T00:00:01.000000Z"))
+    led.write(Call(model="gpt-4.1", cost=Decimal("0.5"), usage_source="estimated", scope_id="a",
+                   ts="2026-11-01T00:00:02.000000Z"))
+    led.write(Call(model="gpt-4.1", cost=None, billed=False, status="error", scope_id="a",
+                   ts="2026-11-01T00:00:03.000000Z"))
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
-        ("/nb/x.ipynb", "k1", 3, 90_000_000_000), ("/nb/x.ipynb", "k2", 1, 30_000_000_000),
-        ("/nb/y.ipynb", "k1", 1, 40_000_000_000)]
+        ("/nb/x.ipynb", "k1", 6, 590_000_000_000, 1, 1), ("/nb/x.ipynb", "k2", 1, 30_000_000_000, 0, 0),
+        ("/nb/y.ipynb", "k1", 1, 40_000_000_000, 0, 0)]
     day = "2026-11-0{}T00:00:00.000000Z".format
     assert led.notebook_sessions(["/nb/x.ipynb"]) == [
-        ("/nb/x.ipynb", "k1", 3, 90_000_000_000, day(1), day(6)),
-        ("/nb/x.ipynb", "k2", 1, 30_000_000_000, day(3), day(3))]
+        ("/nb/x.ipynb", "k1", 6, 590_000_000_000, day(1), day(6), 1, 1),
+        ("/nb/x.ipynb", "k2", 1, 30_000_000_000, day(3), day(3), 0, 0)]
+    raw, rolled = _scopes_unknowns(conn)
+    assert rolled == raw == [("a", 1, 1), ("b", 0, 0), ("c", 0, 0), ("d", 0, 0), ("e", 0, 0)]
 
     conn.execute("UPDATE calls SET cost_pusd = 1 WHERE id = 1")  # rolled up already: logged as a delta
     conn.execute("DELETE FROM calls WHERE id = 3")  # k2's only call in x
+    conn.execute("UPDATE calls SET cost_pusd = 4 WHERE id = 8")  # priced at last: no longer unpriced
+    conn.execute("UPDATE calls SET cost_pusd = NULL WHERE id = 2")  # its price withdrawn: unpriced now
+    conn.execute("UPDATE calls SET usage_source = 'provider' WHERE id = 9")  # the provider's count came
     led.write(Call(model="gpt-4.1", cost=Decimal("1"), scope_id="f"))  # its scope row comes later
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
-        ("/nb/x.ipynb", "k1", 3, 80_000_000_001), ("/nb/y.ipynb", "k1", 1, 40_000_000_000)]
+        ("/nb/x.ipynb", "k1", 6, 560_000_000_005, 1, 0), ("/nb/y.ipynb", "k1", 1, 40_000_000_000, 0, 0)]
+    raw, rolled = _scopes_unknowns(conn)
+    assert rolled == raw
     conn.execute(scope_row, ("f", "/nb/y.ipynb", "k3"))  # after its call was rolled up: counted when admitted
-    led.write(Call(model="gpt-4.1", cost=Decimal("2"), scope_id="f"))
+    led.write(Call(model="gpt-4.1", cost=None, usage_source="estimated", scope_id="f"))
     conn.execute(scope_row, ("g", "/nb/y.ipynb", None))  # a scope row without session
     led.write(Call(model="gpt-4.1", cost=Decimal("3"), scope_id="g"))
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn) == [
-        ("/nb/x.ipynb", "k1", 3, 80_000_000_001), ("/nb/y.ipynb", None, 1, 3_000_000_000_000),
-        ("/nb/y.ipynb", "k1", 1, 40_000_000_000), ("/nb/y.ipynb", "k3", 2, 3_000_000_000_000)]
+        ("/nb/x.ipynb", "k1", 6, 560_000_000_005, 1, 0), ("/nb/y.ipynb", None, 1, 3_000_000_000_000, 0, 0),
+        ("/nb/y.ipynb", "k1", 1, 40_000_000_000, 0, 0), ("/nb/y.ipynb", "k3", 2, 1_000_000_000_000, 1, 1)]
     conn.execute("UPDATE calls SET cost_pusd = 7 WHERE scope_id = 'f'")
     assert _notebook_rollup(conn) == _notebooks_from_calls(conn)
+    assert _notebook_rollup(conn)[-1] == ("/nb/y.ipynb", "k3", 2, 14, 0, 1)
+    raw, rolled = _scopes_unknowns(conn)
+    assert rolled == raw
     found = [r[:4] for r in led.notebook_sessions(["/nb/y.ipynb"])]
     assert found[-1] == ("/nb/y.ipynb", None, 1, 3_000_000_000_000)  # the newest: by first call
 
@@ -567,12 +597,88 @@ def test_a_version_8_ledger_builds_its_notebook_rollup_from_the_scope_rollup(tmp
     conn = led.connection
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     expected = _notebooks_from_calls(conn)
-    assert [(nb, k, n) for nb, k, n, _ in expected] == [
+    assert [(nb, k, n) for nb, k, n, *_ in expected] == [
         (f"/nb/{k % 3}.ipynb", f"k{k % 2}", 50) for k in (0, 3, 4, 1, 2, 5)]
     assert _notebook_rollup(conn) == expected
     found = led.notebook_sessions(["/nb/0.ipynb", "/nb/1.ipynb", "/nb/2.ipynb"])  # by notebook, oldest first
-    assert sorted(r[:4] for r in found) == expected
+    assert sorted((*r[:4], *r[6:]) for r in found) == expected
 
+
+def test_a_version_9_ledger_counts_its_scopes_unpriced_and_estimated_calls(tmp_path):
+    """Opening a ledger of schema 9 (scope and notebook rollups built up to call 200, deltas pending, a scope
+    row not admitted yet) migrates it: per scope, and per notebook and session, the unpriced and estimated
+    calls as schema 9's rollups stood (before the pending deltas), then what the calls say once refreshed."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from llmcost_nb.ledger import migrations as migrations_module
+
+    path = tmp_path / "v9.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    old = Migrations("llmcost_nb")  # the set as it was at schema 9: our first nine migration functions
+    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:9]:
+        old()(getattr(migrations_module, name))
+    old.apply(Database(conn))
+    conn.execute("PRAGMA user_version = 9")
+    assert "unpriced" not in {r[1] for r in conn.execute("PRAGMA table_info(rollup_scope)")}
+    scopes = [(f"c{k}", f"/nb/{k % 3}.ipynb", f"k{k % 2}") for k in range(12)]
+    scope_row = "INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)"
+    conn.executemany(scope_row, scopes[:11])
+    insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id, usage_source) "
+              "VALUES (?, 'chat', 'ok', ?, 0, ?, ?, ?)")
+
+    def unpriced(i):  # every 7th call has no cost; every other one of those was not billed
+        return i % 14 == 7
+
+    def estimated(i):
+        return i % 5 == 0
+
+    for i in range(300):  # call id i + 1
+        conn.execute(insert, (f"2026-11-01T00:{i // 60:02d}:{i % 60:02d}.000000Z", int(i % 14 != 0),
+                              None if i % 7 == 0 else 1000 + i, f"c{i % 12}",
+                              "estimated" if estimated(i) else "provider"))
+    # what schema 9's refresh left: calls up to 200 rolled up, scope rows up to rowid 11 admitted
+    conn.execute("INSERT INTO rollup_scope SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), "
+                 "MAX(ts) FROM calls WHERE id <= 200 GROUP BY scope_id")
+    conn.execute("INSERT INTO rollup_notebook SELECT s.notebook, s.session_id, SUM(r.n), SUM(r.cost_pusd), "
+                 "MIN(r.first_ts), MAX(r.last_ts) FROM rollup_scope r JOIN scopes s ON s.id = r.scope_id "
+                 "GROUP BY 1, 2")
+    conn.executemany("INSERT OR REPLACE INTO rollup_state (name, last_id) VALUES (?, ?)",
+                     [("calls", 200), ("scopes", 11)])
+    conn.execute(scope_row, scopes[11])  # written since: not admitted yet
+    conn.execute("UPDATE calls SET cost_pusd = 5 WHERE id = 8")  # was unpriced
+    conn.execute("UPDATE calls SET cost_pusd = NULL WHERE id = 2")  # unpriced now
+    conn.execute("UPDATE calls SET usage_source = 'estimated' WHERE id = 3")
+    conn.execute("UPDATE calls SET usage_source = 'provider' WHERE id = 6")  # was estimated
+    conn.execute("UPDATE calls SET scope_id = 'c5' WHERE id = 11")  # an estimated call of c10 moves to c5
+    conn.execute("DELETE FROM calls WHERE id = 22")  # unpriced
+    conn.execute("UPDATE calls SET cost_pusd = NULL WHERE id = 250")  # not rolled up yet: no delta
+    assert conn.execute("SELECT COUNT(*) FROM rollup_delta").fetchone()[0] == 11
+    conn.close()
+
+    led = Ledger(path)
+    conn = led.connection
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # filled in by the migration, before any refresh: the calls up to 200 as schema 9 rolled them up
+    stood = {f"c{k}": [0, 0] for k in range(12)}
+    for i in range(200):
+        stood[f"c{i % 12}"][0] += unpriced(i)
+        stood[f"c{i % 12}"][1] += estimated(i)
+    filled = conn.execute("SELECT scope_id, unpriced, estimated FROM rollup_scope ORDER BY 1").fetchall()
+    assert filled == sorted((scope, *counts) for scope, counts in stood.items())
+    per_notebook: dict = {}
+    for scope, notebook, session in scopes[:11]:
+        counts = per_notebook.setdefault((notebook, session), [0, 0])
+        counts[0] += stood[scope][0]
+        counts[1] += stood[scope][1]
+    assert conn.execute("SELECT notebook, session_id, unpriced, estimated FROM rollup_notebook ORDER BY 1, 2"
+                        ).fetchall() == sorted((*key, *counts) for key, counts in per_notebook.items())
+    raw, rolled = _scopes_unknowns(conn)  # the pending deltas and calls 201-300 rolled up, c11 admitted
+    assert rolled == raw
+    expected = _notebooks_from_calls(conn)
+    assert (sum(r[4] for r in expected), sum(r[5] for r in expected)) == (21 - 1 + 1 - 1 + 1, 60 + 1 - 1)
+    assert _notebook_rollup(conn) == expected
 
 def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):
     from llmcost_nb.ledger.rollups import scope_rows

@@ -28,7 +28,8 @@ from llmcost_nb.ledger.migrations import migrations
 from llmcost_nb.ledger.sqlite import SCHEMA_VERSION
 
 NAMES = ("m001_calls", "m002_sync_outbox", "m003_budgets_and_estimates", "m004_rollups", "m005_replay",
-         "m006_call_content", "m007_scope_rollup", "m008_usage_source", "m009_notebook_rollup")
+         "m006_call_content", "m007_scope_rollup", "m008_usage_source", "m009_notebook_rollup",
+         "m010_scope_unknowns")
 SET_AT = "2026-09-30T12:00:00.000000Z"
 PUSD = 1_000_000  # picodollars in a micro-dollar
 
@@ -132,7 +133,7 @@ def test_a_ledger_of_an_earlier_schema_opens_with_its_rows_migrated(tmp_path, ve
     assert by_model.cost_usd.to_dict() == {"model-x": Decimal("0.0042"), "model-y": Decimal("0.000036")}
     assert budget.spent("notebook", notebook="/work/a.ipynb", ledger=led) == Decimal("0.0042")
     assert led.notebook_sessions(["/work/a.ipynb"]) == [  # the notebook rollup: scope sc-1's two calls
-        ("/work/a.ipynb", "s-old", 2, 4200 * PUSD, ROWS[0]["ts"], ROWS[2]["ts"])]
+        ("/work/a.ipynb", "s-old", 2, 4200 * PUSD, ROWS[0]["ts"], ROWS[2]["ts"], 0, 0)]
     assert budget.budgets(led) == (
         [budget.Budget(Decimal("5.00"), "day", True, (Decimal("0.8"), Decimal("1")))] if version >= 3 else [])
 

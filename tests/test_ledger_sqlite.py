@@ -314,7 +314,8 @@ def test_retag_mixes_known_new_shared_and_empty_tag_sets_and_a_second_ledger_agr
 
 
 def test_notebook_sessions_and_latest_calls_read_what_the_jupyterlab_meter_shows(ledger):
-    """Per notebook and tracking session: the tracked cells' calls and exact cost (from the scope rollup);
+    """Per notebook and tracking session: the tracked cells' calls, exact cost, unpriced and estimated calls
+    (from the notebook rollup, or from the calls when the file is read-only);
     the last calls newest first, of one session, tracked ones only on request."""
     from llmcost_nb.testing import reset
     from llmcost_nb.tracking.scope import Scope, get_session
@@ -335,21 +336,32 @@ def test_notebook_sessions_and_latest_calls_read_what_the_jupyterlab_meter_shows
     llmcost_nb.log(model="model-x", input_tokens=7, output_tokens=0)  # no cell
     with Scope(kind="cell", notebook="/nb/b.ipynb", cell=4):
         llmcost_nb.log(model="model-x", input_tokens=300, output_tokens=0)
+        with pytest.warns(llmcost_nb.LlmcostWarning):  # no price known: unpriced
+            llmcost_nb.log(model="model-z", input_tokens=9, output_tokens=0)
     ledger.flush()
+    conn = ledger.connection
+    rolled_up = "SELECT COALESCE(MAX(last_id), 0) FROM rollup_state WHERE name = 'calls'"
+    assert conn.execute(rolled_up).fetchone()[0] < 5
+    conn.execute("PRAGMA query_only = 1")  # as a read-only file: the rollup cannot catch up; from the calls
+    raw = ledger.notebook_sessions(["/nb/a.ipynb", "/nb/b.ipynb", "/nb/none.ipynb"])
+    conn.execute("PRAGMA query_only = 0")
     found = ledger.notebook_sessions(["/nb/a.ipynb", "/nb/b.ipynb", "/nb/none.ipynb"])
-    assert [row[:4] for row in found] == [
-        ("/nb/a.ipynb", first, 1, 100_000_000), ("/nb/a.ipynb", second, 1, 210_000_000),
-        ("/nb/b.ipynb", second, 1, 300_000_000)]
+    assert conn.execute(rolled_up).fetchone()[0] == 5
+    assert [(*row[:4], *row[6:]) for row in found] == [  # ..., calls, picodollars, unpriced, estimated
+        ("/nb/a.ipynb", first, 1, 100_000_000, 0, 0), ("/nb/a.ipynb", second, 1, 210_000_000, 0, 0),
+        ("/nb/b.ipynb", second, 2, 300_000_000, 1, 0)]
+    assert raw == found
     assert all(row[4] <= row[5] for row in found)
     assert ledger.notebook_sessions([]) == []
 
     calls = ledger.latest_calls(10, session_id=second)
     assert [(c["input_tokens"], c["notebook"], c["cell"], c["cost"], c["tags"]) for c in calls] == [
-        (300, "/nb/b.ipynb", 4, Decimal("0.0003"), {}), (7, None, None, Decimal("0.000007"), {}),
-        (200, "/nb/a.ipynb", 1, Decimal("0.00021"), {"t": "1"})]
-    assert [c["input_tokens"] for c in ledger.latest_calls(10, session_id=second, tracked=True)] == [300, 200]
-    assert [c["input_tokens"] for c in ledger.latest_calls(2)] == [300, 7]
-    before = ledger.latest_calls(10, session_id=second, until=calls[0]["ts"])  # until: ts < bound
+        (9, "/nb/b.ipynb", 4, None, {}), (300, "/nb/b.ipynb", 4, Decimal("0.0003"), {}),
+        (7, None, None, Decimal("0.000007"), {}), (200, "/nb/a.ipynb", 1, Decimal("0.00021"), {"t": "1"})]
+    tracked = ledger.latest_calls(10, session_id=second, tracked=True)
+    assert [c["input_tokens"] for c in tracked] == [9, 300, 200]
+    assert [c["input_tokens"] for c in ledger.latest_calls(2)] == [9, 300]
+    before = ledger.latest_calls(10, session_id=second, until=calls[1]["ts"])  # until: ts < bound
     assert [c["input_tokens"] for c in before] == [7, 200]
     assert ledger.latest_calls(10, since=calls[0]["ts"], until=calls[0]["ts"]) == []
     assert ledger.latest_calls(10, since="2999-01-01") == []

@@ -231,10 +231,10 @@ def test_status_bar_and_panel_show_a_cells_calls(browser, lab):  # noqa: F811
 
 
 def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, lab):  # noqa: F811
-    """Today's total, each model's and each call's, in the words every other view uses
-    (llmcost_nb.core.money): a call without a price is "unpriced" and left out of a total that says so; a call
-    whose tokens were estimated marks its amount "≈". The notebook's calls are written to the ledger by this
-    process, in a cell of the notebook the page opens (as a kernel of it would)."""
+    """The session's figure, the notebook's, today's total, each model's and each call's, in the words every
+    other view uses (llmcost_nb.core.money): a call without a price is "unpriced" and left out of a total that
+    says so; a call whose tokens were estimated marks its amount "≈". The notebook's calls are written to the
+    ledger by this process, in a cell of the notebook the page opens (as a kernel of it would)."""
     import warnings
 
     import llmcost_nb
@@ -267,20 +267,27 @@ def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, l
     wait_for_one_idle_kernel(base, token)
     today = format_total(exact + guessed, unpriced=1, estimated=1, places=2)
     assert today.startswith("≈$") and today.endswith("(1 estimated) + 1 unpriced")
-    expected = f"LLM {format_usd(exact + guessed, places=2)} · today {today}"  # the session: priced calls
+    expected = f"LLM {today} · today {today}"  # the session's calls are all of today's: the same figure
     page.wait_for_function(f"() => document.querySelector('.llmcost-status')?.textContent === {expected!r}",
                            timeout=60_000)
     answer = api(base, "/llmcost/api/summary", token)
     assert (answer["today"]["unpriced"], answer["today"]["estimated"]) == (1, 1)
+    (entry,) = answer["notebooks"]
+    assert (entry["calls"], entry["unpriced"], entry["estimated"]) == (3, 1, 1)
+    assert (entry["notebook_calls"], entry["notebook_unpriced"], entry["notebook_estimated"]) == (3, 1, 1)
     assert [(c["model"], c["billed"], c["usage_source"]) for c in answer["notebooks"][0]["last_calls"]] == [
         (MODEL, True, "estimated"), ("my-local-llama", True, "manual"), (MODEL, True, "manual")]
     tooltip = page.locator(".llmcost-status").get_attribute("title")
     assert f"Today: {today} in 3 calls" in tooltip and "  my-local-llama: 1 unpriced (1)" in tooltip
+    assert f"This notebook's kernel: {today} in 3 calls (the notebook, all kernels: {today})" in tooltip
 
     page.locator(".llmcost-status").click()
     panel = page.locator("#llmcost-panel")
     panel.locator(".llmcost-calls tbody tr").first.wait_for(timeout=10_000)
     assert panel.locator(".llmcost-today").inner_text() == f"Today {today}"
+    session_text = panel.locator(".llmcost-session").inner_text()
+    assert session_text.startswith(f"{today} in 3 calls since ")
+    assert session_text.endswith(f" · the notebook, all kernels: {today}")
     models = [r.locator("td").all_inner_texts() for r in panel.locator(".llmcost-models tbody tr").all()]
     assert models == [
         [MODEL, "2", "1,100 → 220", format_total(exact + guessed, estimated=1, places=2)],

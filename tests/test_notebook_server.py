@@ -132,6 +132,8 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
     # kernels' cells
     assert (entry["calls"], entry["cost"]) == (2, "0.00225")
     assert (entry["notebook_calls"], entry["notebook_cost"]) == (3, "0.00725")
+    unknowns = ("unpriced", "estimated", "notebook_unpriced", "notebook_estimated")
+    assert [entry[k] for k in unknowns] == [0, 0, 0, 0]  # all priced (the browser test has the others)
     assert {b["scope"]: (b["limit"], b["spent"], b["fraction"]) for b in entry["budgets"]} == {
         "day": ("0.01", "0.008456", "0.8456"),
         f"notebook:{notebook}": ("0.004", "0.00725", "1.8125"),

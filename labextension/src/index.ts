@@ -82,8 +82,12 @@ interface INotebookSpend {
   session_id: string | null;
   calls: number;
   cost: string;
+  unpriced: number;
+  estimated: number;
   notebook_calls: number;
   notebook_cost: string;
+  notebook_unpriced: number;
+  notebook_estimated: number;
   since: string | null;
   last_calls: ICall[];
   budgets: IBudget[];
@@ -190,6 +194,11 @@ function time(ts: string): string {
   return new Date(ts).toLocaleTimeString([], { hour12: false });
 }
 
+/** The notebook's figure over all its kernels, in the words of `total`. */
+function notebookTotal(spend: INotebookSpend, format: CurrencyFormat): string {
+  return total(spend.notebook_cost, spend.notebook_unpriced, spend.notebook_estimated, format);
+}
+
 /** The open notebook's entry: by its kernel, else by its path. */
 function currentSpend(
   summary: ISummary | null,
@@ -242,7 +251,7 @@ class StatusItem extends Widget {
       return;
     }
     const mine = currentSpend(summary, this.tracker);
-    const session = mine ? usd(mine.cost, f) : '—';
+    const session = mine ? total(mine.cost, mine.unpriced, mine.estimated, f) : '—';
     const today = total(summary.today.cost, summary.today.unpriced, summary.today.estimated, f);
     const month = summary.month
       ? total(summary.month.cost, summary.month.unpriced, summary.month.estimated, f)
@@ -262,7 +271,7 @@ class StatusItem extends Widget {
     const lines = [
       mine
         ? `This notebook's kernel: ${session} in ${mine.calls} calls` +
-          ` (the notebook, all kernels: ${usd(mine.notebook_cost, f)})`
+          ` (the notebook, all kernels: ${notebookTotal(mine, f)})`
         : 'No notebook tracked here (run a %%llmcost cell)',
       `Today: ${today} in ${summary.today.calls} calls`,
       ...summary.today.by_model.map(
@@ -359,8 +368,9 @@ class CostsPanel extends Widget {
         el('p', {
           className: 'llmcost-session',
           text:
-            `${usd(mine.cost, f)} in ${mine.calls} calls since ${time(mine.since ?? '')}` +
-            ` · the notebook, all kernels: ${usd(mine.notebook_cost, f)}`
+            `${total(mine.cost, mine.unpriced, mine.estimated, f)} in ${mine.calls} calls` +
+            ` since ${time(mine.since ?? '')}` +
+            ` · the notebook, all kernels: ${notebookTotal(mine, f)}`
         })
       );
       body.push(

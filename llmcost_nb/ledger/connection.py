@@ -18,7 +18,7 @@ __all__ = ["BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "LedgerError", "open_connection"
 BUSY_TIMEOUT_MS = 10_000
 # The number of migrations in migrations.py (a test keeps them equal); kept here so opening an up-to-date
 # ledger never imports sqlite-utils.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def open_connection(path: Path, *, make_folder: bool = False) -> sqlite3.Connection:

@@ -298,3 +298,40 @@ def m009_notebook_rollup(db: Database) -> None:
             VALUES ('scopes', (SELECT COALESCE(MAX(rowid), 0) FROM scopes));
         """
     )
+
+
+@migrations()
+def m010_scope_unknowns(db: Database) -> None:
+    # A notebook's and a scope's figures say what they leave out and what they guess, as the daily rollups
+    # do: the billed calls without a cost (unpriced) and the calls whose tokens we counted (estimated), so
+    # the JupyterLab meter's session figure reads "≈$0.42 (1 estimated) + 2 unpriced" and not "$0.42".
+    # Filled in from the calls already rolled up, less the deltas logged since the last refresh (which will
+    # add them again), so the rollups stay what they would be had they always had these columns; a notebook's
+    # from its admitted scopes', as refresh() keeps it.
+    unpriced = "(billed = 1 AND cost_pusd IS NULL)"
+    estimated = "(usage_source = 'estimated')"
+    scopes_admitted = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'scopes'), 0)"
+
+    def from_calls(expr: str) -> str:
+        return (f"(SELECT COUNT(*) FROM calls c WHERE c.scope_id = rollup_scope.scope_id"
+                f" AND c.id <= {_ROLLED} AND {expr})"
+                f" - (SELECT COALESCE(SUM(sign * {expr}), 0) FROM rollup_delta d"
+                " WHERE d.scope_id = rollup_scope.scope_id)")
+
+    def from_scopes(column: str) -> str:
+        return (f"(SELECT COALESCE(SUM(r.{column}), 0) FROM rollup_scope r"
+                " JOIN scopes s ON s.id = r.scope_id WHERE s.notebook = rollup_notebook.notebook"
+                " AND COALESCE(s.session_id, '') = rollup_notebook.session_id"
+                f" AND s.rowid <= {scopes_admitted})")
+
+    db.executescript(
+        f"""
+        ALTER TABLE rollup_scope ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_scope ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_notebook ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE rollup_notebook ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        UPDATE rollup_scope SET unpriced = {from_calls(unpriced)}, estimated = {from_calls(estimated)};
+        UPDATE rollup_notebook
+            SET unpriced = {from_scopes('unpriced')}, estimated = {from_scopes('estimated')};
+        """
+    )

@@ -13,9 +13,10 @@ summation order) and a latency histogram of 32 log-spaced buckets, packed two pe
 bucket 0 is < 10 ms, bucket k (1..31) starts at ``10 ms * 2**((k-1)/2)`` — each bucket spans a factor of
 √2; 31 is open-ended (>= ~5.5 min).
 
-and ``rollup_scope`` (``m007_scope_rollup``): per scope, its calls, exact cost and first and last timestamps,
-for runaway cells and notebook budgets (:func:`scope_rows`); ``rollup_notebook`` (``m009_notebook_rollup``):
-the same per notebook and tracking session (the scopes' ``notebook`` and ``session_id``), for the JupyterLab
+and ``rollup_scope`` (``m007_scope_rollup``): per scope, its calls, exact cost, unpriced and estimated calls
+(``m010_scope_unknowns``) and first and last timestamps, for runaway cells and notebook budgets
+(:func:`scope_rows`); ``rollup_notebook`` (``m009_notebook_rollup``): the same per notebook and tracking
+session (the scopes' ``notebook`` and ``session_id``), for the JupyterLab
 meter's open notebooks (``Ledger.notebook_sessions``).
 
 :func:`refresh` rolls up the rows with ``id`` above the high-water mark and applies the deltas that triggers
@@ -54,6 +55,10 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("lat_n", "{s} * (latency_ms IS NOT NULL)"),
     ("lat_us", "{s} * COALESCE(CAST(round(latency_ms * 1000) AS INTEGER), 0)"),
 )
+_MEASURE = dict(MEASURES)
+# what rollup_scope sums per scope, and rollup_notebook per notebook and session (besides first and last ts)
+_SCOPE_SUMS = ("n", "cost_pusd", "unpriced", "estimated")
+_ADD_SUMS = ", ".join(f"{c} = {c} + excluded.{c}" for c in _SCOPE_SUMS)
 HIST = tuple(f"h{k:02d}" for k in range(BUCKETS // 2))  # bucket 2j: low 32 bits of hj; 2j+1: high bits
 _HIGH = 1 << 32
 _BUCKET_SQL = (
@@ -218,18 +223,16 @@ def _roll_scopes(conn: sqlite3.Connection, table: str, where: str, sign: str, pa
     """Add ``table``'s matching rows into ``rollup_scope`` (first and last timestamps only ever widen), and
     into ``rollup_notebook`` for the scope rows already admitted there (rowid <= ``admitted``)."""
     conn.execute("DROP TABLE IF EXISTS temp.scope_new")
+    sums = ", ".join(f"SUM({_MEASURE[name].format(s=sign)}) AS {name}" for name in _SCOPE_SUMS)
     conn.execute(
-        "CREATE TEMP TABLE scope_new AS "
-        f"SELECT scope_id, SUM({sign}) AS n, SUM({sign} * COALESCE(cost_pusd, 0)) AS cost_pusd, "
-        "MIN(ts) AS first_ts, MAX(ts) AS last_ts "
+        f"CREATE TEMP TABLE scope_new AS SELECT scope_id, {sums}, MIN(ts) AS first_ts, MAX(ts) AS last_ts "
         f"FROM {table} WHERE {where} AND scope_id IS NOT NULL GROUP BY scope_id",
         params,
     )
     conn.execute(
-        "INSERT INTO rollup_scope (scope_id, n, cost_pusd, first_ts, last_ts) "
-        "SELECT scope_id, n, cost_pusd, first_ts, last_ts FROM temp.scope_new WHERE true "
-        "ON CONFLICT (scope_id) DO UPDATE SET n = n + excluded.n, "
-        "cost_pusd = cost_pusd + excluded.cost_pusd, first_ts = min(first_ts, excluded.first_ts), "
+        f"INSERT INTO rollup_scope (scope_id, {', '.join(_SCOPE_SUMS)}, first_ts, last_ts) "
+        f"SELECT scope_id, {', '.join(_SCOPE_SUMS)}, first_ts, last_ts FROM temp.scope_new WHERE true "
+        f"ON CONFLICT (scope_id) DO UPDATE SET {_ADD_SUMS}, first_ts = min(first_ts, excluded.first_ts), "
         "last_ts = max(last_ts, excluded.last_ts)"
     )
     _add_notebooks(conn, "temp.scope_new", "s.rowid <= ?", (admitted,))
@@ -243,16 +246,15 @@ def _admit_scopes(conn: sqlite3.Connection, admitted: int, scopes_top: int) -> N
 
 
 def _add_notebooks(conn: sqlite3.Connection, source: str, where: str, params: Sequence[object]) -> None:
-    """Add per-scope figures (``source``: scope_id, n, cost_pusd, first_ts, last_ts) of the scope rows
+    """Add per-scope figures (``source``: scope_id, ``_SCOPE_SUMS``, first_ts, last_ts) of the scope rows
     matching ``where`` into ``rollup_notebook``, by the scopes' notebook and session."""
     conn.execute(
-        "INSERT INTO rollup_notebook (notebook, session_id, n, cost_pusd, first_ts, last_ts) "
-        "SELECT s.notebook, COALESCE(s.session_id, ''), SUM(r.n), SUM(r.cost_pusd), MIN(r.first_ts), "
-        f"MAX(r.last_ts) FROM {source} r JOIN scopes s ON s.id = r.scope_id "
+        f"INSERT INTO rollup_notebook (notebook, session_id, {', '.join(_SCOPE_SUMS)}, first_ts, last_ts) "
+        f"SELECT s.notebook, COALESCE(s.session_id, ''), {', '.join(f'SUM(r.{c})' for c in _SCOPE_SUMS)}, "
+        f"MIN(r.first_ts), MAX(r.last_ts) FROM {source} r JOIN scopes s ON s.id = r.scope_id "
         f"WHERE s.notebook IS NOT NULL AND {where} GROUP BY 1, 2 "
-        "ON CONFLICT (notebook, session_id) DO UPDATE SET n = n + excluded.n, "
-        "cost_pusd = cost_pusd + excluded.cost_pusd, first_ts = min(first_ts, excluded.first_ts), "
-        "last_ts = max(last_ts, excluded.last_ts)",
+        f"ON CONFLICT (notebook, session_id) DO UPDATE SET {_ADD_SUMS}, "
+        "first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
         params,
     )
 

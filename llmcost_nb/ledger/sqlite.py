@@ -575,22 +575,25 @@ class Ledger(LedgerReader):
         with self._lock:
             return conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def notebook_sessions(self, notebooks: Iterable[str]) -> list[tuple[str, str | None, int, int, str, str]]:
+    def notebook_sessions(self, notebooks: Iterable[str]
+                          ) -> list[tuple[str, str | None, int, int, str, str, int, int]]:
         """The tracking sessions (kernel processes) that recorded cells in each of ``notebooks`` (paths as
         the kernel saw them: ``__session__`` / ``JPY_SESSION_NAME``), from the notebook rollup (a lookup per
         notebook, however many cells it ran): notebook, session id, calls and picodollars of its tracked
-        cells, first and last call's timestamps; by notebook, then oldest first. Cells only: a session's
-        calls outside any scope carry no notebook."""
+        cells, first and last call's timestamps, and how many of the calls are unpriced (billed, no cost: the
+        picodollars leave them out) and estimated (tokens counted by us); by notebook, then oldest first.
+        Cells only: a session's calls outside any scope carry no notebook."""
         paths = sorted(set(notebooks))
         if not paths:
             return []
         from .rollups import refresh
 
         marks = ", ".join("?" * len(paths))
-        rolled = ("SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, first_ts, last_ts "
-                  f"FROM rollup_notebook WHERE notebook IN ({marks}) ORDER BY notebook, first_ts")
+        rolled = ("SELECT notebook, NULLIF(session_id, ''), n, cost_pusd, first_ts, last_ts, unpriced, "
+                  f"estimated FROM rollup_notebook WHERE notebook IN ({marks}) ORDER BY notebook, first_ts")
         raw = ("SELECT s.notebook, s.session_id, COUNT(*), COALESCE(SUM(c.cost_pusd), 0), MIN(c.ts), "
-               f"MAX(c.ts) FROM calls c JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IN ({marks}) "
+               "MAX(c.ts), SUM(c.billed = 1 AND c.cost_pusd IS NULL), SUM(c.usage_source = 'estimated') "
+               f"FROM calls c JOIN scopes s ON s.id = c.scope_id WHERE s.notebook IN ({marks}) "
                "GROUP BY s.notebook, s.session_id ORDER BY s.notebook, 5")
         conn = self.connection
         with self._lock:

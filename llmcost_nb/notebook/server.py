@@ -152,7 +152,9 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
         entry: dict[str, Any] = {
             "path": nb["path"], "kernel_id": nb.get("kernel_id"),
             "notebook_calls": sum(r[2] for r in rows), "notebook_cost": _pusd(sum(r[3] for r in rows)),
-            "session_id": None, "calls": 0, "cost": "0", "since": None, "last_calls": [],
+            "notebook_unpriced": sum(r[6] for r in rows), "notebook_estimated": sum(r[7] for r in rows),
+            "session_id": None, "calls": 0, "cost": "0", "unpriced": 0, "estimated": 0, "since": None,
+            "last_calls": [],
         }
         if rows:
             session = max(rows, key=lambda r: r[5])[1]  # the latest: the kernel's current session
@@ -165,7 +167,8 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
             calls = ledger.latest_calls(last_calls, session_id=session, since=recent, until=after_last,
                                         tracked=True)
             entry.update(session_id=session, since=first, calls=sum(r[2] for r in mine),
-                         cost=_pusd(sum(r[3] for r in mine)), last_calls=[_call(c) for c in calls])
+                         cost=_pusd(sum(r[3] for r in mine)), unpriced=sum(r[6] for r in mine),
+                         estimated=sum(r[7] for r in mine), last_calls=[_call(c) for c in calls])
         entry["budgets"] = []
         for b in stored:
             if b.kind == "notebook" and b.scope[9:] not in nb.get("paths", ()):
