@@ -18,6 +18,23 @@ def isolated(tmp_path, monkeypatch):
     llmcost_nb.testing.reset()
 
 
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """Not pytest-jupyter's, outside test_notebook_server.py. That module loads the plugin (pytest_plugins),
+    which pytest registers for the whole run, and its two autouse fixtures would then run around every test:
+    take this thread's current event loop, run a ServerApp's cleanup on it and close it. Beside Playwright's
+    sync API, whose loop keeps running in this thread, that fails the browser tests' teardown whenever a
+    server test ran first in the process (``-n 2``, or any order but the alphabetical one). The server
+    tests import the plugin's own two fixtures, which win over these in their module."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    """See :func:`jp_asyncio_loop`: no jupyter_server here to clean up."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def sample(request, tmp_path_factory):
     """A generated sample ledger for the module: ``generate(**SAMPLE)`` with the test module's

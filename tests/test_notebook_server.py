@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pytest_jupyter.jupyter_core import jp_asyncio_loop  # noqa: F401 (the plugin's own: see conftest.py)
+from pytest_jupyter.jupyter_server import jp_server_cleanup  # noqa: F401
 from tornado.httpclient import HTTPClientError
 
 import llmcost_nb
