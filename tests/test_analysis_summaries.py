@@ -473,7 +473,7 @@ def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
         led.write(Call(model="gpt-4.1", cost=Decimal("0.01") * (i + 1), ts=ts, scope_id=scope))
     assert [r[:3] for r in scope_rows(conn)] == _scopes_from_calls(conn) == [
         ("a", 2, 50_000_000_000), ("b", 2, 70_000_000_000), ("c", 1, 30_000_000_000)]
-    assert scope_rows(conn)[0][3:] == ("2026-11-01T00:00:00.000000Z", "2026-11-04T00:00:00.000000Z")
+    assert scope_rows(conn)[0][3:] == ("2026-11-01T00:00:00.000000Z", "2026-11-04T00:00:00.000000Z", 0, 0)
     conn.execute("UPDATE calls SET cost_pusd = 1 WHERE id = 1")  # rolled up already: logged as a delta
     conn.execute("DELETE FROM calls WHERE id = 3")  # scope c's only call
     led.write(Call(model="gpt-4.1", cost=Decimal("1"), scope_id="d"))  # new, not rolled up yet
@@ -687,9 +687,11 @@ def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):
     led = Ledger(path)
     for scope in ("x", "x", "y"):
         led.write(Call(model="gpt-4.1", cost=Decimal("0.5"), scope_id=scope))
+    led.write(Call(model="gpt-4.1", cost=None, usage_source="estimated", scope_id="y"))  # unpriced
     led.close()
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    assert [r[:3] for r in scope_rows(conn)] == [("x", 2, 1_000_000_000_000), ("y", 1, 500_000_000_000)]
+    assert [(*r[:3], *r[5:]) for r in scope_rows(conn)] == [  # calls, picodollars, unpriced, estimated
+        ("x", 2, 1_000_000_000_000, 0, 0), ("y", 2, 500_000_000_000, 1, 1)]
 
 
 def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):

@@ -238,13 +238,15 @@ def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, l
     import warnings
 
     import llmcost_nb
-    from llmcost_nb.core.money import format_cost, format_total
+    from llmcost_nb.budget import set_budget
+    from llmcost_nb.core.money import format_cost, format_total, not_counting
     from llmcost_nb.tracking.scope import Scope, get_session
 
     base, token, kernel_env = lab
     session = get_session()
     session.use_ledger(kernel_env / "ledger.db")
     ledger = session.ledger
+    set_budget("1", scope="day", ledger=ledger)
     with Scope(kind="cell", notebook=str(kernel_env / "root" / "meter.ipynb"), cell=1) as cell:
         llmcost_nb.log(model=MODEL, input_tokens=1000, output_tokens=200)
         with warnings.catch_warnings():
@@ -280,6 +282,10 @@ def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, l
     tooltip = page.locator(".llmcost-status").get_attribute("title")
     assert f"Today: {today} in 3 calls" in tooltip and "  my-local-llama: 1 unpriced (1)" in tooltip
     assert f"This notebook's kernel: {today} in 3 calls (the notebook, all kernels: {today})" in tooltip
+    spent = format_usd(exact + guessed, places=2)  # a budget counts priced calls, and says what it leaves out
+    assert [b["unpriced"] for b in entry["budgets"]] == [1]
+    assert not_counting(1) == "not counting 1 unpriced call"
+    assert f"Budget day: {spent} of $1.00 (0%) · {not_counting(1)}" in tooltip.splitlines()
 
     page.locator(".llmcost-status").click()
     panel = page.locator("#llmcost-panel")
@@ -294,5 +300,7 @@ def test_the_meter_says_what_its_totals_leave_out_and_what_they_guess(browser, l
         ["my-local-llama", "1", "10 → 2", "1 unpriced"]]
     costs = [r.locator("td").all_inner_texts()[-1] for r in panel.locator(".llmcost-calls tbody tr").all()]
     assert costs == [format_cost(guessed, estimated=True, places=2), "unpriced", format_cost(exact, places=2)]
+    assert panel.locator(".llmcost-budget-label").all_inner_texts() == [
+        f"day: {spent} of $1.00 · 0% · {not_counting(1)}"]
     assert errors == []
     page.close()

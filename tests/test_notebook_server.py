@@ -126,6 +126,8 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
         "session": ("1", None, None),  # each kernel has its own: see the notebook's entry
     }
     assert answer["tightest_budget"] == {"scope": f"notebook:{notebook}", "fraction": "1.8125"}
+    assert {b["scope"]: b["unpriced"] for b in answer["budgets"]} == {  # all priced; a session: no figure
+        "day": 0, f"notebook:{notebook}": 0, "tag:team=search": 0, "session": None}
 
     (entry,) = answer["notebooks"]
     assert entry["path"] == "nb.ipynb" and entry["kernel_id"] == opened["kernel"]["id"]
@@ -142,6 +144,7 @@ async def test_summary_sums_today_month_models_notebook_sessions_and_budgets_exa
         "tag:team=search": ("0.001", "0.00025", "0.2500"),
         "session": ("1", "0.00225", "0.0022"),
     }
+    assert [b["unpriced"] for b in entry["budgets"]] == [0, 0, 0, 0]
     assert entry["tightest_budget"] == {"scope": f"notebook:{notebook}", "fraction": "1.8125"}
     assert [(c["model"], c["cost"], c["notebook"], c["cell"], c["tags"]) for c in entry["last_calls"]] == [
         ("model-x", "0.00025", notebook, 2, {"team": "search"}),

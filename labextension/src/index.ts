@@ -11,7 +11,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
-import { CurrencyFormat, atLeast, callCost, percent, total, usd } from './money';
+import { CurrencyFormat, atLeast, callCost, notCounting, percent, total, usd } from './money';
 
 const PLUGIN_ID = 'llmcost-nb:plugin';
 const API_PATH = 'llmcost/api/summary';
@@ -69,6 +69,7 @@ interface IBudget {
   hard: boolean;
   spent: string | null;
   fraction: string | null;
+  unpriced: number | null;
 }
 
 interface ITightest {
@@ -281,7 +282,8 @@ class StatusItem extends Widget {
       ...(mine?.budgets ?? summary.budgets ?? []).map(
         b =>
           `Budget ${b.scope}: ${usd(b.spent, f)} of ${usd(b.limit, f)}` +
-          (b.fraction ? ` (${percent(b.fraction)})` : '')
+          (b.fraction ? ` (${percent(b.fraction)})` : '') +
+          (notCounting(b.unpriced) ? ` · ${notCounting(b.unpriced)}` : '')
       ),
       `Ledger: ${summary.ledger}`
     ];
@@ -422,7 +424,8 @@ class CostsPanel extends Widget {
             className: 'llmcost-budget-label',
             text:
               `${b.scope}${b.hard ? ' (hard)' : ''}: ${b.spent === null ? '—' : usd(b.spent, f)}` +
-              ` of ${usd(b.limit, f)}${b.fraction ? ` · ${percent(b.fraction)}` : ''}`
+              ` of ${usd(b.limit, f)}${b.fraction ? ` · ${percent(b.fraction)}` : ''}` +
+              (notCounting(b.unpriced) ? ` · ${notCounting(b.unpriced)}` : '')
           }),
           el('div', { className: `llmcost-bar ${level(b.fraction)}`.trim() }, fill)
         )

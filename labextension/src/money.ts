@@ -113,6 +113,15 @@ export function total(
   return text;
 }
 
+/**
+ * What a spend against a budget leaves out, in the words of llmcost_nb.core.money.not_counting:
+ * `not counting 3 unpriced calls` (`''` for none or unknown). Put after the amount with ` · `.
+ */
+export function notCounting(unpriced: number | null | undefined): string {
+  const n = unpriced ?? 0;
+  return n ? `not counting ${n.toLocaleString('en-US')} unpriced call${n === 1 ? '' : 's'}` : '';
+}
+
 /** The share of a budget as a percentage for people: `"0.8456"` → `85%`. */
 export function percent(fraction: string | null | undefined): string {
   if (fraction === null || fraction === undefined) {

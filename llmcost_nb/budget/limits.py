@@ -214,14 +214,16 @@ class _Book:
     def _read(self, budget: Budget, session: Session, period: str) -> Decimal:
         from ..core.call import from_pusd
 
-        led = self.ledger
         if budget.kind == "notebook":
-            from ..ledger.rollups import scope_rows
+            return from_pusd(sum(row[2] for row in self._notebook_scopes(budget)))  # type: ignore[return-value]
+        return self.ledger.total_cost(**_filters(budget, session, period))
 
-            with led._lock:
-                rows = scope_rows(led.connection, _NOTEBOOK_SCOPES, (budget.scope[9:],))
-            return from_pusd(sum(pusd for _, _, pusd, _, _ in rows))  # type: ignore[return-value]
-        return led.total_cost(**_filters(budget, session, period))
+    def _notebook_scopes(self, budget: Budget) -> list[tuple[Any, ...]]:
+        """The scope rollup's rows of a notebook budget's notebook (calls has no index on scope_id)."""
+        from ..ledger.rollups import scope_rows
+
+        with self.ledger._lock:
+            return scope_rows(self.ledger.connection, _NOTEBOOK_SCOPES, (budget.scope[9:],))
 
     def unpriced_on(self, budget: Budget, session: Session, ts: str) -> int:
         """How many billed calls of unknown price fall under ``budget`` in the period of ``ts``: the
@@ -229,9 +231,8 @@ class _Book:
         from ..ledger.filters import SQLITE, where
 
         if budget.kind == "notebook":
-            condition, params = f" WHERE {_NOTEBOOK_SCOPES}", [budget.scope[9:]]
-        else:
-            condition, params = where(_filters(budget, session, budget.period(ts)), SQLITE)
+            return sum(row[5] for row in self._notebook_scopes(budget))
+        condition, params = where(_filters(budget, session, budget.period(ts)), SQLITE)
         sql = f"SELECT COUNT(*) FROM calls{condition or ' WHERE 1'} AND billed = 1 AND cost_pusd IS NULL"
         with self.ledger._lock:
             return int(self.ledger.connection.execute(sql, params).fetchone()[0])

@@ -260,9 +260,10 @@ def _add_notebooks(conn: sqlite3.Connection, source: str, where: str, params: Se
 
 
 def scope_rows(conn: sqlite3.Connection, where: str = "", params: Sequence[object] = ()
-               ) -> list[tuple[str, int, int, str, str]]:
-    """``(scope_id, calls, picodollars, first ts, last ts)`` per scope with calls, in scope id order, from
-    ``rollup_scope`` brought up to date first; from the calls themselves when the file is read-only.
+               ) -> list[tuple[str, int, int, str, str, int, int]]:
+    """``(scope_id, calls, picodollars, first ts, last ts, unpriced calls, estimated calls)`` per scope with
+    calls, in scope id order, from ``rollup_scope`` brought up to date first; from the calls themselves when
+    the file is read-only.
     ``where``: a condition on ``scope_id`` (``"scope_id IN (SELECT id FROM scopes WHERE notebook = ?)"``)."""
     condition = f" WHERE {where}" if where else ""
     try:
@@ -272,11 +273,12 @@ def scope_rows(conn: sqlite3.Connection, where: str = "", params: Sequence[objec
             raise
         raw = "scope_id IS NOT NULL" + (f" AND ({where})" if where else "")
         return conn.execute(
-            "SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), MAX(ts) FROM calls "
+            "SELECT scope_id, COUNT(*), COALESCE(SUM(cost_pusd), 0), MIN(ts), MAX(ts), "
+            f"SUM({_MEASURE['unpriced'].format(s=1)}), SUM({_MEASURE['estimated'].format(s=1)}) FROM calls "
             f"WHERE {raw} GROUP BY scope_id ORDER BY scope_id", params).fetchall()
     return conn.execute(
-        f"SELECT scope_id, n, cost_pusd, first_ts, last_ts FROM rollup_scope{condition} ORDER BY scope_id",
-        params).fetchall()
+        "SELECT scope_id, n, cost_pusd, first_ts, last_ts, unpriced, estimated "
+        f"FROM rollup_scope{condition} ORDER BY scope_id", params).fetchall()
 
 
 @dataclass

@@ -484,10 +484,10 @@ class Ledger(LedgerReader):
             rows = scope_rows(conn)
         if not rows:
             return None, []
-        median = statistics.median(n for _, n, _, _, _ in rows)
+        median = statistics.median(row[1] for row in rows)
         limit = max(min_calls, factor * median)
         found = []
-        for scope_id, n, pusd, first, last in rows:
+        for scope_id, n, pusd, first, last, *_ in rows:
             if n < limit:
                 continue
             with self._lock:

@@ -100,8 +100,8 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
         {"provider": r[0], "model": r[1], **_totals([r], 2)}
         for r in sorted(by_model, key=lambda r: (-r[2 + 7], r[1] or ""))
     ]
-    today_spent = sum(r[2 + 7] for r in by_model)
-    month_spent = sum(r[7] for r in month_rows)
+    today_spent = (sum(r[2 + 7] for r in by_model), sum(r[2 + 8] for r in by_model))
+    month_spent = (sum(r[7] for r in month_rows), sum(r[8] for r in month_rows))
 
     open_nbs = list(notebooks)
     sessions = ledger.notebook_sessions({p for nb in open_nbs for p in nb.get("paths", ())})
@@ -114,36 +114,41 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
 
     from ..core.money import from_pusd
 
-    known: dict[str, Decimal] = {}  # tag and notebook budgets: read once per answer
+    known: dict[str, tuple[int, int]] = {}  # tag and notebook budgets: read once per answer
 
-    def spent_on(scope: str, notebook: dict[str, Any] | None) -> Decimal | None:
+    def spent_on(scope: str, session: tuple[int, int] | None) -> tuple[int, int] | None:
+        """Picodollars spent against a budget's scope, and the unpriced calls that leaves out (``session``:
+        those of the notebook's kernel, for a session budget)."""
         kind = scope.split(":", 1)[0]
         if scope in known:
             return known[scope]
         if kind == "day":
-            return from_pusd(today_spent)
+            return today_spent
         if kind == "month":
-            return from_pusd(month_spent)
+            return month_spent
         if kind == "tag":
             key, _, value = scope[4:].partition("=")
             rows = ledger.aggregate(Query.parse((), where={f"tag:{key}": value}))
-            known[scope] = from_pusd(sum(r[7] for r in rows))  # type: ignore[assignment]
+            known[scope] = (sum(r[7] for r in rows), sum(r[8] for r in rows))
             return known[scope]
         if kind == "notebook":
             found = ledger.notebook_sessions([scope[9:]])
-            known[scope] = from_pusd(sum(r[3] for r in found))  # type: ignore[assignment]
+            known[scope] = (sum(r[3] for r in found), sum(r[6] for r in found))
             return known[scope]
-        if kind == "session" and notebook is not None and notebook["session_id"] is not None:
-            return Decimal(notebook["cost"])
-        return None  # a session budget outside a notebook: each kernel has its own
+        if kind == "session":
+            return session  # None outside a notebook: each kernel has its own
+        return None
 
-    budget_list = []
-    for b in stored:
-        spent = spent_on(b.scope, None)
-        budget_list.append({
-            "scope": b.scope, "limit": _money(b.limit), "hard": b.hard,
-            "spent": _money(spent), "fraction": None if spent is None else _fraction(spent, b.limit),
-        })
+    def budget_entry(b: Any, session: tuple[int, int] | None) -> dict[str, Any]:
+        found = spent_on(b.scope, session)
+        spent = None if found is None else from_pusd(found[0])
+        return {
+            "scope": b.scope, "limit": _money(b.limit), "hard": b.hard, "spent": _money(spent),
+            "fraction": None if spent is None else _fraction(spent, b.limit),
+            "unpriced": None if found is None else found[1],
+        }
+
+    budget_list = [budget_entry(b, None) for b in stored]
 
     notebook_list = []
     for nb in open_nbs:
@@ -156,6 +161,7 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
             "session_id": None, "calls": 0, "cost": "0", "unpriced": 0, "estimated": 0, "since": None,
             "last_calls": [],
         }
+        session_spent = None  # the kernel's session: picodollars, unpriced calls
         if rows:
             session = max(rows, key=lambda r: r[5])[1]  # the latest: the kernel's current session
             mine = [r for r in rows if r[1] == session]
@@ -166,18 +172,15 @@ def summary(ledger: Any, notebooks: Iterable[Mapping[str, Any]] = (), *, now: da
             after_last = datetime.fromisoformat(last) + timedelta(microseconds=1)
             calls = ledger.latest_calls(last_calls, session_id=session, since=recent, until=after_last,
                                         tracked=True)
+            session_spent = (sum(r[3] for r in mine), sum(r[6] for r in mine))
             entry.update(session_id=session, since=first, calls=sum(r[2] for r in mine),
-                         cost=_pusd(sum(r[3] for r in mine)), unpriced=sum(r[6] for r in mine),
+                         cost=_pusd(session_spent[0]), unpriced=session_spent[1],
                          estimated=sum(r[7] for r in mine), last_calls=[_call(c) for c in calls])
-        entry["budgets"] = []
-        for b in stored:
-            if b.kind == "notebook" and b.scope[9:] not in nb.get("paths", ()):
-                continue
-            spent = spent_on(b.scope, entry)
-            entry["budgets"].append({
-                "scope": b.scope, "limit": _money(b.limit), "hard": b.hard, "spent": _money(spent),
-                "fraction": None if spent is None else _fraction(spent, b.limit),
-            })
+        entry["budgets"] = [
+            budget_entry(b, session_spent)
+            for b in stored
+            if not (b.kind == "notebook" and b.scope[9:] not in nb.get("paths", ()))
+        ]
         entry["tightest_budget"] = _tightest(entry["budgets"])
         notebook_list.append(entry)
 
