@@ -307,31 +307,44 @@ def m010_scope_unknowns(db: Database) -> None:
     # the JupyterLab meter's session figure reads "≈$0.42 (1 estimated) + 2 unpriced" and not "$0.42".
     # Filled in from the calls already rolled up, less the deltas logged since the last refresh (which will
     # add them again), so the rollups stay what they would be had they always had these columns; a notebook's
-    # from its admitted scopes', as refresh() keeps it.
+    # from its admitted scopes', as refresh() keeps it. One pass over calls, grouped into a temp table that
+    # the updates look up by key (calls has no index on scope_id: a lookup per scope would scan it each time).
     unpriced = "(billed = 1 AND cost_pusd IS NULL)"
     estimated = "(usage_source = 'estimated')"
-    scopes_admitted = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'scopes'), 0)"
-
-    def from_calls(expr: str) -> str:
-        return (f"(SELECT COUNT(*) FROM calls c WHERE c.scope_id = rollup_scope.scope_id"
-                f" AND c.id <= {_ROLLED} AND {expr})"
-                f" - (SELECT COALESCE(SUM(sign * {expr}), 0) FROM rollup_delta d"
-                " WHERE d.scope_id = rollup_scope.scope_id)")
-
-    def from_scopes(column: str) -> str:
-        return (f"(SELECT COALESCE(SUM(r.{column}), 0) FROM rollup_scope r"
-                " JOIN scopes s ON s.id = r.scope_id WHERE s.notebook = rollup_notebook.notebook"
-                " AND COALESCE(s.session_id, '') = rollup_notebook.session_id"
-                f" AND s.rowid <= {scopes_admitted})")
-
+    admitted = "COALESCE((SELECT last_id FROM rollup_state WHERE name = 'scopes'), 0)"
     db.executescript(
         f"""
         ALTER TABLE rollup_scope ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE rollup_scope ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE rollup_notebook ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE rollup_notebook ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
-        UPDATE rollup_scope SET unpriced = {from_calls(unpriced)}, estimated = {from_calls(estimated)};
-        UPDATE rollup_notebook
-            SET unpriced = {from_scopes('unpriced')}, estimated = {from_scopes('estimated')};
+        CREATE TEMP TABLE scope_unknowns (scope_id TEXT PRIMARY KEY, unpriced INTEGER, estimated INTEGER);
+        INSERT INTO temp.scope_unknowns
+            SELECT scope_id, SUM(u), SUM(e) FROM (
+                SELECT scope_id, {unpriced} AS u, {estimated} AS e FROM calls
+                    WHERE scope_id IS NOT NULL AND id <= {_ROLLED}
+                UNION ALL
+                SELECT scope_id, -sign * {unpriced}, -sign * {estimated} FROM rollup_delta
+                    WHERE scope_id IS NOT NULL
+            ) GROUP BY scope_id;
+        UPDATE rollup_scope SET
+            unpriced = COALESCE((SELECT k.unpriced FROM temp.scope_unknowns k
+                                 WHERE k.scope_id = rollup_scope.scope_id), 0),
+            estimated = COALESCE((SELECT k.estimated FROM temp.scope_unknowns k
+                                  WHERE k.scope_id = rollup_scope.scope_id), 0);
+        CREATE TEMP TABLE notebook_unknowns (
+            notebook TEXT, session_id TEXT, unpriced INTEGER, estimated INTEGER,
+            PRIMARY KEY (notebook, session_id));
+        INSERT INTO temp.notebook_unknowns
+            SELECT s.notebook, COALESCE(s.session_id, ''), SUM(r.unpriced), SUM(r.estimated)
+            FROM rollup_scope r JOIN scopes s ON s.id = r.scope_id
+            WHERE s.notebook IS NOT NULL AND s.rowid <= {admitted} GROUP BY 1, 2;
+        UPDATE rollup_notebook SET
+            unpriced = COALESCE((SELECT k.unpriced FROM temp.notebook_unknowns k WHERE k.notebook =
+                                 rollup_notebook.notebook AND k.session_id = rollup_notebook.session_id), 0),
+            estimated = COALESCE((SELECT k.estimated FROM temp.notebook_unknowns k WHERE k.notebook =
+                                  rollup_notebook.notebook AND k.session_id = rollup_notebook.session_id), 0);
+        DROP TABLE temp.scope_unknowns;
+        DROP TABLE temp.notebook_unknowns;
         """
     )
