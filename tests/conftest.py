@@ -7,6 +7,10 @@ import pytest
 import llmcost_nb
 import llmcost_nb.testing
 
+# test_notebook_server.py imports two of this plugin's fixtures before its pytest_plugins line registers it:
+# rewritten on that first import, as pytest rewrites a plugin's asserts (else a warning that it cannot be)
+pytest.register_assert_rewrite("pytest_jupyter")
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
