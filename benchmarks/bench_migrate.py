@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 import llmcost_nb
 from llmcost_nb.ledger import SCHEMA_VERSION
@@ -32,11 +31,8 @@ def previous_schema_ledger(path: Path, calls: int, scopes: int) -> None:
     """A ledger as the previous release left it: calls in cells, every 7th unpriced, every 5th estimated."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    old = Migrations("llmcost_nb")
     names = sorted(n for n in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", n))
-    for name in names[: SCHEMA_VERSION - 1]:
-        old()(getattr(migrations_module, name))
-    old.apply(Database(conn))
+    migrations_module.migrations.apply(Database(conn), stop_before=names[SCHEMA_VERSION - 1])
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)",

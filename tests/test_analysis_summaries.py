@@ -483,6 +483,21 @@ def test_the_scope_rollup_follows_new_updated_and_deleted_rows(tmp_path):
     assert [r[0] for r in notebook] == ["b", "d"]
 
 
+def _ledger_of_schema(path, version: int) -> sqlite3.Connection:
+    """A ledger as the release with ``version`` migrations left it: those applied and recorded by sqlite-utils
+    (``stop_before`` the next one: public API), ``PRAGMA user_version``, WAL; open, for rows to be written."""
+    from sqlite_utils import Database
+
+    from llmcost_nb.ledger import migrations as migrations_module
+
+    names = sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    migrations_module.migrations.apply(Database(conn), stop_before=names[version])
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn
+
+
 def _notebooks_from_calls(conn):
     """Per notebook and session: calls, picodollars, unpriced calls (billed, no cost), estimated calls."""
     return conn.execute(
@@ -569,19 +584,8 @@ def test_the_notebook_rollup_follows_new_updated_and_deleted_rows_and_late_scope
 def test_a_version_8_ledger_builds_its_notebook_rollup_from_the_scope_rollup(tmp_path):
     """Opening a ledger of schema 8 (the scope rollup built up to some id, a delta logged with its scope)
     migrates it: per notebook and session, the same figures as the calls joined with their scope rows."""
-    from sqlite_utils import Database
-    from sqlite_utils.migrations import Migrations
-
-    from llmcost_nb.ledger import migrations as migrations_module
-
     path = tmp_path / "v8.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    old = Migrations("llmcost_nb")  # the set as it was at schema 8: our first eight migration functions
-    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:8]:
-        old()(getattr(migrations_module, name))
-    old.apply(Database(conn))
-    conn.execute("PRAGMA user_version = 8")
+    conn = _ledger_of_schema(path, 8)
     conn.executemany("INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)",
                      [(f"c{k}", f"/nb/{k % 3}.ipynb", f"k{k % 2}") for k in range(12)])
     insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id) "
@@ -608,19 +612,8 @@ def test_a_version_9_ledger_counts_its_scopes_unpriced_and_estimated_calls(tmp_p
     """Opening a ledger of schema 9 (scope and notebook rollups built up to call 200, deltas pending, a scope
     row not admitted yet) migrates it: per scope, and per notebook and session, the unpriced and estimated
     calls as schema 9's rollups stood (before the pending deltas), then what the calls say once refreshed."""
-    from sqlite_utils import Database
-    from sqlite_utils.migrations import Migrations
-
-    from llmcost_nb.ledger import migrations as migrations_module
-
     path = tmp_path / "v9.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    old = Migrations("llmcost_nb")  # the set as it was at schema 9: our first nine migration functions
-    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:9]:
-        old()(getattr(migrations_module, name))
-    old.apply(Database(conn))
-    conn.execute("PRAGMA user_version = 9")
+    conn = _ledger_of_schema(path, 9)
     assert "unpriced" not in {r[1] for r in conn.execute("PRAGMA table_info(rollup_scope)")}
     scopes = [(f"c{k}", f"/nb/{k % 3}.ipynb", f"k{k % 2}") for k in range(12)]
     scope_row = "INSERT INTO scopes VALUES (?, 'cell', NULL, ?, 1, ?, '2026-11-01T00:00:00Z', NULL)"
@@ -697,20 +690,10 @@ def test_a_read_only_ledger_counts_scopes_from_its_calls(tmp_path):
 def test_a_version_6_ledger_moves_its_scope_counts_into_the_rollup(tmp_path):
     """Opening a ledger of schema 6 (scope index, rollups built up to some id, a delta logged without
     scope_id) migrates it: the index goes, scope counts are exact, runaway detection unchanged."""
-    from sqlite_utils import Database
-    from sqlite_utils.migrations import Migrations
-
-    from llmcost_nb.ledger import migrations as migrations_module
     from llmcost_nb.ledger.rollups import scope_rows
 
     path = tmp_path / "v6.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    old = Migrations("llmcost_nb")  # the set as it was at schema 6: our first six migration functions
-    for name in sorted(name for name in vars(migrations_module) if re.fullmatch(r"m\d{3}_\w+", name))[:6]:
-        old()(getattr(migrations_module, name))
-    old.apply(Database(conn))
-    conn.execute("PRAGMA user_version = 6")
+    conn = _ledger_of_schema(path, 6)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_scope'").fetchone()
     insert = ("INSERT INTO calls (ts, api, status, billed, streamed, cost_pusd, scope_id) "
               "VALUES (?, 'chat', 'ok', 1, 0, ?, ?)")
